@@ -1,0 +1,1 @@
+//! The RabbitMQ side: connection with reconnect, topology, consumers and publishing with confirms.

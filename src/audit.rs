@@ -1,0 +1,1 @@
+//! The hash-chained audit log: appending, verifying the chain and exporting one alert's history.

@@ -1,0 +1,1 @@
+//! Office hours and Swedish public holidays in Europe/Stockholm.

@@ -1,0 +1,1 @@
+//! The command line: argument definitions and dispatch to the library.

@@ -1,0 +1,1 @@
+//! The participant client: send alerts, read the inbox, send receipts and acks.

@@ -1,0 +1,1 @@
+//! Daemon and client configuration: raw TOML with defaults, validated in one pass.

@@ -1,0 +1,1 @@
+//! The per-recipient delivery state machine.

@@ -1,0 +1,1 @@
+//! Escalation policies and the scheduler that fires due timers.

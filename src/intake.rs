@@ -1,0 +1,1 @@
+//! Verifying incoming messages: signature, registry, rights, freshness and replay.

@@ -1,0 +1,1 @@
+//! Email notices with lettre: a short Swedish notice, never any content.

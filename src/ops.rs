@@ -1,0 +1,1 @@
+//! The ops HTTP server: health, readiness, metrics, JSON API and dashboard.

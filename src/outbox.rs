@@ -1,0 +1,1 @@
+//! The outbox worker: publishes persisted sends and marks them sent on confirm.

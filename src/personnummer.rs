@@ -1,0 +1,1 @@
+//! Swedish personal identity numbers and coordination numbers: parsing and checksum validation.

@@ -1,0 +1,1 @@
+//! The participant registry: participants, roles, keys with validity and revocation.

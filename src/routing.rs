@@ -1,0 +1,1 @@
+//! The routing table: ordered rules from header to recipients, sections and escalation policy.

@@ -1,0 +1,1 @@
+//! One source of stop and reload signals, watched by every task.

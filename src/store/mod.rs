@@ -1,0 +1,1 @@
+//! The store: alerts, deliveries, outbox, timers and audit in SQLite or PostgreSQL.
