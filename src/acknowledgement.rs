@@ -1,1 +1,200 @@
-//! Receipts and acks from agencies: they move deliveries on and produce feedback to the school.
+//! Receipts and acks from agencies: they move a delivery on, stop its escalation timers, close the
+//! alert once every required recipient has acknowledged, and send `feedback` to the school that
+//! raised it.
+//!
+//! Only the delivery's own recipient may receipt or ack it. Transitions are conditional, so a
+//! late or repeated receipt after an ack changes nothing and sends no second feedback.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::intake::{Committed, Error, Intake, World};
+use crate::message::{
+    Content, DeliveryState, Feedback, Kind, Outcome, ParticipantId, Payload,
+};
+use crate::refusal::{Reason, Refusal};
+use crate::store::{self, NewAudit, NewMessage, NewOutbox};
+use crate::{amqp, delivery, envelope};
+
+/// Applies a receipt or an ack in one transaction.
+pub(crate) async fn apply(
+    intake: &Intake,
+    world: &World,
+    message: &NewMessage,
+    payload: &Payload,
+    now: DateTime<Utc>,
+) -> Result<Committed, Error> {
+    let (delivery_id, ack) = match &payload.content {
+        Content::Receipt(r) => (r.delivery, None),
+        Content::Ack(a) => (a.delivery, Some(a)),
+        _ => {
+            return Ok(Committed::Refused(Refusal::new(
+                Reason::Schema,
+                "not a receipt or ack",
+            )))
+        }
+    };
+    let mut tx = intake.store.begin().await?;
+    if let Some(seen) = intake.insert_message(&mut tx, message).await? {
+        return Ok(Committed::Seen(seen));
+    }
+    let Some(d) = tx.delivery_for_update(delivery_id).await? else {
+        return Ok(Committed::Refused(Refusal::new(
+            Reason::UnknownReference,
+            format!("no delivery {delivery_id} is known"),
+        )));
+    };
+    if d.recipient != payload.sender {
+        return Ok(Committed::Refused(Refusal::new(
+            Reason::NotEntitled,
+            format!(
+                "delivery {delivery_id} was made to another participant than {}",
+                payload.sender
+            ),
+        )));
+    }
+    if let Some(a) = ack {
+        if a.officer.trim().is_empty() || a.officer.chars().count() > 200 {
+            return Ok(Committed::Refused(Refusal::new(
+                Reason::Schema,
+                "an ack must name the officer (1-200 characters)",
+            )));
+        }
+    }
+    let (from, to) = match ack {
+        None => delivery::on_receipt(),
+        Some(a) => delivery::on_ack(a.outcome),
+    };
+    let applied = tx
+        .transition_delivery(
+            delivery_id,
+            from,
+            to,
+            now,
+            ack.map(|a| a.officer.as_str()),
+            ack.map(|a| a.outcome),
+        )
+        .await?;
+    let action = match to {
+        DeliveryState::Received => "delivery_received",
+        DeliveryState::Declined => "delivery_declined",
+        _ => "delivery_acknowledged",
+    };
+    tx.audit(&NewAudit {
+        at: now,
+        actor: payload.sender.to_string(),
+        action: if applied { action.into() } else { format!("{action}_again") },
+        alert: Some(d.alert_id),
+        delivery: Some(delivery_id),
+        detail: json!({
+            "message": payload.id,
+            "outcome": ack.map(|a| a.outcome),
+            "applied": applied,
+            "previous_state": d.state,
+        }),
+    })
+    .await?;
+    if applied {
+        if ack.is_some() {
+            let stopped = tx.cancel_timers(d.alert_id, Some(delivery_id)).await?;
+            if stopped > 0 {
+                tx.audit(&NewAudit {
+                    at: now,
+                    actor: intake.broker.to_string(),
+                    action: "timers_stopped".into(),
+                    alert: Some(d.alert_id),
+                    delivery: Some(delivery_id),
+                    detail: json!({ "timers": stopped }),
+                })
+                .await?;
+            }
+            if d.kind == Kind::Alert {
+                settle_alert(&mut tx, intake, d.alert_id, now).await?;
+            }
+        }
+        if let Some(alert) = tx.alert(d.alert_id).await?.map(|a| a.sender) {
+            let show_officer = world
+                .registry
+                .participant(&d.recipient)
+                .is_some_and(|p| p.show_officer_name);
+            let fb = Feedback {
+                alert: d.alert_id,
+                delivery: delivery_id,
+                recipient: d.recipient.clone(),
+                state: to,
+                at: now,
+                officer: ack
+                    .filter(|_| show_officer)
+                    .map(|a| a.officer.clone()),
+                outcome: ack.map(|a| a.outcome),
+                escalation: None,
+            };
+            enqueue_feedback(&mut tx, intake, &alert, fb, now).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Committed::Done {
+        alert: d.alert_id,
+        deliveries: 0,
+        defaulted: false,
+    })
+}
+
+/// Marks the alert acknowledged when no required recipient is still open.
+pub(crate) async fn settle_alert(
+    tx: &mut store::Tx,
+    intake: &Intake,
+    alert: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let deliveries = tx.deliveries_of(alert).await?;
+    let open = deliveries
+        .iter()
+        .filter(|d| d.kind == Kind::Alert)
+        .any(|d| delivery::holds_alert_open(d.role, d.state));
+    let acked = deliveries
+        .iter()
+        .any(|d| d.kind == Kind::Alert && d.state == DeliveryState::Acknowledged);
+    if !open && acked && tx.set_alert_state(alert, &["open", "escalated"], "acknowledged", now).await? {
+        tx.audit(&NewAudit {
+            at: now,
+            actor: intake.broker.to_string(),
+            action: "alert_acknowledged".into(),
+            alert: Some(alert),
+            delivery: None,
+            detail: json!({ "deliveries": deliveries.len() }),
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Signs a feedback message and puts it in the outbox for the school's inbox.
+pub(crate) async fn enqueue_feedback(
+    tx: &mut store::Tx,
+    intake: &Intake,
+    school: &ParticipantId,
+    fb: Feedback,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let alert = fb.alert;
+    let mut p = Payload::new(intake.broker.clone(), Content::Feedback(fb));
+    p.sent_at = now;
+    p.references = vec![alert];
+    let signed = envelope::sign(&p, &intake.keys.signing);
+    tx.enqueue(&NewOutbox::amqp(
+        amqp::inbox(school),
+        signed.into_bytes(),
+        None,
+        Some(alert),
+        now,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Whether an outcome declines the delivery.
+pub fn declines(outcome: Outcome) -> bool {
+    outcome == Outcome::NotOurJurisdiction
+}

@@ -1,1 +1,587 @@
-//! The daemon: wires intake, outbox, acknowledgement and escalation workers to AMQP, the store and shutdown.
+//! The daemon (`varsel serve`): loads the registry, routing table and keys, opens the store, and
+//! runs the workers until told to stop:
+//! - the AMQP supervisor: connects (with backoff, logging every attempt), declares the topology,
+//!   consumes `varsel.intake` with manual acks and a bounded prefetch, and reconnects when
+//!   RabbitMQ goes away;
+//! - the outbox worker (`outbox`), the escalation scheduler (`escalation`), and the ops HTTP
+//!   server (`ops`);
+//! - a reload watcher: SIGHUP reloads the registry and routing table; a bad file is refused and
+//!   the old one stays.
+//!
+//! Each input message is acknowledged on AMQP only after what it caused is committed to the store.
+//! On stop, the message in hand is finished, the rest of the prefetch is left unacknowledged and
+//! RabbitMQ redelivers it to the next consumer.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::Connection;
+use serde_json::json;
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::envelope::KeySet;
+use crate::intake::{Input, Intake, Outcome, World};
+use crate::message::{Kind, ParticipantId};
+use crate::ops::Metrics;
+use crate::registry::{Registry, Role};
+use crate::shutdown::Signals;
+use crate::store::{NewAudit, NewOutbox, Store};
+use crate::{amqp, delivery, escalation, mailer, ops, outbox, routing};
+
+/// Why the daemon could not start (or had to stop).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Registry(#[from] crate::registry::Error),
+    #[error(transparent)]
+    Routing(#[from] crate::routing::Error),
+    #[error("the broker's keys: {0}")]
+    Keys(String),
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error("the ops server: {0}")]
+    Ops(std::io::Error),
+}
+
+/// State shared by the broker's tasks.
+pub struct Shared {
+    world: RwLock<World>,
+    pub intake: Intake,
+    pub clock: Clock,
+    pub metrics: Metrics,
+    pub config: Config,
+    /// Wakes the outbox worker after a commit that enqueued something.
+    pub outbox_wake: Arc<Notify>,
+    amqp_connected: AtomicBool,
+    consuming: AtomicBool,
+}
+
+impl Shared {
+    /// The current registry and routing table.
+    pub fn world(&self) -> World {
+        self.world.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.intake.store
+    }
+
+    /// Whether the broker is connected to RabbitMQ and consuming its intake.
+    pub fn amqp_ready(&self) -> bool {
+        self.amqp_connected.load(Ordering::Relaxed) && self.consuming.load(Ordering::Relaxed)
+    }
+}
+
+/// Loads and cross-checks the registry and routing table.
+pub fn load_world(config: &Config) -> Result<World, Error> {
+    let registry = Registry::load(&config.registry)?;
+    let table = routing::Table::load(&config.routing)?;
+    check_world(config, &registry, &table)?;
+    Ok(World {
+        registry: Arc::new(registry),
+        table: Arc::new(table),
+    })
+}
+
+fn check_world(config: &Config, registry: &Registry, table: &routing::Table) -> Result<(), Error> {
+    match registry.participant(&config.broker_id) {
+        Some(p) if p.role == Role::Broker => {}
+        Some(_) => {
+            return Err(Error::Setup(format!(
+                "{} is in the registry but its role is not broker",
+                config.broker_id
+            )))
+        }
+        None => {
+            return Err(Error::Setup(format!(
+                "the broker id {} is not in the registry {}",
+                config.broker_id,
+                config.registry.display()
+            )))
+        }
+    }
+    table.check_against(&|id: &ParticipantId| registry.participant(id).is_some())?;
+    Ok(())
+}
+
+/// A started broker, for tests and the demo: where its ops server listens, and how to stop it.
+pub struct Running {
+    pub shared: Arc<Shared>,
+    pub ops_addr: Option<SocketAddr>,
+    task: tokio::task::JoinHandle<()>,
+    signals: Signals,
+}
+
+impl Running {
+    /// Stops the broker and waits for its tasks to finish.
+    pub async fn stop(self) {
+        self.signals.stop();
+        let _ = self.task.await;
+    }
+
+    pub fn signals(&self) -> &Signals {
+        &self.signals
+    }
+}
+
+/// Starts the broker's tasks and returns once they are running (the AMQP connection may still be
+/// on its way). `ops_listener` lets a caller bind port 0 itself; otherwise the configured address
+/// is bound.
+pub async fn start(
+    config: Config,
+    signals: Signals,
+    clock: Clock,
+    ops_listener: Option<tokio::net::TcpListener>,
+) -> Result<Running, Error> {
+    let world = load_world(&config)?;
+    let keys = KeySet::load(&config.keys_dir, &config.broker_id)
+        .map_err(|e| Error::Keys(e.to_string()))?;
+    let store = Store::connect(&config.store_url).await?;
+    let metrics = Metrics::new();
+    let owner = format!("{}-{}", config.broker_id, &Uuid::now_v7().simple().to_string()[20..]);
+    let mailer = match &config.smtp {
+        Some(s) => Some(mailer::Mailer::new(&mailer::Config::from(s)).map_err(|e| Error::Setup(e.to_string()))?),
+        None => None,
+    };
+    let shared = Arc::new(Shared {
+        world: RwLock::new(world),
+        intake: Intake {
+            store: store.clone(),
+            keys: Arc::new(keys),
+            broker: config.broker_id.clone(),
+            limits: config.intake.clone(),
+        },
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        outbox_wake: Arc::new(Notify::new()),
+        amqp_connected: AtomicBool::new(false),
+        consuming: AtomicBool::new(false),
+        config: config.clone(),
+    });
+
+    let listener = match (ops_listener, &config.ops) {
+        (Some(l), _) => Some(l),
+        (None, Some(o)) => Some(
+            tokio::net::TcpListener::bind(o.listen)
+                .await
+                .map_err(Error::Ops)?,
+        ),
+        (None, None) => None,
+    };
+    let ops_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+
+    let (link_tx, link_rx) = watch::channel::<Option<amqp::Publisher>>(None);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(
+        outbox::Worker {
+            store: store.clone(),
+            owner: owner.clone(),
+            config: config.outbox.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            wake: shared.outbox_wake.clone(),
+            mailer,
+        }
+        .run(link_rx, signals.clone()),
+    );
+    tasks.spawn(escalation::Scheduler::new(shared.clone(), owner.clone()).run(signals.clone()));
+    tasks.spawn(reload_watcher(shared.clone(), signals.clone()));
+    tasks.spawn(stats_refresher(shared.clone(), signals.clone()));
+    if let Some(l) = listener {
+        tasks.spawn(ops::serve(l, shared.clone(), signals.clone()));
+    }
+    tasks.spawn(supervise_amqp(shared.clone(), link_tx, signals.clone()));
+
+    let grace = config.shutdown_grace;
+    let stop = signals.clone();
+    let task = tokio::spawn(async move {
+        stop.stopped().await;
+        let drained = tokio::time::timeout(grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(grace_s = grace.as_secs(), "shutdown grace period over, abandoning tasks (unacked input is redelivered)");
+            tasks.abort_all();
+        }
+        tracing::info!("broker stopped");
+    });
+    Ok(Running {
+        shared,
+        ops_addr,
+        task,
+        signals,
+    })
+}
+
+/// Runs the broker until `signals` asks it to stop (`varsel serve`).
+pub async fn run(config: Config, signals: Signals, clock: Clock) -> Result<(), Error> {
+    let running = start(config, signals.clone(), clock, None).await?;
+    if let Some(a) = running.ops_addr {
+        tracing::info!(%a, "ops HTTP server listening");
+    }
+    signals.stopped().await;
+    running.stop().await;
+    Ok(())
+}
+
+/// Keeps one AMQP connection up: connect, declare, consume; on loss, reconnect with backoff.
+async fn supervise_amqp(
+    shared: Arc<Shared>,
+    link: watch::Sender<Option<amqp::Publisher>>,
+    signals: Signals,
+) {
+    let url = shared.config.amqp.url.clone();
+    let max_delay = shared.config.amqp.reconnect_max_delay;
+    let mut first = true;
+    loop {
+        let stop = signals.clone();
+        let Some(conn) =
+            amqp::connect_with_backoff(&url, "varsel-broker", max_delay, async move { stop.stopped().await }).await
+        else {
+            break;
+        };
+        if !first {
+            shared.metrics.amqp_reconnected();
+        }
+        first = false;
+        tracing::info!(url = %amqp::redact_url(&url), "connected to RabbitMQ");
+        let result = session(&shared, &conn, &link, &signals).await;
+        let _ = link.send(None);
+        shared.amqp_connected.store(false, Ordering::Relaxed);
+        shared.consuming.store(false, Ordering::Relaxed);
+        shared.metrics.set_amqp_connected(false);
+        match result {
+            Ok(()) => {
+                let _ = conn.close(200, "varsel broker stopping".into()).await;
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "lost the RabbitMQ connection; reconnecting");
+                if signals.is_stopping() {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = signals.stopped() => break,
+                }
+            }
+        }
+    }
+}
+
+/// One connected session: returns Ok on a requested stop, Err when the connection is lost.
+async fn session(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    link: &watch::Sender<Option<amqp::Publisher>>,
+    signals: &Signals,
+) -> Result<(), amqp::Error> {
+    let world = shared.world();
+    amqp::declare_topology(conn, world.registry.participants().map(|p| &p.id)).await?;
+    let publisher = amqp::Publisher::open(conn).await?;
+    let channel = conn
+        .create_channel()
+        .await
+        .map_err(|source| amqp::Error::Protocol { what: "opening the intake channel".into(), source })?;
+    channel
+        .basic_qos(shared.config.amqp.prefetch, BasicQosOptions::default())
+        .await
+        .map_err(|source| amqp::Error::Protocol { what: "setting the prefetch".into(), source })?;
+    let mut intake = channel
+        .basic_consume(
+            amqp::INTAKE.into(),
+            "varsel-broker-intake".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|source| amqp::Error::Protocol { what: format!("consuming {}", amqp::INTAKE), source })?;
+    let unrouted_channel = conn
+        .create_channel()
+        .await
+        .map_err(|source| amqp::Error::Protocol { what: "opening the unrouted channel".into(), source })?;
+    let mut unrouted = unrouted_channel
+        .basic_consume(
+            amqp::UNROUTED.into(),
+            "varsel-broker-unrouted".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|source| amqp::Error::Protocol { what: format!("consuming {}", amqp::UNROUTED), source })?;
+    let _ = link.send(Some(publisher.clone()));
+    shared.amqp_connected.store(true, Ordering::Relaxed);
+    shared.consuming.store(true, Ordering::Relaxed);
+    shared.metrics.set_amqp_connected(true);
+    let mut reloads = signals.reloads();
+    let lost = |what: &str| amqp::Error::Protocol {
+        what: what.into(),
+        source: lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed)),
+    };
+    loop {
+        tokio::select! {
+            biased;
+            _ = signals.stopped() => {
+                let _ = channel.close(200, "stopping".into()).await;
+                let _ = unrouted_channel.close(200, "stopping".into()).await;
+                return Ok(());
+            }
+            next = intake.next() => match next {
+                Some(Ok(d)) => process(shared, &publisher, d, signals).await?,
+                Some(Err(e)) => return Err(amqp::Error::Protocol { what: "consuming intake".into(), source: e }),
+                None => return Err(lost("the intake consumer ended")),
+            },
+            next = unrouted.next() => match next {
+                Some(Ok(d)) => unroutable(shared, d).await?,
+                Some(Err(e)) => return Err(amqp::Error::Protocol { what: "consuming unrouted".into(), source: e }),
+                None => return Err(lost("the unrouted consumer ended")),
+            },
+            _ = reloads.changed() => {
+                // New participants get their inboxes without a restart.
+                let world = shared.world();
+                amqp::declare_topology(conn, world.registry.participants().map(|p| &p.id)).await?;
+            }
+        }
+    }
+}
+
+/// Handles one input message: verify and commit, then acknowledge; refusals are dead-lettered
+/// with their reason (and answered) before the input is acknowledged.
+async fn process(
+    shared: &Arc<Shared>,
+    publisher: &amqp::Publisher,
+    d: lapin::message::Delivery,
+    signals: &Signals,
+) -> Result<(), amqp::Error> {
+    let routing_key = d.routing_key.as_str().to_owned();
+    let user_id = d.properties.user_id().as_ref().map(|u| u.as_str().to_owned());
+    let world = shared.world();
+    let mut delay = Duration::from_millis(200);
+    let outcome = loop {
+        let now = shared.clock.now();
+        let started = std::time::Instant::now();
+        let input = Input {
+            body: &d.data,
+            routing_key: &routing_key,
+            user_id: user_id.as_deref(),
+        };
+        match shared.intake.handle(&world, input, now).await {
+            Ok(o) => {
+                shared.metrics.store_commit(started.elapsed());
+                break o;
+            }
+            Err(e) => {
+                // The store is away: hold the message (unacked) and try again; on stop, give it
+                // back to RabbitMQ for redelivery.
+                shared.metrics.set_store_ok(false);
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "intake: cannot commit, holding the message");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = signals.stopped() => {
+                        let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                        return Ok(());
+                    }
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
+    shared.metrics.set_store_ok(true);
+    match outcome {
+        Outcome::Accepted { id, kind, alert, deliveries, defaulted, labels } => {
+            shared.metrics.message_received(kind);
+            if kind == Kind::Alert {
+                if let Some((category, status)) = labels {
+                    shared.metrics.alert_received(category, status);
+                }
+                if defaulted {
+                    shared.metrics.unrouted_alert();
+                }
+            }
+            tracing::info!(message = %id, %kind, %alert, deliveries, "accepted");
+            shared.outbox_wake.notify_one();
+        }
+        Outcome::Duplicate { id } => {
+            tracing::info!(message = %id, "duplicate of an accepted message, acknowledged without effect");
+        }
+        Outcome::Refused { refusal, id, kind, reply_to } => {
+            shared.metrics.refused(refusal.reason.code());
+            tracing::warn!(message = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
+            record_refusal(shared, &refusal, id, kind, reply_to.as_ref(), &routing_key).await;
+            let props = amqp::with_headers(
+                d.properties.clone(),
+                &[
+                    (amqp::H_REASON, refusal.reason.code().to_owned()),
+                    (amqp::H_DETAIL, refusal.detail.clone()),
+                    (amqp::H_ROUTING_KEY, routing_key.clone()),
+                ],
+            );
+            let key = format!("refused.{}", refusal.reason.code());
+            match publisher.publish(amqp::DEAD, &key, &d.data, props, false).await? {
+                amqp::Published::Confirmed => {}
+                other => {
+                    tracing::warn!(?other, "dead-lettering not confirmed; input left for redelivery");
+                    let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                    return Ok(());
+                }
+            }
+            shared.outbox_wake.notify_one();
+        }
+    }
+    d.acker
+        .ack(BasicAckOptions::default())
+        .await
+        .map_err(|source| amqp::Error::Protocol { what: "acknowledging input".into(), source })
+}
+
+/// Audits a refusal and queues the error reply to a known signer, in one transaction. A failure
+/// here is logged: the dead letter still carries the reason.
+async fn record_refusal(
+    shared: &Arc<Shared>,
+    refusal: &crate::refusal::Refusal,
+    id: Option<Uuid>,
+    kind: Option<Kind>,
+    reply_to: Option<&ParticipantId>,
+    routing_key: &str,
+) {
+    let now = shared.clock.now();
+    let result = async {
+        let mut tx = shared.store().begin().await?;
+        tx.audit(&NewAudit {
+            at: now,
+            actor: shared.intake.broker.to_string(),
+            action: "message_refused".into(),
+            alert: None,
+            delivery: None,
+            detail: json!({
+                "message": id,
+                "kind": kind,
+                "reason": refusal.reason.code(),
+                "signer": reply_to,
+                "routing_key": routing_key,
+            }),
+        })
+        .await?;
+        if let Some(to) = reply_to {
+            let (dest, body) = shared.intake.error_reply(to, id, refusal, now);
+            tx.enqueue(&NewOutbox::amqp(dest, body, None, None, now)).await?;
+        }
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not record a refusal in the store");
+    }
+}
+
+/// A message the alternate exchange caught: no inbox queue took it. The delivery is marked
+/// unroutable for ops to see; the message itself stays recorded in the outbox.
+async fn unroutable(shared: &Arc<Shared>, d: lapin::message::Delivery) -> Result<(), amqp::Error> {
+    let now = shared.clock.now();
+    let delivery_id = amqp::header(&d.properties, amqp::H_DELIVERY).and_then(|s| s.parse::<Uuid>().ok());
+    let result = async {
+        let mut tx = shared.store().begin().await?;
+        let mut alert = None;
+        if let Some(id) = delivery_id {
+            let (from, to) = delivery::on_unroutable();
+            tx.transition_delivery(id, from, to, now, None, None).await?;
+            alert = tx.delivery_for_update(id).await?.map(|d| d.alert_id);
+        }
+        tx.audit(&NewAudit {
+            at: now,
+            actor: shared.intake.broker.to_string(),
+            action: "delivery_unroutable".into(),
+            alert,
+            delivery: delivery_id,
+            detail: json!({ "routing_key": d.routing_key.as_str(), "outbox": amqp::header(&d.properties, amqp::H_OUTBOX) }),
+        })
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            shared.metrics.published("unroutable");
+            tracing::error!(delivery = ?delivery_id, routing_key = d.routing_key.as_str(), "no inbox took a delivery; marked unroutable");
+            d.acker
+                .ack(BasicAckOptions::default())
+                .await
+                .map_err(|source| amqp::Error::Protocol { what: "acknowledging unrouted".into(), source })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record an unroutable delivery; left for redelivery");
+            let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+            Ok(())
+        }
+    }
+}
+
+/// Reloads the registry and routing table on SIGHUP; a bad file is refused and the old one stays.
+async fn reload_watcher(shared: Arc<Shared>, signals: Signals) {
+    let mut reloads = signals.reloads();
+    loop {
+        tokio::select! {
+            _ = signals.stopped() => break,
+            r = reloads.changed() => if r.is_err() { break },
+        }
+        match load_world(&shared.config) {
+            Ok(world) => {
+                let detail = json!({
+                    "registry_version": world.registry.version(),
+                    "table_version": world.table.version(),
+                });
+                *shared.world.write().unwrap_or_else(|p| p.into_inner()) = world;
+                tracing::info!(%detail, "registry and routing table reloaded");
+                let now = shared.clock.now();
+                let audit = async {
+                    let mut tx = shared.store().begin().await?;
+                    tx.audit(&NewAudit {
+                        at: now,
+                        actor: shared.intake.broker.to_string(),
+                        action: "config_reloaded".into(),
+                        alert: None,
+                        delivery: None,
+                        detail,
+                    })
+                    .await?;
+                    tx.commit().await
+                };
+                if let Err(e) = audit.await {
+                    tracing::warn!(error = %e, "could not audit a reload");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "reload refused; keeping the registry and routing table in force"),
+        }
+    }
+}
+
+/// Refreshes the store-derived gauges for /metrics.
+async fn stats_refresher(shared: Arc<Shared>, signals: Signals) {
+    loop {
+        match shared.store().stats(shared.clock.now()).await {
+            Ok(stats) => {
+                shared.metrics.set_store_ok(true);
+                shared.metrics.set_stats(&stats);
+            }
+            Err(e) => {
+                shared.metrics.set_store_ok(false);
+                tracing::warn!(error = %e, "store unavailable for statistics");
+            }
+        }
+        tokio::select! {
+            _ = signals.stopped() => break,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}

@@ -1,1 +1,428 @@
-//! The end-to-end demo on the local RabbitMQ.
+//! `varsel demo`: the whole story on the local RabbitMQ, with the embedded SQLite store.
+//!
+//! It makes keys, a registry and (from `deploy/routing.example.toml`) a routing table for
+//! Norrköping (0581): Ektorpsskolan, social services, socialjouren, the police region,
+//! Försäkringskassan and Skatteverket. It starts the broker with a compressed clock (clearly
+//! labelled), and then: the school raises a departure-imminent alert and an exercise alert; the
+//! agencies' clients receive them and send receipts; the police acknowledge at once; social
+//! services let the ladder climb (redelivery, email to the functional mailbox) before an officer
+//! takes the case; the school cancels the exercise. It ends with a timeline and each recipient's
+//! state, read from the store's audit log.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration as StdDuration;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::alert::Document;
+use crate::client::{Client, Item};
+use crate::clock::Clock;
+use crate::config::{ClientConfig, Config};
+use crate::message::{Kind, Outcome, ParticipantId, Status};
+use crate::shutdown::Signals;
+use crate::store::Store;
+use crate::{broker, envelope, mailer};
+
+/// The routing table the demo (and a new installation) starts from.
+pub const ROUTING_EXAMPLE: &str = include_str!("../deploy/routing.example.toml");
+/// The school's example documents.
+pub const ALERT_EXAMPLE: &str = include_str!("../deploy/examples/alert.json");
+pub const EXERCISE_EXAMPLE: &str = include_str!("../deploy/examples/exercise-alert.json");
+
+/// How `varsel demo` runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dir: Option<PathBuf>,
+    pub amqp_url: String,
+    pub time_scale: u32,
+    pub stay: bool,
+}
+
+/// One participant of the demo.
+struct Demo {
+    id: &'static str,
+    name: &'static str,
+    role: &'static str,
+    municipality: Option<&'static str>,
+    mailbox: Option<&'static str>,
+    office_hours: Option<&'static str>,
+}
+
+const PARTICIPANTS: &[Demo] = &[
+    Demo { id: "varsel-broker", name: "varsel broker", role: "broker", municipality: None, mailbox: None, office_hours: None },
+    Demo { id: "varsel-ops", name: "varsel drift", role: "ops", municipality: None, mailbox: Some("drift@varsel.example"), office_hours: Some("always") },
+    Demo { id: "norrkoping-ektorpsskolan", name: "Ektorpsskolan", role: "school", municipality: Some("0581"), mailbox: Some("elevhalsa@ektorpsskolan.example"), office_hours: Some("mon-fri 07:30-16:30") },
+    Demo { id: "norrkoping-socialtjansten", name: "Norrköpings kommun, socialtjänsten", role: "agency", municipality: Some("0581"), mailbox: Some("barn.unga@norrkoping.example"), office_hours: Some("always") },
+    Demo { id: "norrkoping-socialjouren", name: "Socialjouren Norrköping", role: "agency", municipality: Some("0581"), mailbox: Some("socialjouren@norrkoping.example"), office_hours: Some("always") },
+    Demo { id: "polisen-region-ost", name: "Polisen region Öst", role: "agency", municipality: None, mailbox: Some("region.ost@polisen.example"), office_hours: Some("always") },
+    Demo { id: "forsakringskassan", name: "Försäkringskassan", role: "agency", municipality: None, mailbox: Some("varsel@forsakringskassan.example"), office_hours: Some("mon-fri 08:00-16:30") },
+    Demo { id: "skatteverket", name: "Skatteverket", role: "agency", municipality: None, mailbox: Some("folkbokforing@skatteverket.example"), office_hours: Some("mon-fri 08:00-16:30") },
+];
+
+/// Writes keys, the registry and the routing table into `dir`; returns the registry path.
+pub fn write_world(dir: &Path) -> anyhow::Result<PathBuf> {
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys)?;
+    let mut registry = String::from("# Demo registry for varsel: made by `varsel demo`, with fresh keys.\n\n");
+    for p in PARTICIPANTS {
+        let id: ParticipantId = p.id.parse()?;
+        let made = envelope::keygen(&id, &keys, Utc::now() - Duration::minutes(5))
+            .with_context(|| format!("making keys for {id}"))?;
+        registry.push_str("[[participant]]\n");
+        registry.push_str(&format!("id = \"{}\"\nname = \"{}\"\nrole = \"{}\"\n", p.id, p.name, p.role));
+        if let Some(m) = p.municipality {
+            registry.push_str(&format!("municipality = \"{m}\"\n"));
+        }
+        if let Some(m) = p.mailbox {
+            registry.push_str(&format!("mailbox = \"{m}\"\n"));
+        }
+        if let Some(h) = p.office_hours {
+            registry.push_str(&format!("office_hours = \"{h}\"\n"));
+        }
+        if p.role == "agency" {
+            registry.push_str("show_officer_name = true\n");
+        }
+        registry.push_str(&made.key_entries);
+        registry.push('\n');
+    }
+    let path = dir.join("registry.toml");
+    std::fs::write(&path, registry)?;
+    std::fs::write(dir.join("routing.toml"), ROUTING_EXAMPLE)?;
+    Ok(path)
+}
+
+/// The broker configuration the demo runs with.
+pub fn broker_config(dir: &Path, amqp_url: &str, time_scale: u32, smtp_port: Option<u16>, ops: &str) -> anyhow::Result<Config> {
+    let smtp = smtp_port
+        .map(|port| format!("[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"plain\"\nfrom = \"varsel@varsel.example\"\n"))
+        .unwrap_or_default();
+    let text = format!(
+        r#"
+[broker]
+id = "varsel-broker"
+keys = "keys"
+registry = "registry.toml"
+routing = "routing.toml"
+shutdown_grace = "5s"
+
+[amqp]
+url = "{amqp_url}"
+prefetch = 64
+
+[store]
+url = "sqlite://varsel.db"
+
+[outbox]
+poll = "100ms"
+retry_min = "200ms"
+retry_max = "5s"
+
+[escalation]
+poll = "100ms"
+time_scale = {time_scale}
+
+[ops]
+listen = "{ops}"
+token = "demo-token-0123456789"
+
+{smtp}
+"#
+    );
+    std::fs::write(dir.join("varsel.toml"), &text)?;
+    Config::from_toml_str(&text, "varsel.toml", dir).map_err(Into::into)
+}
+
+/// A client configuration for one demo participant.
+pub fn client_config(dir: &Path, id: &str, amqp_url: &str) -> anyhow::Result<ClientConfig> {
+    let text = format!(
+        "participant = \"{id}\"\nkeys = \"keys\"\nregistry = \"registry.toml\"\nstate = \"state/{id}\"\n[amqp]\nurl = \"{amqp_url}\"\n"
+    );
+    let path = dir.join(format!("{id}.client.toml"));
+    std::fs::write(&path, &text)?;
+    ClientConfig::from_toml_str(&text, &path.display().to_string(), dir).map_err(Into::into)
+}
+
+/// Runs the demo story.
+pub async fn run(o: Options) -> anyhow::Result<()> {
+    let dir = match &o.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => std::env::temp_dir().join(format!("varsel-demo-{}", &Uuid::now_v7().simple().to_string()[20..])),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let real_start = std::time::Instant::now();
+    let scale = o.time_scale.max(1);
+    println!("varsel demo: Norrköping (0581)");
+    println!("  files:      {}", dir.display());
+    println!("  RabbitMQ:   {}", crate::amqp::redact_url(&o.amqp_url));
+    println!(
+        "  TIME SCALE: {scale}x. The broker's clock runs {scale} times faster than real time, so one \
+         real second is {} of escalation time. Times below are broker time.\n",
+        human(Duration::seconds(scale as i64))
+    );
+    write_world(&dir)?;
+    let sink = mailer::sink::SmtpSink::start().await.context("starting the demo mail relay on loopback")?;
+    let ops_addr = if std::net::TcpListener::bind("127.0.0.1:9471").is_ok() { "127.0.0.1:9471" } else { "127.0.0.1:0" };
+    let config = broker_config(&dir, &o.amqp_url, scale, Some(sink.addr().port()), ops_addr)?;
+    purge_demo_queues(&o.amqp_url).await?;
+
+    let clock = Clock::scaled(scale);
+    let signals = Signals::from_os().unwrap_or_default();
+    let running = broker::start(config.clone(), signals.clone(), clock.clone(), None)
+        .await
+        .context("starting the broker")?;
+    if let Some(a) = running.ops_addr {
+        println!("  dashboard:  http://{a}/?token=demo-token-0123456789\n");
+    }
+    let store = running.shared.store().clone();
+    wait_for(StdDuration::from_secs(30), || async { running.shared.amqp_ready() })
+        .await
+        .context("the broker did not connect to RabbitMQ within 30 s")?;
+
+    let mut agents = BTreeMap::new();
+    for p in PARTICIPANTS.iter().filter(|p| matches!(p.role, "school" | "agency")) {
+        let mut c = Client::load(client_config(&dir, p.id, &o.amqp_url)?)?;
+        c.clock = clock.clone();
+        agents.insert(p.id, c);
+    }
+    let school = &agents["norrkoping-ektorpsskolan"];
+    let started = clock.now();
+
+    // 1. The real alert: departure imminent.
+    let mut doc: Document = serde_json::from_str(ALERT_EXAMPLE).context("deploy/examples/alert.json")?;
+    doc.header.planned_departure = Some(started + Duration::hours(6));
+    if let Some(t) = doc.body.travel.as_mut() {
+        t.planned_departure = doc.header.planned_departure;
+    }
+    let alert = school.send(&doc).await.context("the school sending its alert")?;
+    say(&clock, started, &format!("Ektorpsskolan skickar varsel {alert} (avresa nära förestående, avresa om 6 h)"));
+
+    // 2. An exercise alert.
+    let exercise_doc: Document = serde_json::from_str(EXERCISE_EXAMPLE).context("deploy/examples/exercise-alert.json")?;
+    let exercise = school.send(&exercise_doc).await.context("the school sending an exercise alert")?;
+    say(&clock, started, &format!("Ektorpsskolan skickar ÖVNINGSVARSEL {exercise}"));
+
+    // 3. Every agency reads its inbox; receipts go back automatically.
+    let routed = wait_for(StdDuration::from_secs(20), || async {
+        store.deliveries_of(alert).await.map(|d| !d.is_empty() && d.iter().all(|d| d.state != crate::message::DeliveryState::Pending)).unwrap_or(false)
+    })
+    .await;
+    if routed.is_err() {
+        bail!("the alert was not delivered within 20 s; is the broker consuming?");
+    }
+    let mut deliveries: BTreeMap<(&str, Uuid), Uuid> = BTreeMap::new();
+    for (id, c) in &agents {
+        if *id == "norrkoping-ektorpsskolan" {
+            continue;
+        }
+        for item in read_inbox(c).await? {
+            if let Item::Delivery(d) = &item {
+                say(&clock, started, &format!(
+                    "{} tar emot {} ({}), öppnar {} och skickar mottagningskvitto",
+                    c.registry.participant(c.me()).map(|p| p.name.as_str()).unwrap_or(id),
+                    if d.header.status == Status::Exercise { "övningsvarsel" } else { "varsel" },
+                    if d.role == crate::message::RecipientRole::Required { "måste kvittera" } else { "för kännedom" },
+                    d.opened.iter().map(|l| l.code()).collect::<Vec<_>>().join("+"),
+                ));
+                deliveries.insert((id, d.alert), d.delivery);
+            }
+        }
+    }
+
+    // 4. The police take the case at once.
+    if let Some(d) = deliveries.get(&("polisen-region-ost", alert)) {
+        agents["polisen-region-ost"].ack(*d, "Insp. Karin Lund", Outcome::CaseOpened).await?;
+        say(&clock, started, "Polisen region Öst kvitterar: ärende öppnat (Insp. Karin Lund)");
+    }
+
+    // 5. Social services wait; the ladder climbs. Wait (in broker time) for two escalation steps.
+    let social = ["norrkoping-socialtjansten", "norrkoping-socialjouren"]
+        .into_iter()
+        .find(|id| deliveries.contains_key(&(*id, alert)));
+    say(&clock, started, "Socialtjänsten har inte kvitterat; eskaleringstrappan löper (komprimerad tid)...");
+    let steps_seen = wait_for(StdDuration::from_secs(60), || async {
+        store
+            .audit_entries(Some(alert))
+            .await
+            .map(|e| e.iter().filter(|a| a.action.starts_with("escalation_")).count() >= 2)
+            .unwrap_or(false)
+    })
+    .await;
+    if steps_seen.is_err() {
+        println!("  (no escalation step fired within 60 s real time; check the routing table's policy)");
+    }
+    for m in sink.messages() {
+        say(&clock, started, &format!("e-post till {}: \"{}\"", m.to.join(", "), subject_of(&m.data)));
+    }
+    if let Some(id) = social {
+        // A redelivery is deduplicated by the client; then an officer takes the case.
+        let _ = read_inbox(&agents[id]).await?;
+        if let Some(d) = deliveries.get(&(id, alert)) {
+            agents[id].ack(*d, "Socialsekreterare Ali Hassan", Outcome::CaseOpened).await?;
+            say(&clock, started, "Socialtjänsten kvitterar: ärende öppnat (Socialsekreterare Ali Hassan)");
+        }
+    }
+
+    // 6. The school cancels the exercise.
+    let cancel = Document {
+        kind: Kind::Cancel,
+        references: vec![exercise],
+        header: exercise_doc.header.clone(),
+        body: Default::default(),
+    };
+    let cancel_id = school.send(&cancel).await.context("cancelling the exercise")?;
+    say(&clock, started, &format!("Ektorpsskolan återkallar övningen ({cancel_id})"));
+
+    let settled = wait_for(StdDuration::from_secs(20), || async {
+        let a = store.alert(alert).await.ok().flatten().map(|a| a.state == "acknowledged").unwrap_or(false);
+        let e = store.alert(exercise).await.ok().flatten().map(|a| a.state == "cancelled").unwrap_or(false);
+        a && e
+    })
+    .await;
+    // Receipts for the cancel, and the school's feedback.
+    for (id, c) in &agents {
+        for item in read_inbox(c).await? {
+            match &item {
+                Item::Feedback(_) if *id == "norrkoping-ektorpsskolan" => {}
+                Item::Delivery(d) if d.kind == Kind::Cancel => {
+                    say(&clock, started, &format!("{id} tar emot återkallelsen av {}", d.alert));
+                    if d.role == crate::message::RecipientRole::Required {
+                        agents[id].ack(d.delivery, "Jourhavande", Outcome::NoActionNeeded).await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let feedback = read_inbox_all(school).await?;
+    println!();
+    println!("Återkoppling till Ektorpsskolan ({} meddelanden):", feedback.len());
+    for item in &feedback {
+        print!("  {item}");
+    }
+
+    println!();
+    print_timeline(&store, alert, "VARSEL (avresa nära förestående)").await?;
+    print_timeline(&store, exercise, "ÖVNINGSVARSEL").await?;
+    if settled.is_err() {
+        println!("\nnote: not everything settled within 20 s; the tables above show where each recipient stands.");
+    }
+
+    if o.stay {
+        println!("\nThe broker keeps running; open the dashboard above. Ctrl-C stops it.");
+        signals.stopped().await;
+    }
+    running.stop().await;
+    sink.stop().await;
+    println!("\ndemo finished in {} real time; files are in {}", human(Duration::from_std(real_start.elapsed()).unwrap_or_default()), dir.display());
+    Ok(())
+}
+
+/// Empties the demo's queues so a run never reads messages signed with an earlier run's keys.
+async fn purge_demo_queues(url: &str) -> anyhow::Result<()> {
+    let conn = crate::amqp::connect(url, "varsel-demo-setup").await?;
+    let ch = conn.create_channel().await?;
+    let mut names: Vec<String> = vec![crate::amqp::INTAKE.into(), crate::amqp::UNROUTED.into()];
+    names.extend(PARTICIPANTS.iter().map(|p| format!("inbox.{}", p.id)));
+    for q in names {
+        // A queue that does not exist yet closes the channel; open a fresh one for each.
+        let ch2 = conn.create_channel().await?;
+        let _ = ch2.queue_purge(q.as_str().into(), Default::default()).await;
+    }
+    let _ = ch.close(200, "ok".into()).await;
+    let _ = conn.close(200, "ok".into()).await;
+    Ok(())
+}
+
+async fn read_inbox(c: &Client) -> anyhow::Result<Vec<Item>> {
+    let mut items = Vec::new();
+    let signals = Signals::new();
+    c.inbox(false, &signals, |i| items.push(i.clone()))
+    .await?;
+    Ok(items)
+}
+
+async fn read_inbox_all(c: &Client) -> anyhow::Result<Vec<Item>> {
+    read_inbox(c).await
+}
+
+fn subject_of(data: &str) -> String {
+    data.lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .unwrap_or("(no subject)")
+        .to_owned()
+}
+
+fn say(clock: &Clock, start: DateTime<Utc>, text: &str) {
+    println!("[+{}] {text}", hms(clock.now() - start));
+}
+
+fn hms(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+fn human(d: Duration) -> String {
+    let s = d.num_seconds();
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s / 60) % 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Polls `check` until it holds or `limit` (real time) passes.
+pub async fn wait_for<F, Fut>(limit: StdDuration, mut check: F) -> Result<(), ()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(());
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+}
+
+/// Prints one alert's timeline from the audit log and each recipient's final state.
+async fn print_timeline(store: &Store, alert: Uuid, title: &str) -> anyhow::Result<()> {
+    let Some(a) = store.alert(alert).await? else {
+        bail!("alert {alert} is not in the store");
+    };
+    println!("{title} {alert}: {} ({}, {}, {})", a.state, a.category, a.urgency, a.status);
+    let entries = store.audit_entries(Some(alert)).await?;
+    let start = entries.first().map(|e| e.at).unwrap_or(a.created_at);
+    for e in &entries {
+        let who = e.delivery.map(|d| format!(" delivery {}", &d.to_string()[..8])).unwrap_or_default();
+        println!("  +{}  {:<28} {:<26}{who}", hms(e.at - start), e.action, e.actor);
+    }
+    let deliveries = store.deliveries_of(alert).await?;
+    println!("  {:<28} {:<7} {:<9} {:<13} {:<9} {:<9} {}", "mottagare", "typ", "roll", "läge", "mottaget", "kvitterat", "av");
+    for d in deliveries {
+        let rel = |t: Option<DateTime<Utc>>| t.map(|t| format!("+{}", hms(t - start))).unwrap_or_else(|| "-".into());
+        println!(
+            "  {:<28} {:<7} {:<9} {:<13} {:<9} {:<9} {}",
+            d.recipient.as_str(),
+            d.kind.code(),
+            d.role.code(),
+            d.state.code(),
+            rel(d.received_at),
+            rel(d.acked_at),
+            d.officer.unwrap_or_default()
+        );
+    }
+    println!();
+    Ok(())
+}

@@ -1,2 +1,4 @@
-//! The `varsel` binary: parse the command line and hand over to the library.
-fn main() {}
+//! The `varsel` binary: everything lives in the library; this only hands over the command line.
+fn main() -> std::process::ExitCode {
+    varsel::cli::main()
+}
