@@ -434,7 +434,10 @@ impl Mailer {
             .parse()
             .map_err(|_| Error::BadAddress(to.to_owned()))?;
         let (subject, body) = notice.render();
+        // Some relays refuse mail without a Message-ID; the sender's own domain names it.
+        let message_id = format!("<{}@{}>", Uuid::now_v7().simple(), self.from.email.domain());
         Message::builder()
+            .message_id(Some(message_id))
             .from(self.from.clone())
             .to(to)
             .subject(subject)
@@ -606,6 +609,10 @@ mod tests {
             "{raw}"
         );
         assert!(raw.contains("To: socialtjansten@kommun.example"), "{raw}");
+        assert!(
+            raw.contains("@kommun.example>\r\n"),
+        );
+        assert!(raw.contains("Message-ID: <"), "{raw}");
     }
 
     #[test]
