@@ -609,10 +609,14 @@ mod tests {
             "{raw}"
         );
         assert!(raw.contains("To: socialtjansten@kommun.example"), "{raw}");
+        let message_id = raw
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .expect("a Message-ID header");
         assert!(
-            raw.contains("@kommun.example>\r\n"),
+            message_id.starts_with('<') && message_id.ends_with("@kommun.example>"),
+            "{message_id}"
         );
-        assert!(raw.contains("Message-ID: <"), "{raw}");
     }
 
     #[test]
