@@ -1,1 +1,0 @@
-//! The ops HTTP server: health, readiness, metrics, JSON API and dashboard.
