@@ -64,6 +64,8 @@ pub struct Shared {
     pub outbox_wake: Arc<Notify>,
     amqp_connected: AtomicBool,
     consuming: AtomicBool,
+    /// Whether the last store operation succeeded (for readiness).
+    pub store_ok: AtomicBool,
 }
 
 impl Shared {
@@ -166,6 +168,7 @@ pub async fn start(
         outbox_wake: Arc::new(Notify::new()),
         amqp_connected: AtomicBool::new(false),
         consuming: AtomicBool::new(false),
+        store_ok: AtomicBool::new(true),
         config: config.clone(),
     });
 
@@ -378,13 +381,13 @@ async fn process(
         };
         match shared.intake.handle(&world, input, now).await {
             Ok(o) => {
-                shared.metrics.store_commit(started.elapsed());
+                shared.metrics.observe_store_commit(started.elapsed());
                 break o;
             }
             Err(e) => {
                 // The store is away: hold the message (unacked) and try again; on stop, give it
                 // back to RabbitMQ for redelivery.
-                shared.metrics.set_store_ok(false);
+                shared.store_ok.store(false, Ordering::Relaxed);
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "intake: cannot commit, holding the message");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -397,7 +400,7 @@ async fn process(
             }
         }
     };
-    shared.metrics.set_store_ok(true);
+    shared.store_ok.store(true, Ordering::Relaxed);
     match outcome {
         Outcome::Accepted { id, kind, alert, deliveries, defaulted, labels } => {
             shared.metrics.message_received(kind);
@@ -416,7 +419,7 @@ async fn process(
             tracing::info!(message = %id, "duplicate of an accepted message, acknowledged without effect");
         }
         Outcome::Refused { refusal, id, kind, reply_to } => {
-            shared.metrics.refused(refusal.reason.code());
+            shared.metrics.refused(refusal.reason);
             tracing::warn!(message = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
             record_refusal(shared, &refusal, id, kind, reply_to.as_ref(), &routing_key).await;
             let props = amqp::with_headers(
@@ -512,7 +515,7 @@ async fn unroutable(shared: &Arc<Shared>, d: lapin::message::Delivery) -> Result
     .await;
     match result {
         Ok(()) => {
-            shared.metrics.published("unroutable");
+            shared.metrics.delivery_published(crate::ops::metrics::PublishResult::Returned);
             tracing::error!(delivery = ?delivery_id, routing_key = d.routing_key.as_str(), "no inbox took a delivery; marked unroutable");
             d.acker
                 .ack(BasicAckOptions::default())
@@ -571,11 +574,11 @@ async fn stats_refresher(shared: Arc<Shared>, signals: Signals) {
     loop {
         match shared.store().stats(shared.clock.now()).await {
             Ok(stats) => {
-                shared.metrics.set_store_ok(true);
-                shared.metrics.set_stats(&stats);
+                shared.store_ok.store(true, Ordering::Relaxed);
+                shared.metrics.set_store_stats(&ops::store_stats(&stats));
             }
             Err(e) => {
-                shared.metrics.set_store_ok(false);
+                shared.store_ok.store(false, Ordering::Relaxed);
                 tracing::warn!(error = %e, "store unavailable for statistics");
             }
         }

@@ -166,7 +166,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         human(Duration::seconds(scale as i64))
     );
     write_world(&dir)?;
-    let sink = mailer::sink::SmtpSink::start().await.context("starting the demo mail relay on loopback")?;
+    let sink = mailer::sink::SmtpSink::start().await;
     let ops_addr = if std::net::TcpListener::bind("127.0.0.1:9471").is_ok() { "127.0.0.1:9471" } else { "127.0.0.1:0" };
     let config = broker_config(&dir, &o.amqp_url, scale, Some(sink.addr().port()), ops_addr)?;
     purge_demo_queues(&o.amqp_url).await?;

@@ -17,6 +17,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::clock::Clock;
 use crate::message::{DeliveryState, Kind};
+use crate::ops::metrics::{EmailResult, PublishResult};
 use crate::ops::Metrics;
 use crate::shutdown::Signals;
 use crate::store::{NewAudit, OutboxOutcome, OutboxRow, Store};
@@ -133,15 +134,15 @@ impl Worker {
         };
         match mailer.send(&row.destination, &notice).await {
             Ok(()) => {
-                self.metrics.email("sent");
+                self.metrics.email(EmailResult::Sent);
                 Sent
             }
             Err(e) if e.is_transient() => {
-                self.metrics.email("failed");
+                self.metrics.email(EmailResult::Failed);
                 Retry(e.to_string())
             }
             Err(e) => {
-                self.metrics.email("failed");
+                self.metrics.email(EmailResult::Failed);
                 Failed(e.to_string())
             }
         }
@@ -160,17 +161,17 @@ impl Worker {
             }
             (Sent, _) => {
                 if row.channel == "amqp" {
-                    self.metrics.published("confirmed");
+                    self.metrics.delivery_published(PublishResult::Confirmed);
                 }
             }
             (Retry(why), _) => {
                 if row.channel == "amqp" {
-                    self.metrics.published("nacked");
+                    self.metrics.delivery_published(PublishResult::Nacked);
                 }
                 tracing::warn!(outbox = row.id, attempts = row.attempts + 1, reason = %why, "outbox: send failed, will retry");
             }
             (Unroutable(why), _) => {
-                self.metrics.published("returned");
+                self.metrics.delivery_published(PublishResult::Returned);
                 tracing::error!(outbox = row.id, delivery = ?row.delivery_id, reason = %why, "outbox: unroutable");
             }
             (Failed(why), _) => {

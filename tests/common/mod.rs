@@ -1,7 +1,8 @@
-//! Helpers shared by the integration tests: a real SMTP server on loopback and scratch
-//! directories. Each test binary uses only some of them.
+//! Helpers shared by the integration tests: a real broker on the local RabbitMQ (`harness`), a
+//! real SMTP server on loopback (`smtp`) and scratch directories. Each test binary uses only some of them.
 #![allow(dead_code)]
 
+pub mod harness;
 pub mod smtp;
 
 /// A fresh scratch directory, removed when the returned guard is dropped.

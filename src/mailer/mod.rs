@@ -9,6 +9,8 @@
 //! Mail goes to the relay over SMTP with STARTTLS required (rustls). Plain SMTP is accepted only
 //! for a relay on the loopback interface, such as a local MTA or a test server.
 
+pub mod sink;
+
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
