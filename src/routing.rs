@@ -1444,4 +1444,70 @@ mod tests {
             .check_against(&|p| all.participants().contains(p))
             .is_ok());
     }
+
+    fn examples(kind: &str) -> Vec<(String, serde_json::Value)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("schemas/examples/routing")
+            .join(kind);
+        let mut out: Vec<(String, serde_json::Value)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).unwrap();
+                (
+                    p.display().to_string(),
+                    serde_json::from_str(&text).unwrap(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        assert!(!out.is_empty(), "no examples in {}", dir.display());
+        out
+    }
+
+    fn load_json(origin: &str, v: &serde_json::Value) -> Result<Table, String> {
+        let raw: RawTable = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+        raw.validate(origin, sha256_hex(v.to_string().as_bytes()))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The schema and the loader agree on every example: valid ones pass both, invalid ones
+    /// fail both.
+    #[test]
+    fn schema_examples_agree_with_the_loader() {
+        let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/routing.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        for (origin, v) in examples("valid") {
+            let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{origin}: {errors:?}");
+            if let Err(e) = load_json(&origin, &v) {
+                panic!("{e}");
+            }
+        }
+        for (origin, v) in examples("invalid") {
+            assert!(!validator.is_valid(&v), "{origin} passes the schema");
+            assert!(
+                load_json(&origin, &v).is_err(),
+                "{origin} passes the loader"
+            );
+        }
+        // The JSON form of the deployed example is the same table as the TOML.
+        let json = examples("valid")
+            .into_iter()
+            .find(|(o, _)| o.ends_with("norrkoping.json"))
+            .unwrap()
+            .1;
+        let from_json = load_json("norrkoping.json", &json).unwrap();
+        let from_toml = example();
+        let h = header(Category::DepartureImminent, Status::Actual);
+        let at = utc("2026-03-13T16:30:00Z");
+        assert_eq!(
+            from_json.route(&h, at, &hours).recipients,
+            from_toml.route(&h, at, &hours).recipients
+        );
+        assert_eq!(from_json.policies(), from_toml.policies());
+    }
 }
