@@ -48,6 +48,11 @@ pub fn on_unroutable() -> (&'static [DeliveryState], DeliveryState) {
     (&[Pending, Sent], Unroutable)
 }
 
+/// The transition paging ops causes for the delivery that is overdue.
+pub fn on_escalated() -> (&'static [DeliveryState], DeliveryState) {
+    (&[Pending, Sent, Received, Unroutable], Escalated)
+}
+
 /// The transition a cancel causes for deliveries of the cancelled alert that are still open.
 pub fn on_cancel() -> (&'static [DeliveryState], DeliveryState) {
     (&[Pending, Sent, Received, Escalated, Unroutable], Cancelled)

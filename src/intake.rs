@@ -329,6 +329,7 @@ impl Intake {
                     role: r.role,
                     sections: &r.sections,
                     kind: Kind::Alert,
+                    plan_steps: true,
                     policy: policy.map(|p| (r.policy.clone().unwrap_or_default(), p)),
                     created: now,
                     planned_departure: sealed.header.planned_departure,
@@ -456,6 +457,7 @@ impl Intake {
                     role,
                     sections,
                     kind,
+                    plan_steps: false,
                     policy: None,
                     created: now,
                     planned_departure: sealed.header.planned_departure,
@@ -508,7 +510,7 @@ impl Intake {
 
     /// Creates one delivery: re-wraps the granted sections for the recipient, signs the delivery
     /// message, and puts it in the outbox, with its deadlines and escalation timers.
-    async fn hand_over(
+    pub(crate) async fn hand_over(
         &self,
         tx: &mut store::Tx,
         world: &World,
@@ -617,7 +619,7 @@ impl Intake {
         ))
         .await?;
         if let Some((name, policy)) = &h.policy {
-            if h.role == RecipientRole::Required {
+            if h.role == RecipientRole::Required && h.plan_steps {
                 for step in policy.plan(h.created, h.planned_departure) {
                     tx.schedule(&NewTimer {
                         alert_id: h.alert,
@@ -656,18 +658,22 @@ impl Intake {
 }
 
 /// A delivery to create.
-struct HandOver<'a> {
-    alert: Uuid,
-    message: Uuid,
-    compact: &'a str,
-    sealed: &'a Sealed,
-    recipient: &'a ParticipantId,
-    role: RecipientRole,
-    sections: &'a [SectionLabel],
-    kind: Kind,
-    policy: Option<(String, &'a escalation::Policy)>,
-    created: DateTime<Utc>,
-    planned_departure: Option<DateTime<Utc>>,
+pub(crate) struct HandOver<'a> {
+    pub alert: Uuid,
+    pub message: Uuid,
+    pub compact: &'a str,
+    pub sealed: &'a Sealed,
+    pub recipient: &'a ParticipantId,
+    pub role: RecipientRole,
+    pub sections: &'a [SectionLabel],
+    pub kind: Kind,
+    /// The escalation policy (name, policy) giving the deadlines and the ladder.
+    pub policy: Option<(String, &'a escalation::Policy)>,
+    /// Whether to schedule the policy's ladder (false for a recipient added by the ladder itself:
+    /// it gets deadlines, and ops see it overdue, but no second ladder).
+    pub plan_steps: bool,
+    pub created: DateTime<Utc>,
+    pub planned_departure: Option<DateTime<Utc>>,
 }
 
 /// The result of a commit attempt.

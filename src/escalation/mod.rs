@@ -6,6 +6,9 @@
 //! store-backed scheduler turns [`Policy::plan`] into timers; everything here is free of I/O and
 //! takes the time as a parameter.
 
+pub mod scheduler;
+pub use scheduler::Scheduler;
+
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
