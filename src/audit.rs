@@ -21,6 +21,10 @@
 //! the canonical text of the detail, so an inspector with read access to the table can
 //! recompute every hash with `sha256sum`-level tools.
 //!
+//! Seqs follow commit order (entries are chained when their transaction commits), and the
+//! entries of one transaction are adjacent; `at` is the writer's own time and need not
+//! increase with seq.
+//!
 //! Since each hash covers its predecessor's, changing, deleting, inserting or reordering any
 //! entry breaks the chain at that entry or the next one; [`verify`] finds the first such seq.
 //! Removing entries from the end is only visible against a head (seq and hash) recorded

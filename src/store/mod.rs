@@ -95,7 +95,7 @@ impl From<sqlx::Error> for Error {
                 db.code().as_deref(),
                 // PostgreSQL serialization_failure, deadlock_detected; SQLite BUSY, LOCKED and
                 // their extended codes (SQLITE_BUSY_SNAPSHOT = 517, …).
-                Some("40001" | "40P01" | "5" | "6" | "261" | "517" | "262")
+                Some("40001" | "40P01" | "5" | "6" | "261" | "262" | "517" | "773")
             ),
             _ => false,
         };
@@ -1086,7 +1086,6 @@ impl Tx {
     /// Sets `sent_at` for `sent`, `received_at` for `received`, and `acked_at` for
     /// `acknowledged` and `declined` (which also fill `received_at` if it was empty: an
     /// answer proves arrival). `officer` and `outcome` are written when given.
-    #[allow(clippy::too_many_arguments)]
     pub async fn transition_delivery(
         &mut self,
         id: Uuid,
