@@ -1,1 +1,514 @@
 //! The hash-chained audit log: appending, verifying the chain and exporting one alert's history.
+//!
+//! # The chain
+//!
+//! Entries are numbered `seq` = 1, 2, 3, … without gaps. Each entry stores `prev_hash`, the
+//! `hash` of the entry before it (32 zero bytes for entry 1), and its own
+//!
+//! ```text
+//! hash = SHA-256( prev_hash (32 bytes) || canonical JSON of
+//!          {"seq": <integer>, "at": <unix milliseconds, integer>, "actor": <string>,
+//!           "action": <string>, "alert": <UUID string or null>,
+//!           "delivery": <UUID string or null>, "detail": <JSON value>} )
+//! ```
+//!
+//! UUIDs are written lowercase with hyphens. The canonical JSON is RFC 8785 (JCS) for every
+//! value the broker writes: no whitespace; object keys sorted by their UTF-16 code units;
+//! strings escaped only where JSON requires (`\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`,
+//! other control characters as `\u00xx`), everything else as raw UTF-8; integers in
+//! decimal. (Details hold ids, codes and counts; a fractional number would be written as
+//! `serde_json` writes it, which JCS may write differently.) The stored `detail` column holds
+//! the canonical text of the detail, so an inspector with read access to the table can
+//! recompute every hash with `sha256sum`-level tools.
+//!
+//! Seqs follow commit order (entries are chained when their transaction commits), and the
+//! entries of one transaction are adjacent; `at` is the writer's own time and need not
+//! increase with seq.
+//!
+//! Since each hash covers its predecessor's, changing, deleting, inserting or reordering any
+//! entry breaks the chain at that entry or the next one; [`verify`] finds the first such seq.
+//! Removing entries from the end is only visible against a head (seq and hash) recorded
+//! elsewhere, for example in an earlier [`export`].
+//!
+//! # Exporting one alert
+//!
+//! [`export`] writes a self-contained JSON record of one alert's entries: every entry with its
+//! fields, its `prev_hash` (the hash of the entry just before it in the whole chain, which
+//! usually belongs to another alert) and its `hash`, plus the chain's head at export time. An
+//! inspector verifies it by ([`verify_export`] does the same):
+//! 1. recomputing each entry's hash from its `prev_hash` and fields as above: this proves the
+//!    entry is exactly what was chained after `prev_hash`;
+//! 2. checking that seqs increase, and that where two exported entries are consecutive
+//!    (seq n and n+1) the second's `prev_hash` is the first's `hash`;
+//! 3. checking that every entry names the exported alert and no seq exceeds the head's
+//!    (and equals its hash where the last entry is the head).
+//!
+//! To tie the subset to the full chain, the inspector compares each exported `hash` with the
+//! entry of the same seq in the store (after [`verify`] passes on the whole chain there), or
+//! compares the exported head with the head the operator publishes: a later chain can only
+//! contain the exported entries unchanged, because every later hash depends on them.
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::store::{self, AuditRow, Store};
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// The `format` of an [`export`].
+pub const EXPORT_FORMAT: &str = "varsel-audit-export/1";
+
+/// Why an audit export could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read the audit log: {0}")]
+    Store(#[from] store::Error),
+}
+
+/// Where and why a chain or an export failed verification. `seq` is 0 when the problem is
+/// not with one entry (a malformed export).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit chain broken at entry {seq}: {why}")]
+pub struct Broken {
+    pub seq: i64,
+    pub why: String,
+}
+
+fn broken(seq: i64, why: impl Into<String>) -> Broken {
+    Broken {
+        seq,
+        why: why.into(),
+    }
+}
+
+/// The fields of one entry that its hash covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub seq: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub alert: Option<Uuid>,
+    pub delivery: Option<Uuid>,
+    pub detail: &'a Value,
+}
+
+impl<'a> Entry<'a> {
+    /// The hashed fields of a stored entry.
+    pub fn of(row: &'a AuditRow) -> Entry<'a> {
+        Entry {
+            seq: row.seq,
+            at: row.at.timestamp_millis(),
+            actor: &row.actor,
+            action: &row.action,
+            alert: row.alert,
+            delivery: row.delivery,
+            detail: &row.detail,
+        }
+    }
+
+    /// The canonical JSON the hash covers.
+    pub fn canonical(&self) -> String {
+        let v = json!({
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "alert": self.alert.map(|a| a.to_string()),
+            "delivery": self.delivery.map(|d| d.to_string()),
+            "detail": self.detail,
+        });
+        canonical_json(&v)
+    }
+}
+
+/// SHA-256 over `prev` followed by the entry's canonical JSON.
+pub fn entry_hash(prev: &[u8], entry: &Entry<'_>) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(prev);
+    ctx.update(entry.canonical().as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// The canonical JSON text of a value (see the module documentation).
+pub fn canonical_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(k, out);
+                out.push(':');
+                if let Some(v) = map.get(k) {
+                    write_canonical(v, out);
+                }
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Checks a whole chain, given in seq order from entry 1: gapless seqs, each `prev_hash`
+/// equal to the previous entry's `hash`, and each `hash` recomputed. Returns how many entries
+/// were checked, or the first entry that fails.
+pub fn verify(entries: &[AuditRow]) -> Result<usize, Broken> {
+    let mut prev: &[u8] = &GENESIS;
+    for (i, row) in entries.iter().enumerate() {
+        let expected = i64::try_from(i).map_or(i64::MAX, |i| i + 1);
+        if row.seq > expected {
+            return Err(broken(
+                expected,
+                format!(
+                    "entry {expected} is missing (the next entry is {})",
+                    row.seq
+                ),
+            ));
+        }
+        if row.seq < expected {
+            return Err(broken(
+                expected,
+                format!(
+                    "entry {} appears again where entry {expected} belongs",
+                    row.seq
+                ),
+            ));
+        }
+        if row.prev_hash != prev {
+            return Err(broken(
+                row.seq,
+                "its prev_hash is not the hash of the entry before it (an entry was changed, \
+                 removed, inserted or moved)",
+            ));
+        }
+        if entry_hash(&row.prev_hash, &Entry::of(row)) != row.hash.as_slice() {
+            return Err(broken(
+                row.seq,
+                "its content does not match its hash (the entry was changed)",
+            ));
+        }
+        prev = &row.hash;
+    }
+    Ok(entries.len())
+}
+
+/// A self-contained, verifiable record of one alert's audit entries (see the module
+/// documentation for its form and how to check it).
+pub async fn export(store: &Store, alert: Uuid) -> Result<Value, Error> {
+    let entries = store.audit_entries(Some(alert)).await?;
+    let head = store.audit_head().await?;
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "seq": e.seq,
+                "at": e.at.timestamp_millis(),
+                "actor": e.actor,
+                "action": e.action,
+                "alert": e.alert.map(|a| a.to_string()),
+                "delivery": e.delivery.map(|d| d.to_string()),
+                "detail": e.detail,
+                "prev_hash": hex(&e.prev_hash),
+                "hash": hex(&e.hash),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "format": EXPORT_FORMAT,
+        "alert": alert.to_string(),
+        "hash_rule": "hash = SHA-256(prev_hash || RFC 8785 canonical JSON of {seq, at (unix ms), \
+                      actor, action, alert, delivery, detail}); entry 1 has prev_hash = 32 zero bytes",
+        "chain_head": head.map(|(seq, hash)| json!({ "seq": seq, "hash": hex(&hash) })),
+        "entries": entries,
+    }))
+}
+
+/// Verifies an [`export`] on its own: every entry's hash, the links between consecutive
+/// entries, that every entry names the exported alert, and the head.
+pub fn verify_export(export: &Value) -> Result<(), Broken> {
+    let obj = export
+        .as_object()
+        .ok_or_else(|| broken(0, "the export is not a JSON object"))?;
+    if obj.get("format").and_then(Value::as_str) != Some(EXPORT_FORMAT) {
+        return Err(broken(
+            0,
+            format!("the export's format is not {EXPORT_FORMAT}"),
+        ));
+    }
+    let alert = obj
+        .get("alert")
+        .and_then(Value::as_str)
+        .and_then(|a| Uuid::parse_str(a).ok())
+        .ok_or_else(|| broken(0, "the export does not name its alert"))?;
+    let entries = obj
+        .get("entries")
+        .and_then(Value::as_array)
+        .ok_or_else(|| broken(0, "the export has no entries list"))?;
+    let head = match obj.get("chain_head") {
+        None | Some(Value::Null) => None,
+        Some(h) => Some((
+            h.get("seq")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| broken(0, "the chain head has no seq"))?,
+            h.get("hash")
+                .and_then(Value::as_str)
+                .and_then(unhex)
+                .ok_or_else(|| broken(0, "the chain head has no hash"))?,
+        )),
+    };
+    if head.is_none() && !entries.is_empty() {
+        return Err(broken(0, "the export has entries but no chain head"));
+    }
+    let mut last: Option<(i64, Vec<u8>)> = None;
+    for e in entries {
+        let seq = e
+            .get("seq")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| broken(0, "an entry has no seq"))?;
+        let field = |name: &str| broken(seq, format!("the entry has no valid {name}"));
+        let at = e
+            .get("at")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| field("at"))?;
+        let actor = e
+            .get("actor")
+            .and_then(Value::as_str)
+            .ok_or_else(|| field("actor"))?;
+        let action = e
+            .get("action")
+            .and_then(Value::as_str)
+            .ok_or_else(|| field("action"))?;
+        let entry_alert = opt_uuid(e.get("alert")).ok_or_else(|| field("alert"))?;
+        let delivery = opt_uuid(e.get("delivery")).ok_or_else(|| field("delivery"))?;
+        let detail = e.get("detail").ok_or_else(|| field("detail"))?;
+        let prev_hash = e
+            .get("prev_hash")
+            .and_then(Value::as_str)
+            .and_then(unhex)
+            .ok_or_else(|| field("prev_hash"))?;
+        let hash = e
+            .get("hash")
+            .and_then(Value::as_str)
+            .and_then(unhex)
+            .ok_or_else(|| field("hash"))?;
+        if entry_alert != Some(alert) {
+            return Err(broken(seq, "the entry belongs to another alert"));
+        }
+        if seq < 1 {
+            return Err(broken(seq, "seqs start at 1"));
+        }
+        if seq == 1 && prev_hash != GENESIS {
+            return Err(broken(seq, "entry 1 must follow the all-zero hash"));
+        }
+        if let Some((last_seq, last_hash)) = &last {
+            if seq <= *last_seq {
+                return Err(broken(
+                    seq,
+                    format!("the entry comes after entry {last_seq}"),
+                ));
+            }
+            if seq == last_seq + 1 && prev_hash != *last_hash {
+                return Err(broken(
+                    seq,
+                    "its prev_hash is not the hash of the entry before it",
+                ));
+            }
+        }
+        let entry = Entry {
+            seq,
+            at,
+            actor,
+            action,
+            alert: entry_alert,
+            delivery,
+            detail,
+        };
+        if entry_hash(&prev_hash, &entry) != hash.as_slice() {
+            return Err(broken(
+                seq,
+                "its content does not match its hash (the entry was changed)",
+            ));
+        }
+        if let Some((head_seq, head_hash)) = &head {
+            if seq > *head_seq {
+                return Err(broken(seq, "the entry lies beyond the chain head"));
+            }
+            if seq == *head_seq && hash != *head_hash {
+                return Err(broken(seq, "the entry is the head but its hash differs"));
+            }
+        }
+        last = Some((seq, hash));
+    }
+    Ok(())
+}
+
+/// `Some(None)` for JSON null, `Some(Some(id))` for a UUID string, `None` if malformed.
+fn opt_uuid(v: Option<&Value>) -> Option<Option<Uuid>> {
+    match v {
+        Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => Uuid::parse_str(s).ok().map(Some),
+        _ => None,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn chain(n: i64) -> Vec<AuditRow> {
+        let mut prev = GENESIS.to_vec();
+        let mut rows = Vec::new();
+        for seq in 1..=n {
+            let mut row = AuditRow {
+                seq,
+                at: DateTime::from_timestamp_millis(1_700_000_000_000 + seq).unwrap(),
+                actor: "broker".into(),
+                action: "alert.accepted".into(),
+                alert: Some(Uuid::from_u128(seq as u128)),
+                delivery: None,
+                detail: json!({ "n": seq }),
+                prev_hash: prev.clone(),
+                hash: Vec::new(),
+            };
+            row.hash = entry_hash(&prev, &Entry::of(&row)).to_vec();
+            prev = row.hash.clone();
+            rows.push(row);
+        }
+        rows
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_and_escapes_like_jcs() {
+        let v = json!({"b": 1, "a": [true, null, "x\"\n\u{1}é"], "A": {"z": -2, "y": "€"}});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"A":{"y":"€","z":-2},"a":[true,null,"x\"\n\u0001é"],"b":1}"#
+        );
+    }
+
+    #[test]
+    fn canonical_json_orders_keys_by_utf16_units() {
+        // U+FF61 sorts after U+1F600 in UTF-16 (surrogate 0xD83D < 0xFF61) but before it in UTF-8.
+        let v = json!({"\u{ff61}": 1, "\u{1f600}": 2});
+        assert_eq!(canonical_json(&v), "{\"\u{1f600}\":2,\"\u{ff61}\":1}");
+    }
+
+    #[test]
+    fn entry_hash_matches_the_documented_rule() {
+        let detail = json!({"recipients": 3});
+        let alert = Uuid::from_u128(7);
+        let e = Entry {
+            seq: 1,
+            at: 1000,
+            actor: "broker",
+            action: "alert.accepted",
+            alert: Some(alert),
+            delivery: None,
+            detail: &detail,
+        };
+        let text = format!(
+            r#"{{"action":"alert.accepted","actor":"broker","alert":"{alert}","at":1000,"delivery":null,"detail":{{"recipients":3}},"seq":1}}"#
+        );
+        assert_eq!(e.canonical(), text);
+        let mut bytes = GENESIS.to_vec();
+        bytes.extend_from_slice(text.as_bytes());
+        let expected = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        assert_eq!(entry_hash(&GENESIS, &e).as_slice(), expected.as_ref());
+    }
+
+    #[test]
+    fn verify_accepts_a_good_chain_and_finds_the_first_break() {
+        let rows = chain(5);
+        assert_eq!(verify(&rows), Ok(5));
+        assert_eq!(verify(&[]), Ok(0));
+
+        let mut changed = rows.clone();
+        changed[2].detail = json!({"n": 99});
+        assert_eq!(verify(&changed).unwrap_err().seq, 3);
+
+        let mut deleted = rows.clone();
+        deleted.remove(1);
+        assert_eq!(verify(&deleted).unwrap_err().seq, 2);
+
+        let mut swapped = rows.clone();
+        swapped.swap(1, 3);
+        swapped[1].seq = 2;
+        swapped[3].seq = 4;
+        assert_eq!(verify(&swapped).unwrap_err().seq, 2);
+
+        // Re-hashing a changed entry moves the break to the next entry, never hides it.
+        let mut rehashed = rows.clone();
+        rehashed[2].actor = "someone".into();
+        rehashed[2].hash = entry_hash(&rehashed[2].prev_hash, &Entry::of(&rehashed[2])).to_vec();
+        assert_eq!(verify(&rehashed).unwrap_err().seq, 4);
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let b = vec![0u8, 1, 0xab, 0xff];
+        assert_eq!(hex(&b), "0001abff");
+        assert_eq!(unhex("0001abff"), Some(b));
+        assert_eq!(unhex("0g"), None);
+        assert_eq!(unhex("abc"), None);
+    }
+}
