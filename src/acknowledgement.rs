@@ -85,7 +85,7 @@ pub(crate) async fn apply(
         at: now,
         actor: payload.sender.to_string(),
         action: if applied { action.into() } else { format!("{action}_again") },
-        alert: Some(d.alert_id),
+        alert: Some(d.alert),
         delivery: Some(delivery_id),
         detail: json!({
             "message": payload.id,
@@ -97,29 +97,29 @@ pub(crate) async fn apply(
     .await?;
     if applied {
         if ack.is_some() {
-            let stopped = tx.cancel_timers(d.alert_id, Some(delivery_id)).await?;
+            let stopped = tx.cancel_timers(d.alert, Some(delivery_id)).await?;
             if stopped > 0 {
                 tx.audit(&NewAudit {
                     at: now,
                     actor: intake.broker.to_string(),
                     action: "timers_stopped".into(),
-                    alert: Some(d.alert_id),
+                    alert: Some(d.alert),
                     delivery: Some(delivery_id),
                     detail: json!({ "timers": stopped }),
                 })
                 .await?;
             }
             if d.kind == Kind::Alert {
-                settle_alert(&mut tx, intake, d.alert_id, now).await?;
+                settle_alert(&mut tx, intake, d.alert, now).await?;
             }
         }
-        if let Some(alert) = tx.alert(d.alert_id).await?.map(|a| a.sender) {
+        if let Some(alert) = tx.alert_for_update(d.alert).await?.map(|a| a.sender) {
             let show_officer = world
                 .registry
                 .participant(&d.recipient)
                 .is_some_and(|p| p.show_officer_name);
             let fb = Feedback {
-                alert: d.alert_id,
+                alert: d.alert,
                 delivery: delivery_id,
                 recipient: d.recipient.clone(),
                 state: to,
@@ -135,7 +135,7 @@ pub(crate) async fn apply(
     }
     tx.commit().await?;
     Ok(Committed::Done {
-        alert: d.alert_id,
+        alert: d.alert,
         deliveries: 0,
         defaulted: false,
     })

@@ -499,7 +499,7 @@ async fn unroutable(shared: &Arc<Shared>, d: lapin::message::Delivery) -> Result
         if let Some(id) = delivery_id {
             let (from, to) = delivery::on_unroutable();
             tx.transition_delivery(id, from, to, now, None, None).await?;
-            alert = tx.delivery_for_update(id).await?.map(|d| d.alert_id);
+            alert = tx.delivery_for_update(id).await?.map(|d| d.alert);
         }
         tx.audit(&NewAudit {
             at: now,

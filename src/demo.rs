@@ -279,8 +279,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     say(&clock, started, &format!("Ektorpsskolan återkallar övningen ({cancel_id})"));
 
     let settled = wait_for(StdDuration::from_secs(20), || async {
-        let a = store.alert(alert).await.ok().flatten().map(|a| a.state == "acknowledged").unwrap_or(false);
-        let e = store.alert(exercise).await.ok().flatten().map(|a| a.state == "cancelled").unwrap_or(false);
+        let a = store.alert(alert).await.ok().flatten().map(|a| a.state == crate::store::AlertState::Acknowledged).unwrap_or(false);
+        let e = store.alert(exercise).await.ok().flatten().map(|a| a.state == crate::store::AlertState::Cancelled).unwrap_or(false);
         a && e
     })
     .await;

@@ -188,7 +188,6 @@ impl Intake {
             id: payload.id,
             kind,
             sender: signer.clone(),
-            digest: verified.digest.to_vec(),
             received_at: now,
             raw: input.body.to_vec(),
         };
@@ -382,7 +381,7 @@ impl Intake {
                 format!("only {original_sender} (or one acting for it) may {kind} alert {alert_id}"),
             )));
         }
-        if alert.state == "cancelled" {
+        if alert.state == store::AlertState::Cancelled {
             return Ok(Committed::Refused(Refusal::new(
                 Reason::UnknownReference,
                 format!("alert {alert_id} is already cancelled"),
@@ -485,7 +484,7 @@ impl Intake {
         match tx.insert_message(message).await? {
             store::Inserted::New => Ok(None),
             store::Inserted::Exists { digest } => {
-                let ours: [u8; 32] = message.digest.as_slice().try_into().unwrap_or([0; 32]);
+                let ours: [u8; 32] = store::digest(&message.raw).as_slice().try_into().unwrap_or([0; 32]);
                 Ok(Some(Seen::classify(message.id, &digest, &ours)))
             }
         }
@@ -564,9 +563,10 @@ impl Intake {
         let kind = h.kind;
         tx.insert_delivery(&NewDelivery {
             id: delivery_id,
-            alert_id: h.alert,
-            message_id: h.message,
+            alert: h.alert,
+            message: h.message,
             kind,
+            policy: h.policy.as_ref().map(|(name, _)| name.clone()),
             recipient: h.recipient.clone(),
             role: h.role,
             sections: grant.clone(),
@@ -622,9 +622,14 @@ impl Intake {
             if h.role == RecipientRole::Required && h.plan_steps {
                 for step in policy.plan(h.created, h.planned_departure) {
                     tx.schedule(&NewTimer {
-                        alert_id: h.alert,
-                        delivery_id: Some(delivery_id),
-                        action: json!({ "policy": name, "step": step }),
+                        alert: h.alert,
+                        delivery: Some(delivery_id),
+                        action: serde_json::to_value(escalation::scheduler::Timer {
+                            policy: name.clone(),
+                            step: step.step,
+                            round: step.round,
+                        })
+                        .unwrap_or_default(),
                         due_at: step.due,
                         created_at: now,
                     })

@@ -20,7 +20,7 @@ use crate::message::{DeliveryState, Kind};
 use crate::ops::metrics::{EmailResult, PublishResult};
 use crate::ops::Metrics;
 use crate::shutdown::Signals;
-use crate::store::{NewAudit, OutboxOutcome, OutboxRow, Store};
+use crate::store::{Channel, NewAudit, OutboxOutcome, OutboxRow, Store};
 use crate::{amqp, config, delivery, mailer};
 
 /// The outbox worker of one broker instance.
@@ -82,7 +82,7 @@ impl Worker {
     /// Sends one claimed batch: AMQP publishes are pipelined (all sent, then all confirms awaited).
     async fn send_batch(&self, rows: Vec<OutboxRow>, publisher: Option<&amqp::Publisher>) {
         let (amqp_rows, email_rows): (Vec<_>, Vec<_>) =
-            rows.into_iter().partition(|r| r.channel == "amqp");
+            rows.into_iter().partition(|r| r.channel == Channel::Amqp);
         if !amqp_rows.is_empty() {
             match publisher {
                 Some(p) => {
@@ -94,7 +94,7 @@ impl Worker {
                                 (amqp::H_OUTBOX, row.id.to_string()),
                                 (
                                     amqp::H_DELIVERY,
-                                    row.delivery_id.map(|d| d.to_string()).unwrap_or_default(),
+                                    row.delivery.map(|d| d.to_string()).unwrap_or_default(),
                                 ),
                             ],
                         );
@@ -160,19 +160,19 @@ impl Worker {
                 tracing::warn!(outbox = row.id, error = %e, "outbox: could not record a send");
             }
             (Sent, _) => {
-                if row.channel == "amqp" {
+                if row.channel == Channel::Amqp {
                     self.metrics.delivery_published(PublishResult::Confirmed);
                 }
             }
             (Retry(why), _) => {
-                if row.channel == "amqp" {
+                if row.channel == Channel::Amqp {
                     self.metrics.delivery_published(PublishResult::Nacked);
                 }
                 tracing::warn!(outbox = row.id, attempts = row.attempts + 1, reason = %why, "outbox: send failed, will retry");
             }
             (Unroutable(why), _) => {
                 self.metrics.delivery_published(PublishResult::Returned);
-                tracing::error!(outbox = row.id, delivery = ?row.delivery_id, reason = %why, "outbox: unroutable");
+                tracing::error!(outbox = row.id, delivery = ?row.delivery, reason = %why, "outbox: unroutable");
             }
             (Failed(why), _) => {
                 tracing::error!(outbox = row.id, reason = %why, "outbox: send failed permanently");
@@ -209,7 +209,7 @@ impl Worker {
             // Our lease ran out and another worker took the row: it records the outcome.
             return Ok(());
         }
-        if let Some(d) = row.delivery_id {
+        if let Some(d) = row.delivery {
             let change = match attempt {
                 Sent => Some((delivery::on_published(), "delivery_sent")),
                 Unroutable(_) => Some((delivery::on_unroutable(), "delivery_unroutable")),
@@ -222,19 +222,19 @@ impl Worker {
                         at: now,
                         actor: self.owner.clone(),
                         action: action.into(),
-                        alert: row.alert_id,
+                        alert: row.alert,
                         delivery: Some(d),
                         detail: json!({ "outbox": row.id, "destination": row.destination, "attempts": row.attempts + 1 }),
                     })
                     .await?;
                 }
             }
-        } else if row.channel == "email" && matches!(attempt, Sent) {
+        } else if row.channel == Channel::Email && matches!(attempt, Sent) {
             tx.audit(&NewAudit {
                 at: now,
                 actor: self.owner.clone(),
                 action: "email_sent".into(),
-                alert: row.alert_id,
+                alert: row.alert,
                 delivery: None,
                 detail: json!({ "outbox": row.id }),
             })

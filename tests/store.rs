@@ -200,6 +200,9 @@ fn new_delivery(alert: Uuid, recipient: &str, state: DeliveryState) -> NewDelive
     NewDelivery {
         id: Uuid::now_v7(),
         alert,
+        message: alert,
+        kind: Kind::Alert,
+        policy: Some("departure".into()),
         recipient: participant(recipient),
         role: RecipientRole::Required,
         sections: vec![SectionLabel::Core, SectionLabel::Travel],

@@ -31,6 +31,9 @@ CREATE INDEX alerts_state ON alerts (state);
 CREATE TABLE deliveries (
     id          TEXT    PRIMARY KEY,
     alert_id    TEXT    NOT NULL REFERENCES alerts (id),
+    message_id  TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    policy      TEXT,
     recipient   TEXT    NOT NULL,
     role        TEXT    NOT NULL,
     sections    TEXT    NOT NULL,

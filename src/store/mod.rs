@@ -279,6 +279,12 @@ pub struct AlertFilter {
 pub struct NewDelivery {
     pub id: Uuid,
     pub alert: Uuid,
+    /// The school's message handed over: the alert itself, an update or a cancel.
+    pub message: Uuid,
+    /// The kind of that message.
+    pub kind: Kind,
+    /// The escalation policy (frozen on the alert) that gives this delivery its deadlines.
+    pub policy: Option<String>,
     pub recipient: ParticipantId,
     pub role: RecipientRole,
     pub sections: Vec<SectionLabel>,
@@ -294,6 +300,12 @@ pub struct NewDelivery {
 pub struct DeliveryRow {
     pub id: Uuid,
     pub alert: Uuid,
+    /// The school's message handed over: the alert itself, an update or a cancel.
+    pub message: Uuid,
+    /// The kind of that message.
+    pub kind: Kind,
+    /// The escalation policy (frozen on the alert) that gives this delivery its deadlines.
+    pub policy: Option<String>,
     pub recipient: ParticipantId,
     pub role: RecipientRole,
     pub sections: Vec<SectionLabel>,
@@ -325,6 +337,42 @@ pub struct NewOutbox {
     /// Not sent before this time (usually now).
     pub not_before: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+}
+
+impl NewOutbox {
+    /// A message to publish on `varsel.out` with `destination` (`inbox.<id>`) as routing key,
+    /// due now.
+    pub fn amqp(
+        destination: String,
+        payload: Vec<u8>,
+        delivery: Option<Uuid>,
+        alert: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> NewOutbox {
+        NewOutbox {
+            channel: Channel::Amqp,
+            destination,
+            payload,
+            delivery,
+            alert,
+            not_before: now,
+            created_at: now,
+        }
+    }
+
+    /// An email notice (the payload is the JSON of a `mailer::Notice`) to `address`, due now.
+    pub fn email(
+        address: String,
+        payload: Vec<u8>,
+        delivery: Option<Uuid>,
+        alert: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> NewOutbox {
+        NewOutbox {
+            channel: Channel::Email,
+            ..NewOutbox::amqp(address, payload, delivery, alert, now)
+        }
+    }
 }
 
 impl fmt::Debug for NewOutbox {
@@ -1062,12 +1110,15 @@ impl Tx {
         let sections = serde_json::to_string(&d.sections)
             .map_err(|e| Error::Value(format!("cannot encode sections: {e}")))?;
         let q = Q::new(
-            "INSERT INTO deliveries (id, alert_id, recipient, role, sections, state, created_at, \
-             updated_at, receipt_due, ack_due, attempts) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, 0)",
+            "INSERT INTO deliveries (id, alert_id, message_id, kind, policy, recipient, role, \
+             sections, state, created_at, updated_at, receipt_due, ack_due, attempts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, 0)",
         )
         .text(d.id.to_string())
         .text(d.alert.to_string())
+        .text(d.message.to_string())
+        .text(d.kind.code())
+        .opt_text(d.policy.clone())
         .text(d.recipient.as_str())
         .text(d.role.code())
         .text(sections)

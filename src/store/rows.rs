@@ -16,7 +16,7 @@ pub(crate) const ALERT_COLS: &str = "a.id, a.sender, a.municipality, a.category,
      a.status, a.planned_departure, a.table_version, a.policy, a.state, a.created_at, \
      a.updated_at, a.last_message_id";
 
-pub(crate) const DELIVERY_COLS: &str = "d.id, d.alert_id, d.recipient, d.role, d.sections, \
+pub(crate) const DELIVERY_COLS: &str = "d.id, d.alert_id, d.message_id, d.kind, d.policy, d.recipient, d.role, d.sections, \
      d.state, d.created_at, d.updated_at, d.sent_at, d.received_at, d.acked_at, d.officer, \
      d.outcome, d.receipt_due, d.ack_due, d.attempts";
 
@@ -157,6 +157,9 @@ impl RawAlert {
 pub(crate) struct RawDelivery {
     id: String,
     alert_id: String,
+    message_id: String,
+    kind: String,
+    policy: Option<String>,
     recipient: String,
     role: String,
     sections: String,
@@ -181,6 +184,9 @@ impl RawDelivery {
         Ok(DeliveryRow {
             id: uuid(T, "id", &self.id)?,
             alert: uuid(T, "alert_id", &self.alert_id)?,
+            message: uuid(T, "message_id", &self.message_id)?,
+            kind: code(T, "kind", &self.kind)?,
+            policy: self.policy,
             recipient: code(T, "recipient", &self.recipient)?,
             role: code(T, "role", &self.role)?,
             sections,
