@@ -198,9 +198,7 @@ impl TryFrom<String> for CountryCode {
             }
             Err(_) => Err(message::invalid(
                 "country code",
-                format!(
-                    "{s:?} is not an assigned ISO 3166-1 alpha-2 code (upper case, e.g. \"TR\")"
-                ),
+                format!("{s:?} is not an assigned ISO 3166-1 alpha-2 code (upper case, e.g. TR)"),
             )),
         }
     }
