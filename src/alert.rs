@@ -461,10 +461,7 @@ impl Document {
             // A personnummer refused above was removed before the typed read; do not also
             // report the pupil as having none.
             let flagged: Vec<String> = problems.iter().map(|p| p.path.clone()).collect();
-            problems.extend(
-                more.into_iter()
-                    .filter(|p| !flagged.iter().any(|f| f.starts_with(&p.path))),
-            );
+            problems.extend(more.into_iter().filter(|p| !flagged.contains(&p.path)));
         }
         if problems.is_empty() {
             Ok(doc)
