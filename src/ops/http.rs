@@ -1,0 +1,439 @@
+//! The ops HTTP server started by `varsel serve`: `/healthz` (open), and behind a bearer token
+//! (compared in constant time): `/readyz`, `/metrics`, the JSON API of alert and delivery status
+//! (metadata only: ids, codes, participant ids, times; never section content) and the dashboard.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::broker::Shared;
+use crate::message::{Category, DeliveryState, Status};
+use crate::shutdown::Signals;
+use crate::store::{self, AlertFilter, AlertRow, AlertState, DeliveryRow};
+
+/// Serves the ops API on `listener` until `signals` asks to stop.
+pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, signals: Signals) {
+    let app = router(shared);
+    let stop = signals.clone();
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.stopped().await })
+        .await
+    {
+        tracing::error!(error = %e, "ops HTTP server failed");
+    }
+}
+
+/// The ops API's routes.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let protected = Router::new()
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/alerts", get(alerts))
+        .route("/api/alerts/{id}", get(alert))
+        .route("/api/deliveries", get(deliveries))
+        .route("/", get(dashboard))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(protected)
+        .with_state(shared)
+}
+
+/// Accepts `Authorization: Bearer <token>`, or `?token=` for the dashboard page in a browser.
+async fn require_token(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let Some(expected) = shared.config.ops.as_ref().and_then(|o| o.token.as_deref()) else {
+        // No token configured: the server only listens where the configuration put it.
+        return next.run(req).await;
+    };
+    let from_header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let from_query = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("token=").map(str::to_owned))
+    });
+    let given = from_header.or(from_query).unwrap_or_default();
+    if ring::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes()).is_ok() {
+        next.run(req).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"varsel\"")],
+            "a valid bearer token is required\n",
+        )
+            .into_response()
+    }
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let mut problems = Vec::new();
+    if !shared.amqp_ready() {
+        problems.push("RabbitMQ: not connected or not consuming intake");
+    }
+    let store_ok = shared.store().ping().await.is_ok();
+    shared.store_ok.store(store_ok, Ordering::Relaxed);
+    if !store_ok {
+        problems.push("store: not reachable");
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", problems.join("; "))).into_response()
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
+
+fn store_error(e: store::Error) -> Response {
+    tracing::warn!(error = %e, "ops API: store error");
+    (StatusCode::SERVICE_UNAVAILABLE, "the store is not reachable\n").into_response()
+}
+
+/// Filters of `GET /api/alerts`.
+#[derive(Debug, Deserialize)]
+pub struct AlertQuery {
+    pub state: Option<String>,
+    pub category: Option<String>,
+    pub status: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+}
+
+/// One delivery as the ops API shows it.
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct DeliveryView {
+    pub id: Uuid,
+    pub alert: Uuid,
+    pub recipient: String,
+    pub kind: String,
+    pub role: String,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub received_at: Option<DateTime<Utc>>,
+    pub acked_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub receipt_due: Option<DateTime<Utc>>,
+    pub ack_due: Option<DateTime<Utc>>,
+    pub overdue: bool,
+    pub attempts: u32,
+}
+
+impl DeliveryView {
+    pub fn of(d: &DeliveryRow, alert_open: bool, now: DateTime<Utc>) -> DeliveryView {
+        DeliveryView {
+            id: d.id,
+            alert: d.alert,
+            recipient: d.recipient.to_string(),
+            kind: d.kind.code().into(),
+            role: d.role.code().into(),
+            state: d.state.code().into(),
+            created_at: d.created_at,
+            sent_at: d.sent_at,
+            received_at: d.received_at,
+            acked_at: d.acked_at,
+            outcome: d.outcome.map(|o| o.code().into()),
+            receipt_due: d.receipt_due,
+            ack_due: d.ack_due,
+            overdue: alert_open && is_overdue(d, now),
+            attempts: d.attempts,
+        }
+    }
+}
+
+/// Whether a delivery has passed a deadline it has not met.
+pub fn is_overdue(d: &DeliveryRow, now: DateTime<Utc>) -> bool {
+    use DeliveryState::*;
+    let receipt_late = d.receipt_due.is_some_and(|t| t <= now) && matches!(d.state, Pending | Sent | Unroutable);
+    let ack_late = d.role == crate::message::RecipientRole::Required
+        && d.ack_due.is_some_and(|t| t <= now)
+        && matches!(d.state, Pending | Sent | Received | Unroutable | Escalated);
+    receipt_late || ack_late
+}
+
+/// One alert as the ops API shows it (metadata only).
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct AlertView {
+    pub id: Uuid,
+    pub sender: String,
+    pub municipality: String,
+    pub category: String,
+    pub urgency: String,
+    pub status: String,
+    pub state: String,
+    pub planned_departure: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub table_version: String,
+    pub deliveries: Vec<DeliveryView>,
+    pub escalations: Vec<String>,
+}
+
+async fn view(shared: &Shared, a: AlertRow, now: DateTime<Utc>) -> Result<AlertView, store::Error> {
+    let open = matches!(a.state, AlertState::Open | AlertState::Escalated);
+    let deliveries = shared.store().deliveries_of(a.id).await?;
+    let escalations = shared
+        .store()
+        .audit_entries(Some(a.id))
+        .await?
+        .into_iter()
+        .filter(|e| e.action.starts_with("escalation_") && e.action != "escalation_skipped" || e.action == "ops_paged")
+        .map(|e| format!("{} {}", e.at.to_rfc3339(), e.action))
+        .collect();
+    Ok(AlertView {
+        id: a.id,
+        sender: a.sender.to_string(),
+        municipality: a.municipality.to_string(),
+        category: a.category.code().into(),
+        urgency: a.urgency.code().into(),
+        status: a.status.code().into(),
+        state: a.state.code().into(),
+        planned_departure: a.planned_departure,
+        created_at: a.created_at,
+        updated_at: a.updated_at,
+        table_version: a.table_version,
+        deliveries: deliveries.iter().map(|d| DeliveryView::of(d, open, now)).collect(),
+        escalations,
+    })
+}
+
+fn bad_request(what: &str, e: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{what}: {e}\n")).into_response()
+}
+
+async fn alerts(State(shared): State<Arc<Shared>>, Query(q): Query<AlertQuery>) -> Response {
+    let mut filter = AlertFilter {
+        since: q.since,
+        limit: Some(q.limit.unwrap_or(200).min(5000)),
+        ..AlertFilter::default()
+    };
+    if let Some(s) = &q.state {
+        match s.parse::<AlertState>() {
+            Ok(s) => filter.state = Some(s),
+            Err(e) => return bad_request("state", e),
+        }
+    }
+    if let Some(c) = &q.category {
+        match c.parse::<Category>() {
+            Ok(c) => filter.category = Some(c),
+            Err(e) => return bad_request("category", e),
+        }
+    }
+    if let Some(s) = &q.status {
+        match s.parse::<Status>() {
+            Ok(s) => filter.status = Some(s),
+            Err(e) => return bad_request("status", e),
+        }
+    }
+    let now = shared.clock.now();
+    let rows = match shared.store().alerts(&filter).await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for a in rows {
+        match view(&shared, a, now).await {
+            Ok(v) => out.push(v),
+            Err(e) => return store_error(e),
+        }
+    }
+    Json(out).into_response()
+}
+
+async fn alert(State(shared): State<Arc<Shared>>, Path(id): Path<Uuid>) -> Response {
+    let now = shared.clock.now();
+    let a = match shared.store().alert(id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such alert\n").into_response(),
+        Err(e) => return store_error(e),
+    };
+    let v = match view(&shared, a, now).await {
+        Ok(v) => v,
+        Err(e) => return store_error(e),
+    };
+    let timeline = match shared.store().audit_entries(Some(id)).await {
+        Ok(entries) => entries
+            .into_iter()
+            .map(|e| json!({ "seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "delivery": e.delivery, "detail": e.detail }))
+            .collect::<Vec<_>>(),
+        Err(e) => return store_error(e),
+    };
+    let mut body = serde_json::to_value(v).unwrap_or_default();
+    body["timeline"] = json!(timeline);
+    Json(body).into_response()
+}
+
+/// Filters of `GET /api/deliveries`.
+#[derive(Debug, Deserialize)]
+pub struct DeliveryQuery {
+    pub state: Option<String>,
+}
+
+async fn deliveries(State(shared): State<Arc<Shared>>, Query(q): Query<DeliveryQuery>) -> Response {
+    let now = shared.clock.now();
+    match q.state.as_deref() {
+        Some("overdue") | None => match shared.store().overdue(now).await {
+            Ok(rows) => Json(rows.iter().map(|d| DeliveryView::of(d, true, now)).collect::<Vec<_>>()).into_response(),
+            Err(e) => store_error(e),
+        },
+        Some(other) => bad_request("state", format!("only state=overdue is supported, not {other:?}")),
+    }
+}
+
+async fn dashboard() -> Html<&'static str> {
+    Html(super::DASHBOARD)
+}
+
+/// Builds the metrics snapshot of the store's counts.
+pub fn store_stats(s: &store::Stats) -> super::metrics::StoreStats {
+    super::metrics::StoreStats {
+        alerts: s
+            .alerts
+            .iter()
+            .map(|a| super::metrics::AlertCount {
+                state: a.state.code().to_owned(),
+                category: a.category,
+                status: a.status,
+                count: a.count,
+            })
+            .collect(),
+        deliveries: s
+            .deliveries
+            .iter()
+            .map(|d| super::metrics::DeliveryCount {
+                recipient: d.recipient.clone(),
+                state: d.state,
+                count: d.count,
+            })
+            .collect(),
+        overdue_deliveries: s.overdue,
+        outbox_depth: s.outbox_pending,
+        outbox_oldest: s.outbox_oldest_pending.unwrap_or_default(),
+        timers_pending: s.timers_pending,
+        ops_pages: 0,
+    }
+}
+
+/// `varsel status`: the same view in the terminal, read from the ops API.
+pub async fn status(url: &str, token: Option<&str>, alert: Option<Uuid>, overdue: bool) -> Result<String, String> {
+    let path = match (alert, overdue) {
+        (Some(id), _) => format!("/api/alerts/{id}"),
+        (None, true) => "/api/deliveries?state=overdue".to_owned(),
+        (None, false) => "/api/alerts?limit=50".to_owned(),
+    };
+    let body = http_get(url, &path, token).await?;
+    let mut out = String::new();
+    use std::fmt::Write;
+    if alert.is_some() {
+        let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        let a: AlertView = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+        let _ = writeln!(out, "{}", alert_line(&a));
+        for d in &a.deliveries {
+            let _ = writeln!(out, "  {}", delivery_line(d));
+        }
+        let _ = writeln!(out, "  timeline:");
+        for e in v["timeline"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "    {} {:<28} {}", e["at"].as_str().unwrap_or(""), e["action"].as_str().unwrap_or(""), e["actor"].as_str().unwrap_or(""));
+        }
+    } else if overdue {
+        let ds: Vec<DeliveryView> = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        let _ = writeln!(out, "{} overdue deliveries", ds.len());
+        for d in &ds {
+            let _ = writeln!(out, "  alert {}  {}", d.alert, delivery_line(d));
+        }
+    } else {
+        let alerts: Vec<AlertView> = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        let _ = writeln!(out, "{} alerts (newest first)", alerts.len());
+        for a in &alerts {
+            let _ = writeln!(out, "{}", alert_line(a));
+            for d in &a.deliveries {
+                let _ = writeln!(out, "  {}", delivery_line(d));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn alert_line(a: &AlertView) -> String {
+    format!(
+        "{} {:<12} {:<26} {:<9} {:<8} from {} at {}",
+        a.id,
+        a.state,
+        a.category,
+        a.urgency,
+        a.status,
+        a.sender,
+        a.created_at.format("%Y-%m-%d %H:%M:%S")
+    )
+}
+
+fn delivery_line(d: &DeliveryView) -> String {
+    format!(
+        "{:<28} {:<7} {:<9} {:<13}{}",
+        d.recipient,
+        d.kind,
+        d.role,
+        d.state,
+        if d.overdue { " OVERDUE" } else { "" }
+    )
+}
+
+/// A minimal HTTP/1.1 GET over a plain TCP connection (the ops API listens on loopback or behind
+/// a TLS-terminating proxy).
+async fn http_get(base: &str, path: &str, token: Option<&str>) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = base.strip_prefix("http://").ok_or("the ops URL must start with http://")?;
+    let host = rest.trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .map_err(|e| format!("cannot reach the ops API at {base}: {e}"))?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    if status != "200" {
+        return Err(format!("the ops API answered {status}: {}", body.trim()));
+    }
+    Ok(body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
