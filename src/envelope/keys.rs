@@ -98,6 +98,9 @@ impl fmt::Debug for SigningKeyPair {
     }
 }
 
+// The X-Wing key holds its expanded ML-KEM key (a few KiB); boxing it would only add an
+// allocation, and a participant has a handful of these.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum SecretKey {
     X25519(<X25519HkdfSha256 as Kem>::PrivateKey),
