@@ -1008,4 +1008,76 @@ mod tests {
         assert!(matches!(err, Error::Syntax { .. }));
         assert!(err.to_string().starts_with("bad.toml: "));
     }
+
+    #[test]
+    fn the_deployment_example_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/registry.example.toml");
+        let r = Registry::load(&path).unwrap();
+        assert_eq!(r.broker().id.as_str(), "varsel");
+        let polisen = r.participant(&"polisen".parse().unwrap()).unwrap();
+        assert_eq!(polisen.role, Role::Agency);
+        assert!(polisen.municipality.is_none());
+        assert!(matches!(
+            Registry::load(&path.with_extension("missing")),
+            Err(Error::Read { .. })
+        ));
+    }
+
+    /// The schema and the loader agree on every example: valid ones pass both (as TOML), invalid
+    /// ones fail both.
+    #[test]
+    fn schema_and_loader_agree_on_the_examples() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join("registry.schema.json")).unwrap(),
+        )
+        .unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let mut seen = 0;
+        for (dir, valid) in [("valid", true), ("invalid", false)] {
+            for entry in std::fs::read_dir(root.join("examples/registry").join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                let example: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                assert_eq!(
+                    validator.is_valid(&example),
+                    valid,
+                    "schema on {}",
+                    path.display()
+                );
+                let text = toml::to_string(&example).unwrap();
+                let loaded = Registry::from_toml_str(&text, &path.display().to_string());
+                assert_eq!(
+                    loaded.is_ok(),
+                    valid,
+                    "loader on {}: {:?}",
+                    path.display(),
+                    loaded.err()
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen >= 10);
+    }
+
+    #[test]
+    fn duplicate_ids_and_kids_are_reported() {
+        let (k, _) = SigningKeyPair::generate().unwrap();
+        let s = SealingSecret::generate(Suite::X25519).unwrap();
+        let entry = format!("{}{}", signing_entry(&k, ""), sealing_entry(&s));
+        let text = format!(
+            "[[participant]]\nid = \"varsel\"\nname = \"v\"\nrole = \"broker\"\namqp_user = \"u\"\n{entry}\n\
+             [[participant]]\nid = \"varsel\"\nname = \"w\"\nrole = \"agency\"\namqp_user = \"u\"\n{entry}"
+        );
+        let err = Registry::from_toml_str(&text, "dup.toml").unwrap_err();
+        let paths = problem_paths(&err);
+        for expected in [
+            "participant[1].id",
+            "participant[1].amqp_user",
+            "participant[1].signing_key[0].kid",
+            "participant[1].sealing_key[0].kid",
+        ] {
+            assert!(paths.contains(expected), "no problem at {expected}: {err}");
+        }
+    }
 }
