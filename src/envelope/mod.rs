@@ -1,1 +1,180 @@
 //! The envelope: JWS signing and verification, sealed sections and HPKE key wraps. The only module that touches keys.
+//!
+//! * [`jws`] signs a [`Payload`](crate::message::Payload) as a JWS in compact serialization
+//!   (RFC 7515, `alg: EdDSA` from RFC 8037) and verifies received bytes exactly as they arrived.
+//! * [`seal`] encrypts alert sections with per-section content keys and wraps those keys with
+//!   HPKE (RFC 9180) to each recipient; the broker re-wraps granted sections without ever seeing
+//!   the plaintext body.
+//! * [`keys`] holds the private key types, their file formats and `keygen`.
+//!
+//! Primitives: `ring` for Ed25519, ChaCha20-Poly1305 / AES-256-GCM, SHA-256 and randomness; the
+//! `hpke` crate for key wrapping, because `ring` only offers ephemeral X25519 keys.
+//!
+//! # Key ids
+//!
+//! A key id is derived from the public key, so the registry can check it and nobody has to invent
+//! one:
+//!
+//! ```text
+//! kid = base64url_nopad( SHA-256( tag || 0x00 || public_key ) )[..22]
+//! ```
+//!
+//! where `tag` is the ASCII string `Ed25519` for signing keys and the suite code (for example
+//! `DHKEM-X25519-HKDF-SHA256/HKDF-SHA256/CHACHA20-POLY1305`) for sealing keys. 22 characters
+//! carry 132 bits of the hash.
+
+pub mod jws;
+pub mod keys;
+pub mod seal;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::Value;
+
+pub use jws::{sign, verify, Verified, DEFAULT_MAX_MESSAGE};
+pub use keys::{KeySet, SealingSecret, SigningKeyPair};
+
+/// Why a local envelope operation (key handling, sealing) failed. Refusals of received input are
+/// [`Refusal`](crate::refusal::Refusal) values instead.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the system random number generator failed")]
+    Random,
+    #[error("the signing key is not a valid Ed25519 PKCS#8 document: {0}")]
+    BadSigningKey(String),
+    #[error("the sealing key for suite {suite} is not valid: {why}")]
+    BadSealingKey {
+        suite: crate::message::Suite,
+        why: String,
+    },
+    #[error("the public sealing key of {recipient} (kid {kid}) is not a valid {suite} key")]
+    BadRecipientKey {
+        recipient: String,
+        kid: String,
+        suite: crate::message::Suite,
+    },
+    #[error("sealing failed: {0}")]
+    Seal(String),
+    #[error("{path}: {why}")]
+    KeyFile { path: String, why: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The tag hashed into a signing key's id.
+pub const SIGNING_KEY_TAG: &str = "Ed25519";
+
+/// Derive a key id from a tag (see the module docs) and a public key.
+pub fn key_id(tag: &str, public_key: &[u8]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(tag.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(public_key);
+    let mut kid = URL_SAFE_NO_PAD.encode(ctx.finish().as_ref());
+    kid.truncate(22);
+    kid
+}
+
+/// SHA-256 of some bytes.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Lowercase hex of some bytes (digests, versions).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// base64url without padding, the encoding of every binary field on the wire.
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Strict base64url decoding: no padding, no stray trailing bits, so one value has one encoding.
+pub fn unb64(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text).ok()
+}
+
+/// Canonical JSON of a value: object keys sorted by their UTF-8 bytes, no whitespace, strings
+/// escaped as `serde_json` does. Written out by hand so it does not depend on whether some other
+/// crate switched on `serde_json`'s `preserve_order`.
+pub fn canonical_json(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(&Value::String(k.clone()), out);
+                out.push(b':');
+                write_canonical(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(b']');
+        }
+        // Scalars have a single serde_json rendering; serialising them cannot fail.
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v = json!({"b": 1, "a": {"z": [true, null], "y": "é\"x"}});
+        assert_eq!(
+            String::from_utf8(canonical_json(&v)).unwrap(),
+            r#"{"a":{"y":"é\"x","z":[true,null]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn key_ids_depend_on_tag_and_key() {
+        let k = [7u8; 32];
+        let a = key_id(SIGNING_KEY_TAG, &k);
+        assert_eq!(a.len(), 22);
+        assert_ne!(a, key_id("other", &k));
+        assert_ne!(a, key_id(SIGNING_KEY_TAG, &[8u8; 32]));
+        assert_eq!(a, key_id(SIGNING_KEY_TAG, &k));
+    }
+
+    #[test]
+    fn base64url_is_strict() {
+        assert_eq!(unb64(&b64(b"ab")).unwrap(), b"ab");
+        assert!(unb64("YWI=").is_none(), "padding accepted");
+        assert!(unb64("YWJ").is_none(), "non-zero trailing bits accepted");
+        assert!(unb64("YW+").is_none(), "standard alphabet accepted");
+    }
+}
