@@ -10,9 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::intake::{Committed, Error, Intake, World};
-use crate::message::{
-    Content, DeliveryState, Feedback, Kind, Outcome, ParticipantId, Payload,
-};
+use crate::message::{Content, DeliveryState, Feedback, Kind, Outcome, ParticipantId, Payload};
 use crate::refusal::{Reason, Refusal};
 use crate::store::{self, NewAudit, NewMessage, NewOutbox};
 use crate::{amqp, delivery, envelope};
@@ -84,7 +82,11 @@ pub(crate) async fn apply(
     tx.audit(&NewAudit {
         at: now,
         actor: payload.sender.to_string(),
-        action: if applied { action.into() } else { format!("{action}_again") },
+        action: if applied {
+            action.into()
+        } else {
+            format!("{action}_again")
+        },
         alert: Some(d.alert),
         delivery: Some(delivery_id),
         detail: json!({
@@ -124,9 +126,7 @@ pub(crate) async fn apply(
                 recipient: d.recipient.clone(),
                 state: to,
                 at: now,
-                officer: ack
-                    .filter(|_| show_officer)
-                    .map(|a| a.officer.clone()),
+                officer: ack.filter(|_| show_officer).map(|a| a.officer.clone()),
                 outcome: ack.map(|a| a.outcome),
                 escalation: None,
             };
@@ -156,7 +156,12 @@ pub(crate) async fn settle_alert(
     let acked = deliveries
         .iter()
         .any(|d| d.kind == Kind::Alert && d.state == DeliveryState::Acknowledged);
-    if !open && acked && tx.set_alert_state(alert, &["open", "escalated"], "acknowledged", now).await? {
+    if !open
+        && acked
+        && tx
+            .set_alert_state(alert, &["open", "escalated"], "acknowledged", now)
+            .await?
+    {
         tx.audit(&NewAudit {
             at: now,
             actor: intake.broker.to_string(),

@@ -197,9 +197,9 @@ async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) -> Result<()
 
 /// Declares the broker's exchanges and queues and one inbox per participant. Idempotent: safe on
 /// every (re)connect.
-pub async fn declare_topology<'a>(
+pub async fn declare_topology(
     conn: &Connection,
-    participants: impl IntoIterator<Item = &'a ParticipantId>,
+    participants: &[ParticipantId],
 ) -> Result<(), Error> {
     let ch = conn
         .create_channel()

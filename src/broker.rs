@@ -84,6 +84,24 @@ impl Shared {
     }
 }
 
+/// The mailer's settings from the daemon configuration.
+fn mailer_config(s: &crate::config::Smtp) -> mailer::Config {
+    mailer::Config {
+        host: s.host.clone(),
+        port: s.port,
+        tls: if s.starttls {
+            mailer::TlsMode::StartTls
+        } else {
+            mailer::TlsMode::Plain
+        },
+        from: s.from.clone(),
+        username: s.username.clone(),
+        password: s.password.clone(),
+        ca_file: None,
+        timeout: Duration::from_secs(30),
+    }
+}
+
 /// Loads and cross-checks the registry and routing table.
 pub fn load_world(config: &Config) -> Result<World, Error> {
     let registry = Registry::load(&config.registry)?;
@@ -150,9 +168,15 @@ pub async fn start(
         .map_err(|e| Error::Keys(e.to_string()))?;
     let store = Store::connect(&config.store_url).await?;
     let metrics = Metrics::new();
-    let owner = format!("{}-{}", config.broker_id, &Uuid::now_v7().simple().to_string()[20..]);
+    let owner = format!(
+        "{}-{}",
+        config.broker_id,
+        &Uuid::now_v7().simple().to_string()[20..]
+    );
     let mailer = match &config.smtp {
-        Some(s) => Some(mailer::Mailer::new(&mailer::Config::from(s)).map_err(|e| Error::Setup(e.to_string()))?),
+        Some(s) => {
+            Some(mailer::Mailer::new(&mailer_config(s)).map_err(|e| Error::Setup(e.to_string()))?)
+        }
         None => None,
     };
     let shared = Arc::new(Shared {
@@ -209,12 +233,13 @@ pub async fn start(
     let stop = signals.clone();
     let task = tokio::spawn(async move {
         stop.stopped().await;
-        let drained = tokio::time::timeout(grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
-            tracing::warn!(grace_s = grace.as_secs(), "shutdown grace period over, abandoning tasks (unacked input is redelivered)");
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "shutdown grace period over, abandoning tasks (unacked input is redelivered)"
+            );
             tasks.abort_all();
         }
         tracing::info!("broker stopped");
@@ -249,8 +274,10 @@ async fn supervise_amqp(
     let mut first = true;
     loop {
         let stop = signals.clone();
-        let Some(conn) =
-            amqp::connect_with_backoff(&url, "varsel-broker", max_delay, async move { stop.stopped().await }).await
+        let Some(conn) = amqp::connect_with_backoff(&url, "varsel-broker", max_delay, async move {
+            stop.stopped().await
+        })
+        .await
         else {
             break;
         };
@@ -283,6 +310,15 @@ async fn supervise_amqp(
     }
 }
 
+fn participant_ids(world: &World) -> Vec<ParticipantId> {
+    world
+        .registry
+        .participants()
+        .iter()
+        .map(|p| p.id.clone())
+        .collect()
+}
+
 /// One connected session: returns Ok on a requested stop, Err when the connection is lost.
 async fn session(
     shared: &Arc<Shared>,
@@ -291,16 +327,22 @@ async fn session(
     signals: &Signals,
 ) -> Result<(), amqp::Error> {
     let world = shared.world();
-    amqp::declare_topology(conn, world.registry.participants().map(|p| &p.id)).await?;
+    amqp::declare_topology(conn, &participant_ids(&world)).await?;
     let publisher = amqp::Publisher::open(conn).await?;
     let channel = conn
         .create_channel()
         .await
-        .map_err(|source| amqp::Error::Protocol { what: "opening the intake channel".into(), source })?;
+        .map_err(|source| amqp::Error::Protocol {
+            what: "opening the intake channel".into(),
+            source,
+        })?;
     channel
         .basic_qos(shared.config.amqp.prefetch, BasicQosOptions::default())
         .await
-        .map_err(|source| amqp::Error::Protocol { what: "setting the prefetch".into(), source })?;
+        .map_err(|source| amqp::Error::Protocol {
+            what: "setting the prefetch".into(),
+            source,
+        })?;
     let mut intake = channel
         .basic_consume(
             amqp::INTAKE.into(),
@@ -309,11 +351,17 @@ async fn session(
             FieldTable::default(),
         )
         .await
-        .map_err(|source| amqp::Error::Protocol { what: format!("consuming {}", amqp::INTAKE), source })?;
+        .map_err(|source| amqp::Error::Protocol {
+            what: format!("consuming {}", amqp::INTAKE),
+            source,
+        })?;
     let unrouted_channel = conn
         .create_channel()
         .await
-        .map_err(|source| amqp::Error::Protocol { what: "opening the unrouted channel".into(), source })?;
+        .map_err(|source| amqp::Error::Protocol {
+            what: "opening the unrouted channel".into(),
+            source,
+        })?;
     let mut unrouted = unrouted_channel
         .basic_consume(
             amqp::UNROUTED.into(),
@@ -322,7 +370,10 @@ async fn session(
             FieldTable::default(),
         )
         .await
-        .map_err(|source| amqp::Error::Protocol { what: format!("consuming {}", amqp::UNROUTED), source })?;
+        .map_err(|source| amqp::Error::Protocol {
+            what: format!("consuming {}", amqp::UNROUTED),
+            source,
+        })?;
     let _ = link.send(Some(publisher.clone()));
     shared.amqp_connected.store(true, Ordering::Relaxed);
     shared.consuming.store(true, Ordering::Relaxed);
@@ -330,7 +381,9 @@ async fn session(
     let mut reloads = signals.reloads();
     let lost = |what: &str| amqp::Error::Protocol {
         what: what.into(),
-        source: lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed)),
+        source: lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+            lapin::ConnectionState::Closed,
+        )),
     };
     loop {
         tokio::select! {
@@ -353,7 +406,7 @@ async fn session(
             _ = reloads.changed() => {
                 // New participants get their inboxes without a restart.
                 let world = shared.world();
-                amqp::declare_topology(conn, world.registry.participants().map(|p| &p.id)).await?;
+                amqp::declare_topology(conn, &participant_ids(&world)).await?;
             }
         }
     }
@@ -368,7 +421,11 @@ async fn process(
     signals: &Signals,
 ) -> Result<(), amqp::Error> {
     let routing_key = d.routing_key.as_str().to_owned();
-    let user_id = d.properties.user_id().as_ref().map(|u| u.as_str().to_owned());
+    let user_id = d
+        .properties
+        .user_id()
+        .as_ref()
+        .map(|u| u.as_str().to_owned());
     let world = shared.world();
     let mut delay = Duration::from_millis(200);
     let outcome = loop {
@@ -402,7 +459,14 @@ async fn process(
     };
     shared.store_ok.store(true, Ordering::Relaxed);
     match outcome {
-        Outcome::Accepted { id, kind, alert, deliveries, defaulted, labels } => {
+        Outcome::Accepted {
+            id,
+            kind,
+            alert,
+            deliveries,
+            defaulted,
+            labels,
+        } => {
             shared.metrics.message_received(kind);
             if kind == Kind::Alert {
                 if let Some((category, status)) = labels {
@@ -418,7 +482,12 @@ async fn process(
         Outcome::Duplicate { id } => {
             tracing::info!(message = %id, "duplicate of an accepted message, acknowledged without effect");
         }
-        Outcome::Refused { refusal, id, kind, reply_to } => {
+        Outcome::Refused {
+            refusal,
+            id,
+            kind,
+            reply_to,
+        } => {
             shared.metrics.refused(refusal.reason);
             tracing::warn!(message = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
             record_refusal(shared, &refusal, id, kind, reply_to.as_ref(), &routing_key).await;
@@ -431,11 +500,23 @@ async fn process(
                 ],
             );
             let key = format!("refused.{}", refusal.reason.code());
-            match publisher.publish(amqp::DEAD, &key, &d.data, props, false).await? {
+            match publisher
+                .publish(amqp::DEAD, &key, &d.data, props, false)
+                .await?
+            {
                 amqp::Published::Confirmed => {}
                 other => {
-                    tracing::warn!(?other, "dead-lettering not confirmed; input left for redelivery");
-                    let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                    tracing::warn!(
+                        ?other,
+                        "dead-lettering not confirmed; input left for redelivery"
+                    );
+                    let _ = d
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..Default::default()
+                        })
+                        .await;
                     return Ok(());
                 }
             }
@@ -445,7 +526,11 @@ async fn process(
     d.acker
         .ack(BasicAckOptions::default())
         .await
-        .map_err(|source| amqp::Error::Protocol { what: "acknowledging input".into(), source })
+        .map(|_| ())
+        .map_err(|source| amqp::Error::Protocol {
+            what: "acknowledging input".into(),
+            source,
+        })
 }
 
 /// Audits a refusal and queues the error reply to a known signer, in one transaction. A failure
@@ -478,7 +563,8 @@ async fn record_refusal(
         .await?;
         if let Some(to) = reply_to {
             let (dest, body) = shared.intake.error_reply(to, id, refusal, now);
-            tx.enqueue(&NewOutbox::amqp(dest, body, None, None, now)).await?;
+            tx.enqueue(&NewOutbox::amqp(dest, body, None, None, now))
+                .await?;
         }
         tx.commit().await
     }
@@ -492,7 +578,8 @@ async fn record_refusal(
 /// unroutable for ops to see; the message itself stays recorded in the outbox.
 async fn unroutable(shared: &Arc<Shared>, d: lapin::message::Delivery) -> Result<(), amqp::Error> {
     let now = shared.clock.now();
-    let delivery_id = amqp::header(&d.properties, amqp::H_DELIVERY).and_then(|s| s.parse::<Uuid>().ok());
+    let delivery_id =
+        amqp::header(&d.properties, amqp::H_DELIVERY).and_then(|s| s.parse::<Uuid>().ok());
     let result = async {
         let mut tx = shared.store().begin().await?;
         let mut alert = None;
@@ -515,16 +602,28 @@ async fn unroutable(shared: &Arc<Shared>, d: lapin::message::Delivery) -> Result
     .await;
     match result {
         Ok(()) => {
-            shared.metrics.delivery_published(crate::ops::metrics::PublishResult::Returned);
+            shared
+                .metrics
+                .delivery_published(crate::ops::metrics::PublishResult::Returned);
             tracing::error!(delivery = ?delivery_id, routing_key = d.routing_key.as_str(), "no inbox took a delivery; marked unroutable");
             d.acker
                 .ack(BasicAckOptions::default())
                 .await
-                .map_err(|source| amqp::Error::Protocol { what: "acknowledging unrouted".into(), source })
+                .map(|_| ())
+                .map_err(|source| amqp::Error::Protocol {
+                    what: "acknowledging unrouted".into(),
+                    source,
+                })
         }
         Err(e) => {
             tracing::warn!(error = %e, "could not record an unroutable delivery; left for redelivery");
-            let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+            let _ = d
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
             Ok(())
         }
     }
@@ -564,7 +663,9 @@ async fn reload_watcher(shared: Arc<Shared>, signals: Signals) {
                     tracing::warn!(error = %e, "could not audit a reload");
                 }
             }
-            Err(e) => tracing::error!(error = %e, "reload refused; keeping the registry and routing table in force"),
+            Err(e) => {
+                tracing::error!(error = %e, "reload refused; keeping the registry and routing table in force")
+            }
         }
     }
 }

@@ -129,7 +129,11 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
         /// AMQP URL of the RabbitMQ to use.
-        #[arg(long, env = "VARSEL_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        #[arg(
+            long,
+            env = "VARSEL_AMQP_URL",
+            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        )]
         amqp: String,
         /// How many times faster than real time the escalation ladder runs.
         #[arg(long, default_value_t = 120)]
@@ -216,7 +220,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    init_tracing(format, matches!(cli.command, Command::Serve { .. } | Command::Demo { .. }));
+    init_tracing(
+        format,
+        matches!(cli.command, Command::Serve { .. } | Command::Demo { .. }),
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -238,7 +245,9 @@ pub fn init_tracing(format: LogFormat, verbose: bool) {
     let default = if verbose { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -269,12 +278,20 @@ fn keys_from_file(registry: &Registry, key: &Path) -> Result<(ParticipantId, Key
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_suffix(".signing.pem"))
-        .ok_or_else(|| fail(EX_USAGE)(anyhow::anyhow!("--key must name a <participant>.signing.pem file")))?;
-    let id: ParticipantId = name.parse().map_err(|e: crate::message::InvalidValue| fail(EX_USAGE)(e.into()))?;
+        .ok_or_else(|| {
+            fail(EX_USAGE)(anyhow::anyhow!(
+                "--key must name a <participant>.signing.pem file"
+            ))
+        })?;
+    let id: ParticipantId = name
+        .parse()
+        .map_err(|e: crate::message::InvalidValue| fail(EX_USAGE)(e.into()))?;
     let dir = key.parent().unwrap_or(Path::new("."));
     let keys = KeySet::load(dir, &id).map_err(|e| fail(EX_CONFIG)(anyhow::anyhow!("{e}")))?;
     if registry.participant(&id).is_none() {
-        return Err(fail(EX_CONFIG)(anyhow::anyhow!("{id} is not in the registry")));
+        return Err(fail(EX_CONFIG)(anyhow::anyhow!(
+            "{id} is not in the registry"
+        )));
     }
     Ok((id, keys))
 }
@@ -305,32 +322,51 @@ async fn run(command: Command) -> Result<(), Failure> {
                 "{}: ok (registry {} with {} participants, routing table {})",
                 config.display(),
                 world.registry.version(),
-                world.registry.participants().count(),
+                world.registry.participants().len(),
                 world.table.version()
             );
             Ok(())
         }
         Command::Keygen { id, out } => {
-            let id: ParticipantId = id.parse().map_err(|e: crate::message::InvalidValue| fail(EX_USAGE)(e.into()))?;
-            let made = envelope::keygen(&id, &out, chrono::Utc::now()).map_err(|e| fail(EX_CANTCREAT)(anyhow::anyhow!("{e}")))?;
-            eprintln!("wrote the private keys of {id} to {} (mode 0600)", out.display());
+            let id: ParticipantId = id
+                .parse()
+                .map_err(|e: crate::message::InvalidValue| fail(EX_USAGE)(e.into()))?;
+            let made = envelope::keygen(&id, &out, chrono::Utc::now())
+                .map_err(|e| fail(EX_CANTCREAT)(anyhow::anyhow!("{e}")))?;
+            eprintln!(
+                "wrote the private keys of {id} to {} (mode 0600)",
+                out.display()
+            );
             println!("{}", made.registry_entry);
             Ok(())
         }
-        Command::Seal { registry, key, to, document } => {
+        Command::Seal {
+            registry,
+            key,
+            to,
+            document,
+        } => {
             let registry = Registry::load(&registry).map_err(|e| fail(EX_CONFIG)(e.into()))?;
             let (me, keys) = keys_from_file(&registry, &key)?;
-            let to: ParticipantId = to.parse().map_err(|e: crate::message::InvalidValue| fail(EX_USAGE)(e.into()))?;
+            let to: ParticipantId = to
+                .parse()
+                .map_err(|e: crate::message::InvalidValue| fail(EX_USAGE)(e.into()))?;
             let doc = read_document(&document)?;
             let c = Client::offline(registry, me, keys);
-            let (_, compact) = c.seal_to(&doc, &to, chrono::Utc::now()).map_err(|e| match e {
-                crate::client::Error::Invalid(_) => fail(EX_DATAERR)(e.into()),
-                _ => fail(EX_CONFIG)(e.into()),
-            })?;
+            let (_, compact) = c
+                .seal_to(&doc, &to, chrono::Utc::now())
+                .map_err(|e| match e {
+                    crate::client::Error::Invalid(_) => fail(EX_DATAERR)(e.into()),
+                    _ => fail(EX_CONFIG)(e.into()),
+                })?;
             println!("{compact}");
             Ok(())
         }
-        Command::Open { registry, key, message } => {
+        Command::Open {
+            registry,
+            key,
+            message,
+        } => {
             let registry = Registry::load(&registry).map_err(|e| fail(EX_CONFIG)(e.into()))?;
             let (me, keys) = keys_from_file(&registry, &key)?;
             let bytes = std::fs::read(&message)
@@ -338,9 +374,13 @@ async fn run(command: Command) -> Result<(), Failure> {
                 .map_err(fail(EX_USAGE))?;
             let trimmed = bytes.trim_ascii();
             let c = Client::offline(registry, me, keys);
-            let opened = c.open_offline(trimmed, chrono::Utc::now())
+            let opened = c
+                .open_offline(trimmed, chrono::Utc::now())
                 .map_err(|r| fail(EX_DATAERR)(anyhow::anyhow!("{r}")))?;
-            println!("{}", serde_json::to_string_pretty(&opened).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&opened).unwrap_or_default()
+            );
             Ok(())
         }
         Command::Send { config, document } => {
@@ -348,13 +388,19 @@ async fn run(command: Command) -> Result<(), Failure> {
             let doc = read_document(&document)?;
             let id = c.send(&doc).await.map_err(|e| match e {
                 crate::client::Error::Invalid(_) => fail(EX_DATAERR)(e.into()),
-                crate::client::Error::Amqp(_) | crate::client::Error::NotConfirmed(_) => fail(EX_UNAVAILABLE)(e.into()),
+                crate::client::Error::Amqp(_) | crate::client::Error::NotConfirmed(_) => {
+                    fail(EX_UNAVAILABLE)(e.into())
+                }
                 _ => fail(EX_CONFIG)(e.into()),
             })?;
             println!("{id}");
             Ok(())
         }
-        Command::Inbox { config, follow, json } => {
+        Command::Inbox {
+            config,
+            follow,
+            json,
+        } => {
             let c = client(&config)?;
             let signals = Signals::from_os().map_err(|e| fail(EX_SOFTWARE)(e.into()))?;
             let n = c
@@ -372,14 +418,29 @@ async fn run(command: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Ack { config, delivery, officer, outcome } => {
-            let outcome: Outcome = outcome.parse().map_err(|e: crate::message::InvalidValue| fail(EX_USAGE)(e.into()))?;
+        Command::Ack {
+            config,
+            delivery,
+            officer,
+            outcome,
+        } => {
+            let outcome: Outcome = outcome
+                .parse()
+                .map_err(|e: crate::message::InvalidValue| fail(EX_USAGE)(e.into()))?;
             let c = client(&config)?;
-            let id = c.ack(delivery, &officer, outcome).await.map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
+            let id = c
+                .ack(delivery, &officer, outcome)
+                .await
+                .map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
             println!("{id}");
             Ok(())
         }
-        Command::Status { url, token, alert, overdue } => {
+        Command::Status {
+            url,
+            token,
+            alert,
+            overdue,
+        } => {
             let text = ops::status(&url, token.as_deref(), alert, overdue)
                 .await
                 .map_err(|e| fail(EX_UNAVAILABLE)(anyhow::anyhow!("{e}")))?;
@@ -388,8 +449,18 @@ async fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Routes { command } => routes(command),
         Command::Audit { command } => audit_command(command).await,
-        Command::Demo { dir, amqp, time_scale, stay } => {
-            let options = demo::Options { dir, amqp_url: amqp, time_scale, stay };
+        Command::Demo {
+            dir,
+            amqp,
+            time_scale,
+            stay,
+        } => {
+            let options = demo::Options {
+                dir,
+                amqp_url: amqp,
+                time_scale,
+                stay,
+            };
             demo::run(options).await.map_err(fail(EX_UNAVAILABLE))
         }
     }
@@ -409,7 +480,12 @@ fn routes(command: RoutesCommand) -> Result<(), Failure> {
             println!("{}: ok (version {})", table.display(), t.version());
             Ok(())
         }
-        RoutesCommand::Explain { table, header, at, registry } => {
+        RoutesCommand::Explain {
+            table,
+            header,
+            at,
+            registry,
+        } => {
             let t = routing::Table::load(&table).map_err(|e| fail(EX_CONFIG)(e.into()))?;
             let text = match header.strip_prefix('@') {
                 Some(file) => std::fs::read_to_string(file)
@@ -442,29 +518,46 @@ async fn audit_command(command: AuditCommand) -> Result<(), Failure> {
     match command {
         AuditCommand::Verify { config } => {
             let c = load_config(&config)?;
-            let store = store::Store::connect(&c.store_url).await.map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
-            let entries = store.audit_entries(None).await.map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
+            let store = store::Store::connect(&c.store_url)
+                .await
+                .map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
+            let entries = store
+                .audit_entries(None)
+                .await
+                .map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
             match audit::verify(&entries) {
                 Ok(n) => {
                     println!("audit chain intact: {n} entries");
                     Ok(())
                 }
-                Err(broken) => Err(fail(EX_DATAERR)(anyhow::anyhow!("audit chain broken: {broken}"))),
+                Err(broken) => Err(fail(EX_DATAERR)(anyhow::anyhow!(
+                    "audit chain broken: {broken}"
+                ))),
             }
         }
         AuditCommand::Export { config, alert } => {
             let c = load_config(&config)?;
-            let store = store::Store::connect(&c.store_url).await.map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
-            let record = audit::export(&store, alert).await.map_err(|e| fail(EX_UNAVAILABLE)(anyhow::anyhow!("{e}")))?;
-            println!("{}", serde_json::to_string_pretty(&record).unwrap_or_default());
+            let store = store::Store::connect(&c.store_url)
+                .await
+                .map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
+            let record = audit::export(&store, alert)
+                .await
+                .map_err(|e| fail(EX_UNAVAILABLE)(anyhow::anyhow!("{e}")))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&record).unwrap_or_default()
+            );
             Ok(())
         }
         AuditCommand::VerifyExport { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))
                 .map_err(fail(EX_USAGE))?;
-            let value: serde_json::Value = serde_json::from_str(&text).context("not JSON").map_err(fail(EX_DATAERR))?;
-            audit::verify_export(&value).map_err(|b| fail(EX_DATAERR)(anyhow::anyhow!("export does not verify: {b}")))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .context("not JSON")
+                .map_err(fail(EX_DATAERR))?;
+            audit::verify_export(&value)
+                .map_err(|b| fail(EX_DATAERR)(anyhow::anyhow!("export does not verify: {b}")))?;
             println!("{}: the exported record verifies", file.display());
             Ok(())
         }

@@ -15,12 +15,15 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicQosOptions, BasicRejectOptions,
+};
 use lapin::types::FieldTable;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::alert::{Body, Document};
+use crate::clock::Clock;
 use crate::config::ClientConfig;
 use crate::envelope::{self, KeySet};
 use crate::message::{
@@ -28,7 +31,6 @@ use crate::message::{
 };
 use crate::refusal::Refusal;
 use crate::registry::{Registry, Role};
-use crate::clock::Clock;
 use crate::{amqp, shutdown::Signals};
 
 /// What went wrong in the client.
@@ -111,7 +113,12 @@ impl Client {
     }
 
     /// Like [`Client::seal`], with the sections wrapped to any participant (offline trials).
-    pub fn seal_to(&self, doc: &Document, to: &ParticipantId, now: DateTime<Utc>) -> Result<(Payload, String), Error> {
+    pub fn seal_to(
+        &self,
+        doc: &Document,
+        to: &ParticipantId,
+        now: DateTime<Utc>,
+    ) -> Result<(Payload, String), Error> {
         doc.validate().map_err(|problems| {
             Error::Invalid(
                 problems
@@ -144,7 +151,11 @@ impl Client {
             Kind::Alert => Content::Alert(sealed),
             Kind::Update => Content::Update(sealed),
             Kind::Cancel => Content::Cancel(sealed),
-            other => return Err(Error::Invalid(format!("  kind: a document is an alert, update or cancel, not {other}"))),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "  kind: a document is an alert, update or cancel, not {other}"
+                )))
+            }
         };
         let mut payload = Payload::new(self.me().clone(), content);
         payload.id = id;
@@ -155,11 +166,19 @@ impl Client {
     }
 
     /// Signs and publishes a payload built by this client on `varsel.in`, waiting for the confirm.
-    pub async fn publish(&self, publisher: &amqp::Publisher, payload: &Payload, compact: &str) -> Result<(), Error> {
+    pub async fn publish(
+        &self,
+        publisher: &amqp::Publisher,
+        payload: &Payload,
+        compact: &str,
+    ) -> Result<(), Error> {
         let user = self.config.amqp_user();
         let props = amqp::properties(payload.kind(), payload.id, user.as_deref());
         let key = amqp::routing_key(payload.kind(), self.me());
-        match publisher.publish(amqp::IN, &key, compact.as_bytes(), props, true).await? {
+        match publisher
+            .publish(amqp::IN, &key, compact.as_bytes(), props, true)
+            .await?
+        {
             amqp::Published::Confirmed => Ok(()),
             other => Err(Error::NotConfirmed(other)),
         }
@@ -192,7 +211,12 @@ impl Client {
     }
 
     /// Builds a signed ack for a delivery.
-    pub fn ack_message(&self, delivery: Uuid, officer: &str, outcome: Outcome) -> (Payload, String) {
+    pub fn ack_message(
+        &self,
+        delivery: Uuid,
+        officer: &str,
+        outcome: Outcome,
+    ) -> (Payload, String) {
         let alert = self.state().alert_of(delivery);
         let mut p = Payload::new(
             self.me().clone(),
@@ -209,7 +233,12 @@ impl Client {
     }
 
     /// `varsel ack`: an officer takes a delivery. Returns the ack's message id.
-    pub async fn ack(&self, delivery: Uuid, officer: &str, outcome: Outcome) -> Result<Uuid, Error> {
+    pub async fn ack(
+        &self,
+        delivery: Uuid,
+        officer: &str,
+        outcome: Outcome,
+    ) -> Result<Uuid, Error> {
         let (payload, compact) = self.ack_message(delivery, officer, outcome);
         let (conn, publisher) = self.connect().await?;
         self.publish(&publisher, &payload, &compact).await?;
@@ -234,7 +263,10 @@ impl Client {
         if !from_broker {
             return Err(Refusal::new(
                 crate::refusal::Reason::NotEntitled,
-                format!("inbox messages come from the broker, this one is signed by {}", outer.signer),
+                format!(
+                    "inbox messages come from the broker, this one is signed by {}",
+                    outer.signer
+                ),
             ));
         }
         match outer.payload.content {
@@ -245,9 +277,17 @@ impl Client {
                         format!("delivery {} is addressed to {}", d.delivery, d.recipient),
                     ));
                 }
-                let inner = envelope::verify(d.original.as_bytes(), &self.registry, now, envelope::DEFAULT_MAX_MESSAGE)?;
+                let inner = envelope::verify(
+                    d.original.as_bytes(),
+                    &self.registry,
+                    now,
+                    envelope::DEFAULT_MAX_MESSAGE,
+                )?;
                 let sealed = inner.payload.content.sealed().cloned().ok_or_else(|| {
-                    Refusal::new(crate::refusal::Reason::Schema, "a delivery must carry an alert, update or cancel")
+                    Refusal::new(
+                        crate::refusal::Reason::Schema,
+                        "a delivery must carry an alert, update or cancel",
+                    )
                 })?;
                 let opened = envelope::open(
                     inner.payload.id,
@@ -266,7 +306,10 @@ impl Client {
                     }
                 }
                 let body = Body::from_sections(&parts).map_err(|p| {
-                    Refusal::new(crate::refusal::Reason::Schema, format!("an opened section does not follow the schema: {p}"))
+                    Refusal::new(
+                        crate::refusal::Reason::Schema,
+                        format!("an opened section does not follow the schema: {p}"),
+                    )
                 })?;
                 Ok(Item::Delivery(Box::new(OpenedDelivery {
                     delivery: d.delivery,
@@ -274,7 +317,11 @@ impl Client {
                     kind: inner.payload.kind(),
                     message: inner.payload.id,
                     school: inner.signer.clone(),
-                    school_name: self.registry.participant(&inner.signer).map(|p| p.name.clone()).unwrap_or_default(),
+                    school_name: self
+                        .registry
+                        .participant(&inner.signer)
+                        .map(|p| p.name.clone())
+                        .unwrap_or_default(),
                     role: d.role,
                     header: sealed.header,
                     sent_at: inner.payload.sent_at,
@@ -297,8 +344,13 @@ impl Client {
     /// `varsel open`: verifies any message and opens what this participant may read: the granted
     /// sections of a delivery, or the sections of an alert wrapped directly to it. Refused when
     /// nothing in it is wrapped for this participant.
-    pub fn open_offline(&self, body: &[u8], now: DateTime<Utc>) -> Result<serde_json::Value, Refusal> {
-        let verified = envelope::verify(body, &self.registry, now, envelope::DEFAULT_MAX_MESSAGE * 2)?;
+    pub fn open_offline(
+        &self,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<serde_json::Value, Refusal> {
+        let verified =
+            envelope::verify(body, &self.registry, now, envelope::DEFAULT_MAX_MESSAGE * 2)?;
         match &verified.payload.content {
             Content::Alert(sealed) | Content::Update(sealed) | Content::Cancel(sealed) => {
                 let opened = envelope::open(
@@ -315,21 +367,39 @@ impl Client {
                     match result {
                         Ok(bytes) => parts.push((label, bytes)),
                         Err(r) => {
-                            refused.insert(label.code().to_owned(), serde_json::json!({"reason": r.reason.code(), "detail": r.detail}));
+                            refused.insert(
+                                label.code().to_owned(),
+                                serde_json::json!({"reason": r.reason.code(), "detail": r.detail}),
+                            );
                         }
                     }
                 }
                 if parts.is_empty() && !sealed.sections.is_empty() {
-                    let first = refused.values().next().and_then(|v| v["reason"].as_str()).unwrap_or("");
+                    let first = refused
+                        .values()
+                        .next()
+                        .and_then(|v| v["reason"].as_str())
+                        .unwrap_or("");
                     let reason = if first == crate::refusal::Reason::Undecryptable.code() {
                         crate::refusal::Reason::Undecryptable
                     } else {
                         crate::refusal::Reason::NotWrappedForRecipient
                     };
-                    return Err(Refusal::new(reason, format!("no section of {} can be opened by {}", verified.payload.id, self.me())));
+                    return Err(Refusal::new(
+                        reason,
+                        format!(
+                            "no section of {} can be opened by {}",
+                            verified.payload.id,
+                            self.me()
+                        ),
+                    ));
                 }
-                let body = Body::from_sections(&parts)
-                    .map_err(|p| Refusal::new(crate::refusal::Reason::Schema, format!("an opened section does not follow the schema: {p}")))?;
+                let body = Body::from_sections(&parts).map_err(|p| {
+                    Refusal::new(
+                        crate::refusal::Reason::Schema,
+                        format!("an opened section does not follow the schema: {p}"),
+                    )
+                })?;
                 Ok(serde_json::json!({
                     "id": verified.payload.id,
                     "kind": verified.payload.kind(),
@@ -344,7 +414,8 @@ impl Client {
             }
             _ => {
                 let item = self.open(body, now)?;
-                serde_json::to_value(&item).map_err(|e| Refusal::new(crate::refusal::Reason::Schema, e.to_string()))
+                serde_json::to_value(&item)
+                    .map_err(|e| Refusal::new(crate::refusal::Reason::Schema, e.to_string()))
             }
         }
     }
@@ -362,20 +433,34 @@ impl Client {
         let channel = conn
             .create_channel()
             .await
-            .map_err(|source| amqp::Error::Protocol { what: "opening a channel".into(), source })?;
+            .map_err(|source| amqp::Error::Protocol {
+                what: "opening a channel".into(),
+                source,
+            })?;
         channel
             .basic_qos(16, BasicQosOptions::default())
             .await
-            .map_err(|source| amqp::Error::Protocol { what: "setting the prefetch".into(), source })?;
+            .map_err(|source| amqp::Error::Protocol {
+                what: "setting the prefetch".into(),
+                source,
+            })?;
         let queue = amqp::inbox(self.me());
         let state = self.state();
         state.ensure()?;
         let mut processed = 0;
         if follow {
             let mut consumer = channel
-                .basic_consume(queue.as_str().into(), "varsel-inbox".into(), BasicConsumeOptions::default(), FieldTable::default())
+                .basic_consume(
+                    queue.as_str().into(),
+                    "varsel-inbox".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
                 .await
-                .map_err(|source| amqp::Error::Protocol { what: format!("consuming {queue}"), source })?;
+                .map_err(|source| amqp::Error::Protocol {
+                    what: format!("consuming {queue}"),
+                    source,
+                })?;
             loop {
                 tokio::select! {
                     _ = signals.stopped() => break,
@@ -394,9 +479,14 @@ impl Client {
             while let Some(m) = channel
                 .basic_get(queue.as_str().into(), BasicGetOptions::default())
                 .await
-                .map_err(|source| amqp::Error::Protocol { what: format!("reading {queue}"), source })?
+                .map_err(|source| amqp::Error::Protocol {
+                    what: format!("reading {queue}"),
+                    source,
+                })?
             {
-                let h = self.handle(&publisher, &state, &m.delivery.data, &mut show).await?;
+                let h = self
+                    .handle(&publisher, &state, &m.delivery.data, &mut show)
+                    .await?;
                 if h == Handled::New {
                     processed += 1;
                 }
@@ -448,13 +538,19 @@ enum Handled {
     Refused,
 }
 
-async fn ack_or_reject(acker: &lapin::acker::Acker, ok: bool) -> Result<(), Error> {
+async fn ack_or_reject(acker: &lapin::Acker, ok: bool) -> Result<(), Error> {
     let r = if ok {
         acker.ack(BasicAckOptions::default()).await
     } else {
         acker.reject(BasicRejectOptions { requeue: false }).await
     };
-    r.map_err(|source| amqp::Error::Protocol { what: "acknowledging an inbox message".into(), source }.into())
+    r.map(|_| ()).map_err(|source| {
+        amqp::Error::Protocol {
+            what: "acknowledging an inbox message".into(),
+            source,
+        }
+        .into()
+    })
 }
 
 /// A delivery as the recipient sees it after opening.
@@ -502,7 +598,12 @@ impl Item {
         match self {
             Item::Delivery(d) => format!("delivery-{}", d.delivery),
             Item::Feedback(f) => format!("feedback-{}-{}", f.delivery, f.state),
-            Item::Error(e) => format!("error-{}", e.refused.map(|i| i.to_string()).unwrap_or_else(|| e.reason.clone())),
+            Item::Error(e) => format!(
+                "error-{}",
+                e.refused
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| e.reason.clone())
+            ),
             Item::Refused(_) => String::new(),
         }
     }
@@ -524,16 +625,42 @@ impl std::fmt::Display for Item {
                     crate::message::Status::Exercise => " [ÖVNING]",
                     crate::message::Status::Test => " [TEST]",
                 };
-                writeln!(f, "=== {what}{exercise} från {} ({}) ===", d.school_name, d.school)?;
+                writeln!(
+                    f,
+                    "=== {what}{exercise} från {} ({}) ===",
+                    d.school_name, d.school
+                )?;
                 writeln!(f, "  leverans:  {}", d.delivery)?;
                 writeln!(f, "  varsel:    {}", d.alert)?;
-                writeln!(f, "  kategori:  {}   brådska: {}   kommun: {}", d.header.category, d.header.urgency, d.header.municipality)?;
+                writeln!(
+                    f,
+                    "  kategori:  {}   brådska: {}   kommun: {}",
+                    d.header.category, d.header.urgency, d.header.municipality
+                )?;
                 if let Some(t) = d.header.planned_departure {
-                    writeln!(f, "  avresa:    {}", t.with_timezone(&chrono_tz::Europe::Stockholm).format("%Y-%m-%d %H:%M"))?;
+                    writeln!(
+                        f,
+                        "  avresa:    {}",
+                        t.with_timezone(&chrono_tz::Europe::Stockholm)
+                            .format("%Y-%m-%d %H:%M")
+                    )?;
                 }
-                writeln!(f, "  roll:      {}", if d.role == crate::message::RecipientRole::Required { "måste kvittera" } else { "för kännedom" })?;
+                writeln!(
+                    f,
+                    "  roll:      {}",
+                    if d.role == crate::message::RecipientRole::Required {
+                        "måste kvittera"
+                    } else {
+                        "för kännedom"
+                    }
+                )?;
                 if let Some(t) = d.ack_due {
-                    writeln!(f, "  kvittera senast: {}", t.with_timezone(&chrono_tz::Europe::Stockholm).format("%Y-%m-%d %H:%M"))?;
+                    writeln!(
+                        f,
+                        "  kvittera senast: {}",
+                        t.with_timezone(&chrono_tz::Europe::Stockholm)
+                            .format("%Y-%m-%d %H:%M")
+                    )?;
                 }
                 let opened: Vec<&str> = d.opened.iter().map(|l| l.code()).collect();
                 writeln!(f, "  öppnade delar: {}", opened.join(", "))?;
@@ -545,7 +672,11 @@ impl std::fmt::Display for Item {
                 for line in body.lines() {
                     writeln!(f, "  | {line}")?;
                 }
-                writeln!(f, "  Kvittera: varsel ack {} --officer \"Namn\" --outcome case_opened", d.delivery)
+                writeln!(
+                    f,
+                    "  Kvittera: varsel ack {} --officer \"Namn\" --outcome case_opened",
+                    d.delivery
+                )
             }
             Item::Feedback(fb) => {
                 let state = match fb.state {
@@ -556,7 +687,11 @@ impl std::fmt::Display for Item {
                     crate::message::DeliveryState::Escalated => "eskalerat",
                     other => other.code(),
                 };
-                write!(f, "--- återkoppling: varsel {} hos {}: {state}", fb.alert, fb.recipient)?;
+                write!(
+                    f,
+                    "--- återkoppling: varsel {} hos {}: {state}",
+                    fb.alert, fb.recipient
+                )?;
                 if let Some(o) = &fb.officer {
                     write!(f, " av {o}")?;
                 }
@@ -566,9 +701,21 @@ impl std::fmt::Display for Item {
                 if let Some(e) = &fb.escalation {
                     write!(f, " [eskalering: {e}]")?;
                 }
-                writeln!(f, " {}", fb.at.with_timezone(&chrono_tz::Europe::Stockholm).format("%H:%M:%S"))
+                writeln!(
+                    f,
+                    " {}",
+                    fb.at
+                        .with_timezone(&chrono_tz::Europe::Stockholm)
+                        .format("%H:%M:%S")
+                )
             }
-            Item::Error(e) => writeln!(f, "!!! avvisat av mäklaren: {} ({}) {}", e.reason, e.detail, e.refused.map(|i| i.to_string()).unwrap_or_default()),
+            Item::Error(e) => writeln!(
+                f,
+                "!!! avvisat av mäklaren: {} ({}) {}",
+                e.reason,
+                e.detail,
+                e.refused.map(|i| i.to_string()).unwrap_or_default()
+            ),
             Item::Refused(r) => writeln!(f, "!!! ogiltigt meddelande i inkorgen: {r}"),
         }
     }
@@ -623,7 +770,8 @@ impl State {
             .append(true)
             .open(&log)
             .map_err(Self::err(&log))?;
-        writeln!(l, "{} {} bytes={}", r.reason.code(), r.detail, body.len()).map_err(Self::err(&log))?;
+        writeln!(l, "{} {} bytes={}", r.reason.code(), r.detail, body.len())
+            .map_err(Self::err(&log))?;
         Ok(())
     }
 

@@ -52,27 +52,87 @@ struct Demo {
 }
 
 const PARTICIPANTS: &[Demo] = &[
-    Demo { id: "varsel-broker", name: "varsel broker", role: "broker", municipality: None, mailbox: None, office_hours: None },
-    Demo { id: "varsel-ops", name: "varsel drift", role: "ops", municipality: None, mailbox: Some("drift@varsel.example"), office_hours: Some("always") },
-    Demo { id: "norrkoping-ektorpsskolan", name: "Ektorpsskolan", role: "school", municipality: Some("0581"), mailbox: Some("elevhalsa@ektorpsskolan.example"), office_hours: Some("mon-fri 07:30-16:30") },
-    Demo { id: "norrkoping-socialtjansten", name: "Norrköpings kommun, socialtjänsten", role: "agency", municipality: Some("0581"), mailbox: Some("barn.unga@norrkoping.example"), office_hours: Some("always") },
-    Demo { id: "norrkoping-socialjouren", name: "Socialjouren Norrköping", role: "agency", municipality: Some("0581"), mailbox: Some("socialjouren@norrkoping.example"), office_hours: Some("always") },
-    Demo { id: "polisen-region-ost", name: "Polisen region Öst", role: "agency", municipality: None, mailbox: Some("region.ost@polisen.example"), office_hours: Some("always") },
-    Demo { id: "forsakringskassan", name: "Försäkringskassan", role: "agency", municipality: None, mailbox: Some("varsel@forsakringskassan.example"), office_hours: Some("mon-fri 08:00-16:30") },
-    Demo { id: "skatteverket", name: "Skatteverket", role: "agency", municipality: None, mailbox: Some("folkbokforing@skatteverket.example"), office_hours: Some("mon-fri 08:00-16:30") },
+    Demo {
+        id: "varsel-broker",
+        name: "varsel broker",
+        role: "broker",
+        municipality: None,
+        mailbox: None,
+        office_hours: None,
+    },
+    Demo {
+        id: "varsel-ops",
+        name: "varsel drift",
+        role: "ops",
+        municipality: None,
+        mailbox: Some("drift@varsel.example"),
+        office_hours: Some("always"),
+    },
+    Demo {
+        id: "norrkoping-ektorpsskolan",
+        name: "Ektorpsskolan",
+        role: "school",
+        municipality: Some("0581"),
+        mailbox: Some("elevhalsa@ektorpsskolan.example"),
+        office_hours: Some("mon-fri 07:30-16:30"),
+    },
+    Demo {
+        id: "norrkoping-socialtjansten",
+        name: "Norrköpings kommun, socialtjänsten",
+        role: "agency",
+        municipality: Some("0581"),
+        mailbox: Some("barn.unga@norrkoping.example"),
+        office_hours: Some("always"),
+    },
+    Demo {
+        id: "norrkoping-socialjouren",
+        name: "Socialjouren Norrköping",
+        role: "agency",
+        municipality: Some("0581"),
+        mailbox: Some("socialjouren@norrkoping.example"),
+        office_hours: Some("always"),
+    },
+    Demo {
+        id: "polisen-region-ost",
+        name: "Polisen region Öst",
+        role: "agency",
+        municipality: None,
+        mailbox: Some("region.ost@polisen.example"),
+        office_hours: Some("always"),
+    },
+    Demo {
+        id: "forsakringskassan",
+        name: "Försäkringskassan",
+        role: "agency",
+        municipality: None,
+        mailbox: Some("varsel@forsakringskassan.example"),
+        office_hours: Some("mon-fri 08:00-16:30"),
+    },
+    Demo {
+        id: "skatteverket",
+        name: "Skatteverket",
+        role: "agency",
+        municipality: None,
+        mailbox: Some("folkbokforing@skatteverket.example"),
+        office_hours: Some("mon-fri 08:00-16:30"),
+    },
 ];
 
 /// Writes keys, the registry and the routing table into `dir`; returns the registry path.
 pub fn write_world(dir: &Path) -> anyhow::Result<PathBuf> {
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys)?;
-    let mut registry = String::from("# Demo registry for varsel: made by `varsel demo`, with fresh keys.\n\n");
+    let mut registry =
+        String::from("# Demo registry for varsel: made by `varsel demo`, with fresh keys.\n\n");
     for p in PARTICIPANTS {
         let id: ParticipantId = p.id.parse()?;
         let made = envelope::keygen(&id, &keys, Utc::now() - Duration::minutes(5))
             .with_context(|| format!("making keys for {id}"))?;
         registry.push_str("[[participant]]\n");
-        registry.push_str(&format!("id = \"{}\"\nname = \"{}\"\nrole = \"{}\"\n", p.id, p.name, p.role));
+        registry.push_str(&format!(
+            "id = \"{}\"\nname = \"{}\"\nrole = \"{}\"\n",
+            p.id, p.name, p.role
+        ));
         if let Some(m) = p.municipality {
             registry.push_str(&format!("municipality = \"{m}\"\n"));
         }
@@ -85,7 +145,7 @@ pub fn write_world(dir: &Path) -> anyhow::Result<PathBuf> {
         if p.role == "agency" {
             registry.push_str("show_officer_name = true\n");
         }
-        registry.push_str(&made.key_entries);
+        registry.push_str(&made.registry_entry);
         registry.push('\n');
     }
     let path = dir.join("registry.toml");
@@ -95,7 +155,13 @@ pub fn write_world(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The broker configuration the demo runs with.
-pub fn broker_config(dir: &Path, amqp_url: &str, time_scale: u32, smtp_port: Option<u16>, ops: &str) -> anyhow::Result<Config> {
+pub fn broker_config(
+    dir: &Path,
+    amqp_url: &str,
+    time_scale: u32,
+    smtp_port: Option<u16>,
+    ops: &str,
+) -> anyhow::Result<Config> {
     let smtp = smtp_port
         .map(|port| format!("[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"plain\"\nfrom = \"varsel@varsel.example\"\n"))
         .unwrap_or_default();
@@ -152,7 +218,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             std::fs::create_dir_all(d)?;
             d.clone()
         }
-        None => std::env::temp_dir().join(format!("varsel-demo-{}", &Uuid::now_v7().simple().to_string()[20..])),
+        None => std::env::temp_dir().join(format!(
+            "varsel-demo-{}",
+            &Uuid::now_v7().simple().to_string()[20..]
+        )),
     };
     std::fs::create_dir_all(&dir)?;
     let real_start = std::time::Instant::now();
@@ -167,7 +236,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     );
     write_world(&dir)?;
     let sink = mailer::sink::SmtpSink::start().await;
-    let ops_addr = if std::net::TcpListener::bind("127.0.0.1:9471").is_ok() { "127.0.0.1:9471" } else { "127.0.0.1:0" };
+    let ops_addr = if std::net::TcpListener::bind("127.0.0.1:9471").is_ok() {
+        "127.0.0.1:9471"
+    } else {
+        "127.0.0.1:0"
+    };
     let config = broker_config(&dir, &o.amqp_url, scale, Some(sink.addr().port()), ops_addr)?;
     purge_demo_queues(&o.amqp_url).await?;
 
@@ -180,12 +253,17 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         println!("  dashboard:  http://{a}/?token=demo-token-0123456789\n");
     }
     let store = running.shared.store().clone();
-    wait_for(StdDuration::from_secs(30), || async { running.shared.amqp_ready() })
-        .await
-        .context("the broker did not connect to RabbitMQ within 30 s")?;
+    wait_for(StdDuration::from_secs(30), || async {
+        running.shared.amqp_ready()
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("the broker did not connect to RabbitMQ within 30 s"))?;
 
     let mut agents = BTreeMap::new();
-    for p in PARTICIPANTS.iter().filter(|p| matches!(p.role, "school" | "agency")) {
+    for p in PARTICIPANTS
+        .iter()
+        .filter(|p| matches!(p.role, "school" | "agency"))
+    {
         let mut c = Client::load(client_config(&dir, p.id, &o.amqp_url)?)?;
         c.clock = clock.clone();
         agents.insert(p.id, c);
@@ -194,22 +272,46 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let started = clock.now();
 
     // 1. The real alert: departure imminent.
-    let mut doc: Document = serde_json::from_str(ALERT_EXAMPLE).context("deploy/examples/alert.json")?;
+    let mut doc: Document =
+        serde_json::from_str(ALERT_EXAMPLE).context("deploy/examples/alert.json")?;
     doc.header.planned_departure = Some(started + Duration::hours(6));
     if let Some(t) = doc.body.travel.as_mut() {
         t.planned_departure = doc.header.planned_departure;
     }
-    let alert = school.send(&doc).await.context("the school sending its alert")?;
-    say(&clock, started, &format!("Ektorpsskolan skickar varsel {alert} (avresa nära förestående, avresa om 6 h)"));
+    let alert = school
+        .send(&doc)
+        .await
+        .context("the school sending its alert")?;
+    say(
+        &clock,
+        started,
+        &format!("Ektorpsskolan skickar varsel {alert} (avresa nära förestående, avresa om 6 h)"),
+    );
 
     // 2. An exercise alert.
-    let exercise_doc: Document = serde_json::from_str(EXERCISE_EXAMPLE).context("deploy/examples/exercise-alert.json")?;
-    let exercise = school.send(&exercise_doc).await.context("the school sending an exercise alert")?;
-    say(&clock, started, &format!("Ektorpsskolan skickar ÖVNINGSVARSEL {exercise}"));
+    let exercise_doc: Document =
+        serde_json::from_str(EXERCISE_EXAMPLE).context("deploy/examples/exercise-alert.json")?;
+    let exercise = school
+        .send(&exercise_doc)
+        .await
+        .context("the school sending an exercise alert")?;
+    say(
+        &clock,
+        started,
+        &format!("Ektorpsskolan skickar ÖVNINGSVARSEL {exercise}"),
+    );
 
     // 3. Every agency reads its inbox; receipts go back automatically.
     let routed = wait_for(StdDuration::from_secs(20), || async {
-        store.deliveries_of(alert).await.map(|d| !d.is_empty() && d.iter().all(|d| d.state != crate::message::DeliveryState::Pending)).unwrap_or(false)
+        store
+            .deliveries_of(alert)
+            .await
+            .map(|d| {
+                !d.is_empty()
+                    && d.iter()
+                        .all(|d| d.state != crate::message::DeliveryState::Pending)
+            })
+            .unwrap_or(false)
     })
     .await;
     if routed.is_err() {
@@ -222,13 +324,32 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         }
         for item in read_inbox(c).await? {
             if let Item::Delivery(d) = &item {
-                say(&clock, started, &format!(
-                    "{} tar emot {} ({}), öppnar {} och skickar mottagningskvitto",
-                    c.registry.participant(c.me()).map(|p| p.name.as_str()).unwrap_or(id),
-                    if d.header.status == Status::Exercise { "övningsvarsel" } else { "varsel" },
-                    if d.role == crate::message::RecipientRole::Required { "måste kvittera" } else { "för kännedom" },
-                    d.opened.iter().map(|l| l.code()).collect::<Vec<_>>().join("+"),
-                ));
+                say(
+                    &clock,
+                    started,
+                    &format!(
+                        "{} tar emot {} ({}), öppnar {} och skickar mottagningskvitto",
+                        c.registry
+                            .participant(c.me())
+                            .map(|p| p.name.as_str())
+                            .unwrap_or(id),
+                        if d.header.status == Status::Exercise {
+                            "övningsvarsel"
+                        } else {
+                            "varsel"
+                        },
+                        if d.role == crate::message::RecipientRole::Required {
+                            "måste kvittera"
+                        } else {
+                            "för kännedom"
+                        },
+                        d.opened
+                            .iter()
+                            .map(|l| l.code())
+                            .collect::<Vec<_>>()
+                            .join("+"),
+                    ),
+                );
                 deliveries.insert((id, d.alert), d.delivery);
             }
         }
@@ -236,35 +357,66 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
     // 4. The police take the case at once.
     if let Some(d) = deliveries.get(&("polisen-region-ost", alert)) {
-        agents["polisen-region-ost"].ack(*d, "Insp. Karin Lund", Outcome::CaseOpened).await?;
-        say(&clock, started, "Polisen region Öst kvitterar: ärende öppnat (Insp. Karin Lund)");
+        agents["polisen-region-ost"]
+            .ack(*d, "Insp. Karin Lund", Outcome::CaseOpened)
+            .await?;
+        say(
+            &clock,
+            started,
+            "Polisen region Öst kvitterar: ärende öppnat (Insp. Karin Lund)",
+        );
     }
 
     // 5. Social services wait; the ladder climbs. Wait (in broker time) for two escalation steps.
     let social = ["norrkoping-socialtjansten", "norrkoping-socialjouren"]
         .into_iter()
         .find(|id| deliveries.contains_key(&(*id, alert)));
-    say(&clock, started, "Socialtjänsten har inte kvitterat; eskaleringstrappan löper (komprimerad tid)...");
+    say(
+        &clock,
+        started,
+        "Socialtjänsten har inte kvitterat; eskaleringstrappan löper (komprimerad tid)...",
+    );
     let steps_seen = wait_for(StdDuration::from_secs(60), || async {
         store
             .audit_entries(Some(alert))
             .await
-            .map(|e| e.iter().filter(|a| a.action.starts_with("escalation_")).count() >= 2)
+            .map(|e| {
+                e.iter()
+                    .filter(|a| a.action.starts_with("escalation_"))
+                    .count()
+                    >= 2
+            })
             .unwrap_or(false)
     })
     .await;
     if steps_seen.is_err() {
-        println!("  (no escalation step fired within 60 s real time; check the routing table's policy)");
+        println!(
+            "  (no escalation step fired within 60 s real time; check the routing table's policy)"
+        );
     }
     for m in sink.messages() {
-        say(&clock, started, &format!("e-post till {}: \"{}\"", m.to.join(", "), subject_of(&m.data)));
+        say(
+            &clock,
+            started,
+            &format!(
+                "e-post till {}: \"{}\"",
+                m.to.join(", "),
+                subject_of(&m.data)
+            ),
+        );
     }
     if let Some(id) = social {
         // A redelivery is deduplicated by the client; then an officer takes the case.
         let _ = read_inbox(&agents[id]).await?;
         if let Some(d) = deliveries.get(&(id, alert)) {
-            agents[id].ack(*d, "Socialsekreterare Ali Hassan", Outcome::CaseOpened).await?;
-            say(&clock, started, "Socialtjänsten kvitterar: ärende öppnat (Socialsekreterare Ali Hassan)");
+            agents[id]
+                .ack(*d, "Socialsekreterare Ali Hassan", Outcome::CaseOpened)
+                .await?;
+            say(
+                &clock,
+                started,
+                "Socialtjänsten kvitterar: ärende öppnat (Socialsekreterare Ali Hassan)",
+            );
         }
     }
 
@@ -275,12 +427,31 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         header: exercise_doc.header.clone(),
         body: Default::default(),
     };
-    let cancel_id = school.send(&cancel).await.context("cancelling the exercise")?;
-    say(&clock, started, &format!("Ektorpsskolan återkallar övningen ({cancel_id})"));
+    let cancel_id = school
+        .send(&cancel)
+        .await
+        .context("cancelling the exercise")?;
+    say(
+        &clock,
+        started,
+        &format!("Ektorpsskolan återkallar övningen ({cancel_id})"),
+    );
 
     let settled = wait_for(StdDuration::from_secs(20), || async {
-        let a = store.alert(alert).await.ok().flatten().map(|a| a.state == crate::store::AlertState::Acknowledged).unwrap_or(false);
-        let e = store.alert(exercise).await.ok().flatten().map(|a| a.state == crate::store::AlertState::Cancelled).unwrap_or(false);
+        let a = store
+            .alert(alert)
+            .await
+            .ok()
+            .flatten()
+            .map(|a| a.state == crate::store::AlertState::Acknowledged)
+            .unwrap_or(false);
+        let e = store
+            .alert(exercise)
+            .await
+            .ok()
+            .flatten()
+            .map(|a| a.state == crate::store::AlertState::Cancelled)
+            .unwrap_or(false);
         a && e
     })
     .await;
@@ -290,9 +461,15 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             match &item {
                 Item::Feedback(_) if *id == "norrkoping-ektorpsskolan" => {}
                 Item::Delivery(d) if d.kind == Kind::Cancel => {
-                    say(&clock, started, &format!("{id} tar emot återkallelsen av {}", d.alert));
+                    say(
+                        &clock,
+                        started,
+                        &format!("{id} tar emot återkallelsen av {}", d.alert),
+                    );
                     if d.role == crate::message::RecipientRole::Required {
-                        agents[id].ack(d.delivery, "Jourhavande", Outcome::NoActionNeeded).await?;
+                        agents[id]
+                            .ack(d.delivery, "Jourhavande", Outcome::NoActionNeeded)
+                            .await?;
                     }
                 }
                 _ => {}
@@ -301,7 +478,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     }
     let feedback = read_inbox_all(school).await?;
     println!();
-    println!("Återkoppling till Ektorpsskolan ({} meddelanden):", feedback.len());
+    println!(
+        "Återkoppling till Ektorpsskolan ({} meddelanden):",
+        feedback.len()
+    );
     for item in &feedback {
         print!("  {item}");
     }
@@ -319,7 +499,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     }
     running.stop().await;
     sink.stop().await;
-    println!("\ndemo finished in {} real time; files are in {}", human(Duration::from_std(real_start.elapsed()).unwrap_or_default()), dir.display());
+    println!(
+        "\ndemo finished in {} real time; files are in {}",
+        human(Duration::from_std(real_start.elapsed()).unwrap_or_default()),
+        dir.display()
+    );
     Ok(())
 }
 
@@ -342,8 +526,7 @@ async fn purge_demo_queues(url: &str) -> anyhow::Result<()> {
 async fn read_inbox(c: &Client) -> anyhow::Result<Vec<Item>> {
     let mut items = Vec::new();
     let signals = Signals::new();
-    c.inbox(false, &signals, |i| items.push(i.clone()))
-    .await?;
+    c.inbox(false, &signals, |i| items.push(i.clone())).await?;
     Ok(items)
 }
 
@@ -401,17 +584,34 @@ async fn print_timeline(store: &Store, alert: Uuid, title: &str) -> anyhow::Resu
     let Some(a) = store.alert(alert).await? else {
         bail!("alert {alert} is not in the store");
     };
-    println!("{title} {alert}: {} ({}, {}, {})", a.state, a.category, a.urgency, a.status);
+    println!(
+        "{title} {alert}: {} ({}, {}, {})",
+        a.state, a.category, a.urgency, a.status
+    );
     let entries = store.audit_entries(Some(alert)).await?;
     let start = entries.first().map(|e| e.at).unwrap_or(a.created_at);
     for e in &entries {
-        let who = e.delivery.map(|d| format!(" delivery {}", &d.to_string()[..8])).unwrap_or_default();
-        println!("  +{}  {:<28} {:<26}{who}", hms(e.at - start), e.action, e.actor);
+        let who = e
+            .delivery
+            .map(|d| format!(" delivery {}", &d.to_string()[..8]))
+            .unwrap_or_default();
+        println!(
+            "  +{}  {:<28} {:<26}{who}",
+            hms(e.at - start),
+            e.action,
+            e.actor
+        );
     }
     let deliveries = store.deliveries_of(alert).await?;
-    println!("  {:<28} {:<7} {:<9} {:<13} {:<9} {:<9} {}", "mottagare", "typ", "roll", "läge", "mottaget", "kvitterat", "av");
+    println!(
+        "  {:<28} {:<7} {:<9} {:<13} {:<9} {:<9} {}",
+        "mottagare", "typ", "roll", "läge", "mottaget", "kvitterat", "av"
+    );
     for d in deliveries {
-        let rel = |t: Option<DateTime<Utc>>| t.map(|t| format!("+{}", hms(t - start))).unwrap_or_else(|| "-".into());
+        let rel = |t: Option<DateTime<Utc>>| {
+            t.map(|t| format!("+{}", hms(t - start)))
+                .unwrap_or_else(|| "-".into())
+        };
         println!(
             "  {:<28} {:<7} {:<9} {:<13} {:<9} {:<9} {}",
             d.recipient.as_str(),

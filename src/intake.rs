@@ -128,14 +128,23 @@ impl Intake {
         let payload = &verified.payload;
         let signer = &verified.signer;
         let kind = payload.kind();
-        let refuse = |reason: Reason, detail: String| Ok(refused(Refusal::new(reason, detail), Some(payload), Some(signer)));
+        let refuse = |reason: Reason, detail: String| {
+            Ok(refused(
+                Refusal::new(reason, detail),
+                Some(payload),
+                Some(signer),
+            ))
+        };
 
         // 2. The transport must agree with the signature.
         let expected_key = amqp::routing_key(kind, signer);
         if input.routing_key != expected_key {
             return refuse(
                 Reason::WrongRoutingKey,
-                format!("published with routing key {:?}, expected {expected_key:?}", input.routing_key),
+                format!(
+                    "published with routing key {:?}, expected {expected_key:?}",
+                    input.routing_key
+                ),
             );
         }
         let Some(participant) = world.registry.participant(signer) else {
@@ -157,7 +166,10 @@ impl Intake {
         if !participant.role.may_send(kind) {
             return refuse(
                 Reason::KindNotAllowed,
-                format!("a participant with role {:?} may not send {kind}", participant.role),
+                format!(
+                    "a participant with role {:?} may not send {kind}",
+                    participant.role
+                ),
             );
         }
         let age = now - payload.sent_at;
@@ -192,26 +204,40 @@ impl Intake {
             raw: input.body.to_vec(),
         };
         let result = match &payload.content {
-            Content::Alert(sealed) => self.alert(world, &message, &verified.compact, payload, sealed, now).await?,
+            Content::Alert(sealed) => {
+                self.alert(world, &message, &verified.compact, payload, sealed, now)
+                    .await?
+            }
             Content::Update(sealed) | Content::Cancel(sealed) => {
-                self.follow_up(world, &message, &verified.compact, payload, sealed, now).await?
+                self.follow_up(world, &message, &verified.compact, payload, sealed, now)
+                    .await?
             }
             Content::Receipt(_) | Content::Ack(_) => {
                 acknowledgement::apply(self, world, &message, payload, now).await?
             }
             Content::Delivery(_) | Content::Feedback(_) | Content::Error(_) => {
                 // Roles already keep these out; a broker-signed message on intake is refused too.
-                return refuse(Reason::KindNotAllowed, format!("{kind} messages are sent by the broker, not to it"));
+                return refuse(
+                    Reason::KindNotAllowed,
+                    format!("{kind} messages are sent by the broker, not to it"),
+                );
             }
         };
         Ok(match result {
-            Committed::Done { alert, deliveries, defaulted } => Outcome::Accepted {
+            Committed::Done {
+                alert,
+                deliveries,
+                defaulted,
+            } => Outcome::Accepted {
                 id: payload.id,
                 kind,
                 alert,
                 deliveries,
                 defaulted,
-                labels: payload.content.sealed().map(|s| (s.header.category, s.header.status)),
+                labels: payload
+                    .content
+                    .sealed()
+                    .map(|s| (s.header.category, s.header.status)),
             },
             Committed::Seen(o) => o.with_signer(payload, signer),
             Committed::Refused(r) => refused(r, Some(payload), Some(signer)),
@@ -247,12 +273,14 @@ impl Intake {
             return Ok(Committed::Refused(r));
         }
         let registry = &world.registry;
-        let decision = world.table.route(&sealed.header, now, &|id: &ParticipantId| {
-            registry
-                .participant(id)
-                .and_then(|p| p.office_hours.as_deref())
-                .and_then(|s| s.parse().ok())
-        });
+        let decision = world
+            .table
+            .route(&sealed.header, now, &|id: &ParticipantId| {
+                registry
+                    .participant(id)
+                    .and_then(|p| p.office_hours.as_deref())
+                    .and_then(|s| s.parse().ok())
+            });
 
         // Freeze the policies in force on the alert.
         let mut policies: BTreeMap<String, escalation::Policy> = BTreeMap::new();
@@ -378,7 +406,9 @@ impl Intake {
         if !entitled {
             return Ok(Committed::Refused(Refusal::new(
                 Reason::NotEntitled,
-                format!("only {original_sender} (or one acting for it) may {kind} alert {alert_id}"),
+                format!(
+                    "only {original_sender} (or one acting for it) may {kind} alert {alert_id}"
+                ),
             )));
         }
         if alert.state == store::AlertState::Cancelled {
@@ -387,7 +417,8 @@ impl Intake {
                 format!("alert {alert_id} is already cancelled"),
             )));
         }
-        if sealed.header.municipality != alert.municipality || sealed.header.status != alert.status {
+        if sealed.header.municipality != alert.municipality || sealed.header.status != alert.status
+        {
             return Ok(Committed::Refused(Refusal::new(
                 Reason::Schema,
                 "an update or cancel may not change the alert's municipality or status",
@@ -404,14 +435,22 @@ impl Intake {
         let existing = tx.deliveries_of(*alert_id).await?;
         // One recipient may have several deliveries (alert, updates): pass on to each recipient once,
         // with the grant and role of its first delivery.
-        let mut recipients: BTreeMap<ParticipantId, (RecipientRole, Vec<SectionLabel>)> = BTreeMap::new();
+        let mut recipients: BTreeMap<ParticipantId, (RecipientRole, Vec<SectionLabel>)> =
+            BTreeMap::new();
         for d in &existing {
             if d.kind == Kind::Alert {
-                recipients.entry(d.recipient.clone()).or_insert((d.role, d.sections.clone()));
+                recipients
+                    .entry(d.recipient.clone())
+                    .or_insert((d.role, d.sections.clone()));
             }
         }
-        tx.touch_alert(*alert_id, payload.id, sealed.header.planned_departure, now).await?;
-        let action = if kind == Kind::Cancel { "alert_cancelled" } else { "alert_updated" };
+        tx.touch_alert(*alert_id, payload.id, sealed.header.planned_departure, now)
+            .await?;
+        let action = if kind == Kind::Cancel {
+            "alert_cancelled"
+        } else {
+            "alert_updated"
+        };
         tx.audit(&NewAudit {
             at: now,
             actor: payload.sender.to_string(),
@@ -426,10 +465,17 @@ impl Intake {
             let (from, to) = delivery::on_cancel();
             for d in &existing {
                 if d.kind == Kind::Alert {
-                    tx.transition_delivery(d.id, from, to, now, None, None).await?;
+                    tx.transition_delivery(d.id, from, to, now, None, None)
+                        .await?;
                 }
             }
-            tx.set_alert_state(*alert_id, &["open", "escalated", "acknowledged"], "cancelled", now).await?;
+            tx.set_alert_state(
+                *alert_id,
+                &["open", "escalated", "acknowledged"],
+                "cancelled",
+                now,
+            )
+            .await?;
             tx.audit(&NewAudit {
                 at: now,
                 actor: self.broker.to_string(),
@@ -443,7 +489,11 @@ impl Intake {
         let mut count = 0;
         for (recipient, (role, sections)) in &recipients {
             // An update informs; a cancel must be acknowledged like the alert was.
-            let role = if kind == Kind::Cancel { *role } else { RecipientRole::Informed };
+            let role = if kind == Kind::Cancel {
+                *role
+            } else {
+                RecipientRole::Informed
+            };
             self.hand_over(
                 &mut tx,
                 world,
@@ -484,7 +534,10 @@ impl Intake {
         match tx.insert_message(message).await? {
             store::Inserted::New => Ok(None),
             store::Inserted::Exists { digest } => {
-                let ours: [u8; 32] = store::digest(&message.raw).as_slice().try_into().unwrap_or([0; 32]);
+                let ours: [u8; 32] = store::digest(&message.raw)
+                    .as_slice()
+                    .try_into()
+                    .unwrap_or([0; 32]);
                 Ok(Some(Seen::classify(message.id, &digest, &ours)))
             }
         }
@@ -548,10 +601,9 @@ impl Intake {
             Err(r) => (Vec::new(), Some(r)),
         };
         let (receipt_due, ack_due) = match &h.policy {
-            Some((_, p)) if h.role == RecipientRole::Required => (
-                Some(p.receipt_due(h.created)),
-                Some(p.ack_due(h.created)),
-            ),
+            Some((_, p)) if h.role == RecipientRole::Required => {
+                (Some(p.receipt_due(h.created)), Some(p.ack_due(h.created)))
+            }
             _ => (None, None),
         };
         let unreachable = key.is_none() && !grant.is_empty();
@@ -658,7 +710,10 @@ impl Intake {
         );
         p.sent_at = now;
         p.references = refused_id.into_iter().collect();
-        (amqp::inbox(to), envelope::sign(&p, &self.keys.signing).into_bytes())
+        (
+            amqp::inbox(to),
+            envelope::sign(&p, &self.keys.signing).into_bytes(),
+        )
     }
 }
 
@@ -700,7 +755,7 @@ pub(crate) enum Seen {
 
 impl Seen {
     fn classify(id: Uuid, stored: &[u8], ours: &[u8; 32]) -> Seen {
-        if ring::constant_time::verify_slices_are_equal(stored, ours).is_ok() {
+        if stored == ours.as_slice() {
             Seen::Duplicate(id)
         } else {
             Seen::Reused(id)

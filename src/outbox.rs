@@ -37,7 +37,11 @@ pub struct Worker {
 }
 
 /// Exponential backoff for the n-th retry, between `min` and `max`.
-pub fn backoff(attempts: u32, min: std::time::Duration, max: std::time::Duration) -> std::time::Duration {
+pub fn backoff(
+    attempts: u32,
+    min: std::time::Duration,
+    max: std::time::Duration,
+) -> std::time::Duration {
     let factor = 1u32.checked_shl(attempts.min(20)).unwrap_or(u32::MAX);
     min.saturating_mul(factor).min(max)
 }
@@ -104,7 +108,9 @@ impl Worker {
                     for (row, result) in amqp_rows.iter().zip(results) {
                         let outcome = match result {
                             Ok(amqp::Published::Confirmed) => Sent,
-                            Ok(amqp::Published::Returned) => Unroutable("returned by RabbitMQ: no such inbox".into()),
+                            Ok(amqp::Published::Returned) => {
+                                Unroutable("returned by RabbitMQ: no such inbox".into())
+                            }
                             Ok(amqp::Published::Nacked) => Retry("nacked by RabbitMQ".into()),
                             Err(e) => Retry(e.to_string()),
                         };
@@ -113,7 +119,8 @@ impl Worker {
                 }
                 None => {
                     for row in &amqp_rows {
-                        self.finish(row, Retry("RabbitMQ is not connected".into())).await;
+                        self.finish(row, Retry("RabbitMQ is not connected".into()))
+                            .await;
                     }
                 }
             }

@@ -89,6 +89,22 @@ fn rust_accepts(name: &str, json: &Value) -> Result<(), String> {
                         .join("; ")
                 })
         }
+        // The registry and the routing table are TOML files; their examples are the same
+        // structure written as JSON, turned back into TOML for the loaders.
+        "registry" => {
+            let text =
+                toml::to_string(json).map_err(|e| format!("not representable as TOML: {e}"))?;
+            varsel::registry::Registry::from_toml_str(&text, "example")
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        "routing" => {
+            let text =
+                toml::to_string(json).map_err(|e| format!("not representable as TOML: {e}"))?;
+            varsel::routing::Table::from_toml_str(&text, "example")
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
         other => panic!(
             "schemas/{other}.schema.json has no Rust type in tests/schemas.rs rust_accepts(); \
              add an arm that deserializes and validates it"

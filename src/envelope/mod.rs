@@ -31,8 +31,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
 
-pub use jws::{sign, verify, Verified, DEFAULT_MAX_MESSAGE};
-pub use keys::{KeySet, SealingSecret, SigningKeyPair};
+pub use jws::{payload_of, sign, verify, Verified, DEFAULT_MAX_MESSAGE};
+pub use keys::{keygen, KeySet, Keygen, SealingSecret, SigningKeyPair};
+pub use seal::{open, rewrap, seal};
 
 /// Why a local envelope operation (key handling, sealing) failed. Refusals of received input are
 /// [`Refusal`](crate::refusal::Refusal) values instead.

@@ -67,7 +67,12 @@ impl Scheduler {
                 break;
             }
             let now = self.shared.clock.now();
-            let due = match self.shared.store().claim_timers(&self.owner, now, lease, 64).await {
+            let due = match self
+                .shared
+                .store()
+                .claim_timers(&self.owner, now, lease, 64)
+                .await
+            {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::warn!(error = %e, "scheduler: store unavailable");
@@ -80,7 +85,9 @@ impl Scheduler {
                         tracing::info!(alert = %t.alert, delivery = ?t.delivery, timer = t.id, action, late_ms = (self.shared.clock.now() - t.due_at).num_milliseconds(), "escalation step fired");
                     }
                     Ok(None) => {}
-                    Err(e) => tracing::warn!(alert = %t.alert, timer = t.id, error = %e, "escalation step failed; retried when its lease ends"),
+                    Err(e) => {
+                        tracing::warn!(alert = %t.alert, timer = t.id, error = %e, "escalation step failed; retried when its lease ends")
+                    }
                 }
             }
             if !due.is_empty() {
@@ -98,22 +105,35 @@ impl Scheduler {
     /// another instance fired it first.
     pub async fn fire(&self, t: &TimerRow) -> Result<Option<&'static str>, Error> {
         let now = self.shared.clock.now();
-        let spec: Timer = serde_json::from_value(t.action.clone()).map_err(|e| Error::Bad(t.id, e.to_string()))?;
+        let spec: Timer = serde_json::from_value(t.action.clone())
+            .map_err(|e| Error::Bad(t.id, e.to_string()))?;
         let store = self.shared.store();
         let mut tx = store.begin().await?;
         if !tx.finish_timer(t.id, &self.owner, now).await? {
             return Ok(None);
         }
         let Some(alert) = tx.alert_for_update(t.alert).await? else {
-            return Err(Error::Bad(t.id, format!("alert {} is not in the store", t.alert)));
+            return Err(Error::Bad(
+                t.id,
+                format!("alert {} is not in the store", t.alert),
+            ));
         };
         let policies: BTreeMap<String, Policy> = alert
             .policy
             .clone()
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
-        let Some(step) = policies.get(&spec.policy).and_then(|p| p.steps.get(spec.step)) else {
-            return Err(Error::Bad(t.id, format!("policy {} step {} is not frozen on the alert", spec.policy, spec.step)));
+        let Some(step) = policies
+            .get(&spec.policy)
+            .and_then(|p| p.steps.get(spec.step))
+        else {
+            return Err(Error::Bad(
+                t.id,
+                format!(
+                    "policy {} step {} is not frozen on the alert",
+                    spec.policy, spec.step
+                ),
+            ));
         };
         let action = step.action.clone();
         let recipient = match t.delivery {
@@ -121,7 +141,9 @@ impl Scheduler {
             None => None,
         };
         let alert_open = matches!(alert.state, AlertState::Open | AlertState::Escalated);
-        let delivery_open = recipient.as_ref().is_none_or(|d| delivery::is_open(d.state));
+        let delivery_open = recipient
+            .as_ref()
+            .is_none_or(|d| delivery::is_open(d.state));
         let audit = |action: &str, detail: serde_json::Value| NewAudit {
             at: now,
             actor: self.shared.intake.broker.to_string(),
@@ -137,7 +159,11 @@ impl Scheduler {
         }
         let exercise = alert.status != Status::Actual;
         let world = self.shared.world();
-        let school_name = world.registry.participant(&alert.sender).map(|p| p.name.clone()).unwrap_or_default();
+        let school_name = world
+            .registry
+            .participant(&alert.sender)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
         let detail = json!({ "policy": spec.policy, "step": spec.step, "round": spec.round, "due": t.due_at, "action": action.code(), "exercise": exercise });
         match &action {
             Action::Redeliver => {
@@ -152,17 +178,33 @@ impl Scheduler {
                     .max_by_key(|o| o.id);
                 match last {
                     Some(o) => {
-                        tx.enqueue(&NewOutbox::amqp(o.destination, o.payload, Some(d.id), Some(t.alert), now)).await?;
+                        tx.enqueue(&NewOutbox::amqp(
+                            o.destination,
+                            o.payload,
+                            Some(d.id),
+                            Some(t.alert),
+                            now,
+                        ))
+                        .await?;
                         tx.audit(&audit("escalation_redeliver", detail)).await?;
                     }
-                    None => tx.audit(&audit("escalation_skipped", json!({ "action": "redeliver", "why": "nothing was published yet" }))).await?,
+                    None => {
+                        tx.audit(&audit(
+                            "escalation_skipped",
+                            json!({ "action": "redeliver", "why": "nothing was published yet" }),
+                        ))
+                        .await?
+                    }
                 }
             }
             Action::Email { to } => {
                 let who = recipient.as_ref().map(|d| d.recipient.clone());
                 let address = match to {
                     EmailTarget::Address(a) => Some(a.clone()),
-                    EmailTarget::Mailbox => who.as_ref().and_then(|r| world.registry.participant(r)).and_then(|p| p.mailbox.clone()),
+                    EmailTarget::Mailbox => who
+                        .as_ref()
+                        .and_then(|r| world.registry.participant(r))
+                        .and_then(|p| p.mailbox.clone()),
                 };
                 match address {
                     Some(address) => {
@@ -182,18 +224,30 @@ impl Scheduler {
                     None => tx.audit(&audit("escalation_skipped", json!({ "action": "email", "why": "no functional mailbox in the registry" }))).await?,
                 }
             }
-            Action::AddRecipient { participant, role, sections } => {
+            Action::AddRecipient {
+                participant,
+                role,
+                sections,
+            } => {
                 let existing = tx.deliveries_of(t.alert).await?;
                 if exercise {
                     tx.audit(&audit("escalation_skipped", json!({ "action": "add_recipient", "participant": participant, "why": "exercise or test alert" }))).await?;
-                } else if existing.iter().any(|d| &d.recipient == participant && d.kind == Kind::Alert) {
+                } else if existing
+                    .iter()
+                    .any(|d| &d.recipient == participant && d.kind == Kind::Alert)
+                {
                     tx.audit(&audit("escalation_skipped", json!({ "action": "add_recipient", "participant": participant, "why": "already a recipient" }))).await?;
                 } else {
                     let Some(original) = store.message(t.alert).await? else {
-                        return Err(Error::Bad(t.id, "the alert's message is not in the store".into()));
+                        return Err(Error::Bad(
+                            t.id,
+                            "the alert's message is not in the store".into(),
+                        ));
                     };
-                    let compact = String::from_utf8(original.raw).map_err(|e| Error::Bad(t.id, e.to_string()))?;
-                    let payload: Payload = crate::envelope::payload_of(&compact).map_err(|e| Error::Bad(t.id, e.to_string()))?;
+                    let compact = String::from_utf8(original.raw)
+                        .map_err(|e| Error::Bad(t.id, e.to_string()))?;
+                    let payload: Payload = crate::envelope::payload_of(&compact)
+                        .map_err(|e| Error::Bad(t.id, e.to_string()))?;
                     let Some(sealed) = payload.content.sealed() else {
                         return Err(Error::Bad(t.id, "the alert's message is not sealed".into()));
                     };
@@ -225,9 +279,22 @@ impl Scheduler {
             }
             Action::PageOps => {
                 if exercise {
-                    tx.audit(&audit("escalation_skipped", json!({ "action": "page_ops", "why": "exercise or test alert" }))).await?;
+                    tx.audit(&audit(
+                        "escalation_skipped",
+                        json!({ "action": "page_ops", "why": "exercise or test alert" }),
+                    ))
+                    .await?;
                 } else {
-                    page_ops(&mut tx, &self.shared, &alert, t.delivery, &school_name, now, detail).await?;
+                    page_ops(
+                        &mut tx,
+                        &self.shared,
+                        &alert,
+                        t.delivery,
+                        &school_name,
+                        now,
+                        detail,
+                    )
+                    .await?;
                 }
             }
         }
@@ -242,10 +309,13 @@ impl Scheduler {
                 outcome: None,
                 escalation: Some(action.code().to_owned()),
             };
-            acknowledgement::enqueue_feedback(&mut tx, &self.shared.intake, &alert.sender, fb, now).await?;
+            acknowledgement::enqueue_feedback(&mut tx, &self.shared.intake, &alert.sender, fb, now)
+                .await?;
         }
         tx.commit().await?;
-        self.shared.metrics.escalation_step(action.code(), alert.status);
+        self.shared
+            .metrics
+            .escalation_step(action.code(), alert.status);
         Ok(Some(action.code()))
     }
 }
@@ -261,7 +331,8 @@ pub(crate) async fn page_ops(
     now: DateTime<Utc>,
     detail: serde_json::Value,
 ) -> Result<(), store::Error> {
-    tx.set_alert_state(alert.id, &[AlertState::Open], AlertState::Escalated, now).await?;
+    tx.set_alert_state(alert.id, &[AlertState::Open], AlertState::Escalated, now)
+        .await?;
     if let Some(d) = delivery_id {
         let (from, to) = delivery::on_escalated();
         tx.transition_delivery(d, from, to, now, None, None).await?;
@@ -276,7 +347,12 @@ pub(crate) async fn page_ops(
     })
     .await?;
     let world = shared.world();
-    for ops in world.registry.participants().filter(|p| p.role == Role::Ops) {
+    for ops in world
+        .registry
+        .participants()
+        .iter()
+        .filter(|p| p.role == Role::Ops)
+    {
         if let Some(mailbox) = &ops.mailbox {
             let notice = mailer::Notice {
                 alert: alert.id,
@@ -288,7 +364,14 @@ pub(crate) async fn page_ops(
                 reason: mailer::NoticeReason::Escalated,
             };
             if let Ok(body) = serde_json::to_vec(&notice) {
-                tx.enqueue(&NewOutbox::email(mailbox.clone(), body, delivery_id, Some(alert.id), now)).await?;
+                tx.enqueue(&NewOutbox::email(
+                    mailbox.clone(),
+                    body,
+                    delivery_id,
+                    Some(alert.id),
+                    now,
+                ))
+                .await?;
             }
         }
     }

@@ -193,7 +193,8 @@ impl Error {
 }
 
 /// What happened to the alert that the notice is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NoticeReason {
     /// The alert has just been delivered to the recipient's inbox.
     NewAlert,
@@ -207,7 +208,7 @@ pub enum NoticeReason {
 
 /// An email notice about one alert. It holds only ids, codes, the sending school's name and
 /// times, so it cannot carry personal data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     pub alert: Uuid,
     pub category: Category,

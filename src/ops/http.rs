@@ -42,7 +42,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/alerts/{id}", get(alert))
         .route("/api/deliveries", get(deliveries))
         .route("/", get(dashboard))
-        .route_layer(middleware::from_fn_with_state(shared.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            require_token,
+        ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(protected)
@@ -66,7 +69,10 @@ async fn require_token(State(shared): State<Arc<Shared>>, req: Request, next: Ne
             .find_map(|kv| kv.strip_prefix("token=").map(str::to_owned))
     });
     let given = from_header.or(from_query).unwrap_or_default();
-    if ring::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes()).is_ok() {
+    if bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_bytes(),
+        expected.as_bytes(),
+    )) {
         next.run(req).await
     } else {
         (
@@ -91,7 +97,11 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     if problems.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", problems.join("; "))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", problems.join("; ")),
+        )
+            .into_response()
     }
 }
 
@@ -105,7 +115,11 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 
 fn store_error(e: store::Error) -> Response {
     tracing::warn!(error = %e, "ops API: store error");
-    (StatusCode::SERVICE_UNAVAILABLE, "the store is not reachable\n").into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the store is not reachable\n",
+    )
+        .into_response()
 }
 
 /// Filters of `GET /api/alerts`.
@@ -163,7 +177,8 @@ impl DeliveryView {
 /// Whether a delivery has passed a deadline it has not met.
 pub fn is_overdue(d: &DeliveryRow, now: DateTime<Utc>) -> bool {
     use DeliveryState::*;
-    let receipt_late = d.receipt_due.is_some_and(|t| t <= now) && matches!(d.state, Pending | Sent | Unroutable);
+    let receipt_late =
+        d.receipt_due.is_some_and(|t| t <= now) && matches!(d.state, Pending | Sent | Unroutable);
     let ack_late = d.role == crate::message::RecipientRole::Required
         && d.ack_due.is_some_and(|t| t <= now)
         && matches!(d.state, Pending | Sent | Received | Unroutable | Escalated);
@@ -196,7 +211,10 @@ async fn view(shared: &Shared, a: AlertRow, now: DateTime<Utc>) -> Result<AlertV
         .audit_entries(Some(a.id))
         .await?
         .into_iter()
-        .filter(|e| e.action.starts_with("escalation_") && e.action != "escalation_skipped" || e.action == "ops_paged")
+        .filter(|e| {
+            e.action.starts_with("escalation_") && e.action != "escalation_skipped"
+                || e.action == "ops_paged"
+        })
         .map(|e| format!("{} {}", e.at.to_rfc3339(), e.action))
         .collect();
     Ok(AlertView {
@@ -211,7 +229,10 @@ async fn view(shared: &Shared, a: AlertRow, now: DateTime<Utc>) -> Result<AlertV
         created_at: a.created_at,
         updated_at: a.updated_at,
         table_version: a.table_version,
-        deliveries: deliveries.iter().map(|d| DeliveryView::of(d, open, now)).collect(),
+        deliveries: deliveries
+            .iter()
+            .map(|d| DeliveryView::of(d, open, now))
+            .collect(),
         escalations,
     })
 }
@@ -292,10 +313,18 @@ async fn deliveries(State(shared): State<Arc<Shared>>, Query(q): Query<DeliveryQ
     let now = shared.clock.now();
     match q.state.as_deref() {
         Some("overdue") | None => match shared.store().overdue(now).await {
-            Ok(rows) => Json(rows.iter().map(|d| DeliveryView::of(d, true, now)).collect::<Vec<_>>()).into_response(),
+            Ok(rows) => Json(
+                rows.iter()
+                    .map(|d| DeliveryView::of(d, true, now))
+                    .collect::<Vec<_>>(),
+            )
+            .into_response(),
             Err(e) => store_error(e),
         },
-        Some(other) => bad_request("state", format!("only state=overdue is supported, not {other:?}")),
+        Some(other) => bad_request(
+            "state",
+            format!("only state=overdue is supported, not {other:?}"),
+        ),
     }
 }
 
@@ -334,7 +363,12 @@ pub fn store_stats(s: &store::Stats) -> super::metrics::StoreStats {
 }
 
 /// `varsel status`: the same view in the terminal, read from the ops API.
-pub async fn status(url: &str, token: Option<&str>, alert: Option<Uuid>, overdue: bool) -> Result<String, String> {
+pub async fn status(
+    url: &str,
+    token: Option<&str>,
+    alert: Option<Uuid>,
+    overdue: bool,
+) -> Result<String, String> {
     let path = match (alert, overdue) {
         (Some(id), _) => format!("/api/alerts/{id}"),
         (None, true) => "/api/deliveries?state=overdue".to_owned(),
@@ -352,7 +386,13 @@ pub async fn status(url: &str, token: Option<&str>, alert: Option<Uuid>, overdue
         }
         let _ = writeln!(out, "  timeline:");
         for e in v["timeline"].as_array().into_iter().flatten() {
-            let _ = writeln!(out, "    {} {:<28} {}", e["at"].as_str().unwrap_or(""), e["action"].as_str().unwrap_or(""), e["actor"].as_str().unwrap_or(""));
+            let _ = writeln!(
+                out,
+                "    {} {:<28} {}",
+                e["at"].as_str().unwrap_or(""),
+                e["action"].as_str().unwrap_or(""),
+                e["actor"].as_str().unwrap_or("")
+            );
         }
     } else if overdue {
         let ds: Vec<DeliveryView> = serde_json::from_str(&body).map_err(|e| e.to_string())?;
@@ -401,20 +441,35 @@ fn delivery_line(d: &DeliveryView) -> String {
 /// a TLS-terminating proxy).
 async fn http_get(base: &str, path: &str, token: Option<&str>) -> Result<String, String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = base.strip_prefix("http://").ok_or("the ops URL must start with http://")?;
+    let rest = base
+        .strip_prefix("http://")
+        .ok_or("the ops URL must start with http://")?;
     let host = rest.trim_end_matches('/');
     let mut stream = tokio::net::TcpStream::connect(host)
         .await
         .map_err(|e| format!("cannot reach the ops API at {base}: {e}"))?;
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+    stream
+        .write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.map_err(|e| e.to_string())?;
+    stream
+        .read_to_end(&mut buf)
+        .await
+        .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or("malformed HTTP response")?;
     let status = head.split_whitespace().nth(1).unwrap_or("");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -428,7 +483,9 @@ async fn http_get(base: &str, path: &str, token: Option<&str>) -> Result<String,
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }

@@ -16,7 +16,8 @@ pub(crate) const ALERT_COLS: &str = "a.id, a.sender, a.municipality, a.category,
      a.status, a.planned_departure, a.table_version, a.policy, a.state, a.created_at, \
      a.updated_at, a.last_message_id";
 
-pub(crate) const DELIVERY_COLS: &str = "d.id, d.alert_id, d.message_id, d.kind, d.policy, d.recipient, d.role, d.sections, \
+pub(crate) const DELIVERY_COLS: &str =
+    "d.id, d.alert_id, d.message_id, d.kind, d.policy, d.recipient, d.role, d.sections, \
      d.state, d.created_at, d.updated_at, d.sent_at, d.received_at, d.acked_at, d.officer, \
      d.outcome, d.receipt_due, d.ack_due, d.attempts";
 

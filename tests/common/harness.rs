@@ -28,7 +28,11 @@ fn rabbitmqctl(args: &[&str]) -> std::io::Result<std::process::Output> {
 
 fn unsafe_free_is_root() -> bool {
     std::env::var("USER").map(|u| u == "root").unwrap_or(false)
-        || Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+        || Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout.starts_with(b"0"))
+            .unwrap_or(false)
 }
 
 /// A RabbitMQ virtual host that exists for one test.
@@ -38,11 +42,33 @@ pub struct Vhost {
 
 impl Vhost {
     pub fn create(prefix: &str) -> Vhost {
-        let name = format!("varsel-test-{prefix}-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
-        let out = rabbitmqctl(&["-q", "add_vhost", &name]).expect("rabbitmqctl must be runnable (deploy/dev/services.sh installs RabbitMQ)");
-        assert!(out.status.success(), "rabbitmqctl add_vhost failed: {}", String::from_utf8_lossy(&out.stderr));
-        let out = rabbitmqctl(&["-q", "set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]).unwrap();
-        assert!(out.status.success(), "rabbitmqctl set_permissions failed: {}", String::from_utf8_lossy(&out.stderr));
+        let name = format!(
+            "varsel-test-{prefix}-{}",
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        );
+        let out = rabbitmqctl(&["-q", "add_vhost", &name])
+            .expect("rabbitmqctl must be runnable (deploy/dev/services.sh installs RabbitMQ)");
+        assert!(
+            out.status.success(),
+            "rabbitmqctl add_vhost failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = rabbitmqctl(&[
+            "-q",
+            "set_permissions",
+            "-p",
+            &name,
+            "guest",
+            ".*",
+            ".*",
+            ".*",
+        ])
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "rabbitmqctl set_permissions failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Vhost { name }
     }
 
@@ -74,8 +100,17 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let vhost = Vhost::create(name);
         varsel::demo::write_world(dir.path()).unwrap();
-        let config = varsel::demo::broker_config(dir.path(), &vhost.url(), 1, smtp_port, "127.0.0.1:0").unwrap();
-        let mut h = Harness { dir, vhost, config, clock, broker: None, signals: Signals::new() };
+        let config =
+            varsel::demo::broker_config(dir.path(), &vhost.url(), 1, smtp_port, "127.0.0.1:0")
+                .unwrap();
+        let mut h = Harness {
+            dir,
+            vhost,
+            config,
+            clock,
+            broker: None,
+            signals: Signals::new(),
+        };
         h.start_broker().await;
         h
     }
@@ -87,9 +122,14 @@ impl Harness {
     /// (Re)starts the in-process broker and waits until it consumes.
     pub async fn start_broker(&mut self) {
         self.signals = Signals::new();
-        let running = broker::start(self.config.clone(), self.signals.clone(), self.clock.clone(), None)
-            .await
-            .expect("broker starts");
+        let running = broker::start(
+            self.config.clone(),
+            self.signals.clone(),
+            self.clock.clone(),
+            None,
+        )
+        .await
+        .expect("broker starts");
         let shared = running.shared.clone();
         wait_until(Duration::from_secs(30), "the broker to consume", || {
             let s = shared.clone();
@@ -110,7 +150,12 @@ impl Harness {
     }
 
     pub fn store(&self) -> Store {
-        self.broker.as_ref().expect("broker running").shared.store().clone()
+        self.broker
+            .as_ref()
+            .expect("broker running")
+            .shared
+            .store()
+            .clone()
     }
 
     /// The participant client of one demo participant, on the harness clock.
@@ -122,7 +167,9 @@ impl Harness {
     }
 
     pub fn example(&self, name: &str) -> varsel::alert::Document {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/examples").join(name);
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy/examples")
+            .join(name);
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
@@ -134,7 +181,9 @@ impl Harness {
 /// Reads everything now in a participant's inbox (receipts go back automatically).
 pub async fn drain(c: &Client) -> Vec<Item> {
     let mut items = Vec::new();
-    c.inbox(false, &Signals::new(), |i| items.push(i.clone())).await.expect("inbox readable");
+    c.inbox(false, &Signals::new(), |i| items.push(i.clone()))
+        .await
+        .expect("inbox readable");
     items
 }
 
@@ -150,7 +199,10 @@ where
         if check().await {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
