@@ -220,10 +220,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    init_tracing(
-        format,
-        matches!(cli.command, Command::Serve { .. } | Command::Demo { .. }),
-    );
+    // The demo tells its own story on standard output; its broker logs only warnings.
+    init_tracing(format, matches!(cli.command, Command::Serve { .. }));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -243,8 +241,10 @@ pub fn main() -> ExitCode {
 /// Sets up logging to standard error. Log lines carry ids and codes only, never personal data.
 pub fn init_tracing(format: LogFormat, verbose: bool) {
     let default = if verbose { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let directives = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    let filter = tracing_subscriber::EnvFilter::new(directives.as_deref().unwrap_or(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -597,7 +597,14 @@ impl Item {
     fn key(&self) -> String {
         match self {
             Item::Delivery(d) => format!("delivery-{}", d.delivery),
-            Item::Feedback(f) => format!("feedback-{}-{}", f.delivery, f.state),
+            Item::Feedback(f) => match &f.escalation {
+                Some(step) => format!(
+                    "feedback-{}-escalation-{step}-{}",
+                    f.delivery,
+                    f.at.timestamp_millis()
+                ),
+                None => format!("feedback-{}-{}", f.delivery, f.state),
+            },
             Item::Error(e) => format!(
                 "error-{}",
                 e.refused

@@ -394,15 +394,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             "  (no escalation step fired within 60 s real time; check the routing table's policy)"
         );
     }
+    // The email step goes out through the outbox; give it a moment to reach the relay.
+    let _ = sink.wait_for(1, StdDuration::from_secs(5)).await;
     for m in sink.messages() {
         say(
             &clock,
             started,
-            &format!(
-                "e-post till {}: \"{}\"",
-                m.to.join(", "),
-                subject_of(&m.data)
-            ),
+            &format!("e-post till {}: \"{}\"", m.to.join(", "), m.subject()),
         );
     }
     if let Some(id) = social {
@@ -456,10 +454,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     })
     .await;
     // Receipts for the cancel, and the school's feedback.
+    let mut feedback = Vec::new();
     for (id, c) in &agents {
         for item in read_inbox(c).await? {
             match &item {
-                Item::Feedback(_) if *id == "norrkoping-ektorpsskolan" => {}
+                Item::Feedback(_) if *id == "norrkoping-ektorpsskolan" => {
+                    feedback.push(item.clone())
+                }
                 Item::Delivery(d) if d.kind == Kind::Cancel => {
                     say(
                         &clock,
@@ -476,7 +477,16 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             }
         }
     }
-    let feedback = read_inbox_all(school).await?;
+    // Feedback to the school goes out through the outbox: wait until it is empty.
+    let _ = wait_for(StdDuration::from_secs(10), || async {
+        store
+            .stats(clock.now())
+            .await
+            .map(|s| s.outbox_pending == 0)
+            .unwrap_or(false)
+    })
+    .await;
+    feedback.extend(read_inbox(school).await?);
     println!();
     println!(
         "Återkoppling till Ektorpsskolan ({} meddelanden):",
@@ -528,17 +538,6 @@ async fn read_inbox(c: &Client) -> anyhow::Result<Vec<Item>> {
     let signals = Signals::new();
     c.inbox(false, &signals, |i| items.push(i.clone())).await?;
     Ok(items)
-}
-
-async fn read_inbox_all(c: &Client) -> anyhow::Result<Vec<Item>> {
-    read_inbox(c).await
-}
-
-fn subject_of(data: &str) -> String {
-    data.lines()
-        .find_map(|l| l.strip_prefix("Subject: "))
-        .unwrap_or("(no subject)")
-        .to_owned()
 }
 
 fn say(clock: &Clock, start: DateTime<Utc>, text: &str) {
