@@ -12,7 +12,9 @@ use uuid::Uuid;
 use crate::intake::{Committed, Error, Intake, World};
 use crate::message::{Content, DeliveryState, Feedback, Kind, Outcome, ParticipantId, Payload};
 use crate::refusal::{Reason, Refusal};
-use crate::store::{self, NewAudit, NewMessage, NewOutbox};
+use crate::escalation::scheduler::{page_ops, Timer};
+use crate::escalation::{Action as EscalationAction, Policy};
+use crate::store::{self, NewAudit, NewMessage, NewOutbox, NewTimer};
 use crate::{amqp, delivery, envelope};
 
 /// Applies a receipt or an ack in one transaction.
@@ -111,7 +113,12 @@ pub(crate) async fn apply(
                 })
                 .await?;
             }
-            if d.kind == Kind::Alert {
+            let rerouted = if to == DeliveryState::Declined && d.kind == Kind::Alert {
+                reroute(&mut tx, intake, world, &d, now).await?
+            } else {
+                false
+            };
+            if d.kind == Kind::Alert && !rerouted {
                 settle_alert(&mut tx, intake, d.alert, now).await?;
             }
         }
@@ -139,6 +146,79 @@ pub(crate) async fn apply(
         deliveries: 0,
         defaulted: false,
     })
+}
+
+/// A recipient declined (`not_our_jurisdiction`): the delivery's escalation policy says where the
+/// alert goes instead. Its first `add_recipient` step naming someone who is not yet a recipient
+/// is scheduled to fire at once (the scheduler adds the recipient, with deadlines of its own).
+/// Without such a step, and with no required recipient left open, ops are paged. Returns whether
+/// a new recipient is on its way.
+async fn reroute(
+    tx: &mut store::Tx,
+    intake: &Intake,
+    world: &World,
+    declined: &store::DeliveryRow,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let Some(alert) = tx.alert_for_update(declined.alert).await? else {
+        return Ok(false);
+    };
+    let policies: std::collections::BTreeMap<String, Policy> = alert
+        .policy
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let deliveries = tx.deliveries_of(declined.alert).await?;
+    let is_recipient = |p: &ParticipantId| deliveries.iter().any(|d| &d.recipient == p && d.kind == Kind::Alert);
+    let next = declined.policy.as_ref().and_then(|name| {
+        let policy = policies.get(name)?;
+        policy.steps.iter().enumerate().find_map(|(i, s)| match &s.action {
+            EscalationAction::AddRecipient { participant, .. } if !is_recipient(participant) => Some((name.clone(), i, participant.clone())),
+            _ => None,
+        })
+    });
+    if let Some((policy, step, participant)) = next {
+        tx.schedule(&NewTimer {
+            alert: declined.alert,
+            delivery: None,
+            action: serde_json::to_value(Timer { policy: policy.clone(), step, round: 0 }).unwrap_or_default(),
+            due_at: now,
+            created_at: now,
+        })
+        .await?;
+        tx.audit(&NewAudit {
+            at: now,
+            actor: intake.broker.to_string(),
+            action: "delivery_rerouted".into(),
+            alert: Some(declined.alert),
+            delivery: Some(declined.id),
+            detail: json!({ "declined_by": declined.recipient, "to": participant, "policy": policy, "step": step }),
+        })
+        .await?;
+        return Ok(true);
+    }
+    let open = deliveries
+        .iter()
+        .filter(|d| d.kind == Kind::Alert && d.id != declined.id)
+        .any(|d| delivery::holds_alert_open(d.role, d.state));
+    let acked = deliveries.iter().any(|d| d.kind == Kind::Alert && d.state == DeliveryState::Acknowledged);
+    if !open && !acked {
+        let detail = json!({ "why": "declined and no required recipient left", "declined_by": declined.recipient });
+        if alert.status == crate::message::Status::Actual {
+            page_ops(tx, &intake.broker, &world.registry, &alert, None, now, detail).await?;
+        } else {
+            tx.audit(&NewAudit {
+                at: now,
+                actor: intake.broker.to_string(),
+                action: "escalation_skipped".into(),
+                alert: Some(declined.alert),
+                delivery: Some(declined.id),
+                detail: json!({ "action": "page_ops", "why": "exercise or test alert" }),
+            })
+            .await?;
+        }
+    }
+    Ok(false)
 }
 
 /// Marks the alert acknowledged when no required recipient is still open.

@@ -417,6 +417,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             );
         }
     }
+    // Outside office hours socialjouren got the alert as well; the officer on duty confirms.
+    if let Some(d) = deliveries.get(&("norrkoping-socialjouren", alert)) {
+        let _ = read_inbox(&agents["norrkoping-socialjouren"]).await?;
+        agents["norrkoping-socialjouren"]
+            .ack(*d, "Jourhavande socialsekreterare", Outcome::AlreadyKnown)
+            .await?;
+        say(&clock, started, "Socialjouren kvitterar: redan känt (Jourhavande socialsekreterare)");
+    }
 
     // 6. The school cancels the exercise.
     let cancel = Document {

@@ -23,7 +23,8 @@ use super::{Action, EmailTarget, Policy};
 use crate::broker::Shared;
 use crate::intake::{self, HandOver};
 use crate::message::{Feedback, Kind, Payload, Status};
-use crate::registry::Role;
+use crate::message::ParticipantId;
+use crate::registry::{Registry, Role};
 use crate::shutdown::Signals;
 use crate::store::{self, AlertState, NewAudit, NewOutbox, TimerRow};
 use crate::{acknowledgement, delivery, mailer};
@@ -287,10 +288,10 @@ impl Scheduler {
                 } else {
                     page_ops(
                         &mut tx,
-                        &self.shared,
+                        &self.shared.intake.broker,
+                        &world.registry,
                         &alert,
                         t.delivery,
-                        &school_name,
                         now,
                         detail,
                     )
@@ -321,57 +322,45 @@ impl Scheduler {
 }
 
 /// Hands an alert to a human in ops: the alert becomes `escalated`, the page is audited (and
-/// counted), and every ops participant with a functional mailbox gets a notice by email.
+/// counted by the caller), and every ops participant with a functional mailbox gets a notice by
+/// email.
 pub(crate) async fn page_ops(
     tx: &mut store::Tx,
-    shared: &Shared,
+    broker: &ParticipantId,
+    registry: &Registry,
     alert: &store::AlertRow,
     delivery_id: Option<Uuid>,
-    school_name: &str,
     now: DateTime<Utc>,
     detail: serde_json::Value,
 ) -> Result<(), store::Error> {
-    tx.set_alert_state(alert.id, &[AlertState::Open], AlertState::Escalated, now)
-        .await?;
+    tx.set_alert_state(alert.id, &[AlertState::Open], AlertState::Escalated, now).await?;
     if let Some(d) = delivery_id {
         let (from, to) = delivery::on_escalated();
         tx.transition_delivery(d, from, to, now, None, None).await?;
     }
     tx.audit(&NewAudit {
         at: now,
-        actor: shared.intake.broker.to_string(),
+        actor: broker.to_string(),
         action: "ops_paged".into(),
         alert: Some(alert.id),
         delivery: delivery_id,
         detail,
     })
     .await?;
-    let world = shared.world();
-    for ops in world
-        .registry
-        .participants()
-        .iter()
-        .filter(|p| p.role == Role::Ops)
-    {
+    let school_name = registry.participant(&alert.sender).map(|p| p.name.clone()).unwrap_or_default();
+    for ops in registry.participants().iter().filter(|p| p.role == Role::Ops) {
         if let Some(mailbox) = &ops.mailbox {
             let notice = mailer::Notice {
                 alert: alert.id,
                 category: alert.category,
                 urgency: alert.urgency,
                 status: alert.status,
-                school_name: school_name.to_owned(),
+                school_name: school_name.clone(),
                 deadline: None,
                 reason: mailer::NoticeReason::Escalated,
             };
             if let Ok(body) = serde_json::to_vec(&notice) {
-                tx.enqueue(&NewOutbox::email(
-                    mailbox.clone(),
-                    body,
-                    delivery_id,
-                    Some(alert.id),
-                    now,
-                ))
-                .await?;
+                tx.enqueue(&NewOutbox::email(mailbox.clone(), body, delivery_id, Some(alert.id), now)).await?;
             }
         }
     }
