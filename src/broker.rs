@@ -186,6 +186,7 @@ pub async fn start(
             keys: Arc::new(keys),
             broker: config.broker_id.clone(),
             limits: config.intake.clone(),
+            metrics: metrics.clone(),
         },
         clock: clock.clone(),
         metrics: metrics.clone(),
