@@ -281,6 +281,28 @@ async fn the_api_metrics_audit_and_logs_report_exactly_what_happened() {
     )
     .await;
 
+    // A forged message: the signature does not match. Refused, audited, counted.
+    {
+        let (payload, compact) = school.seal(&doc, clock.now()).unwrap();
+        let mut forged = compact.into_bytes();
+        let i = forged.len() - 10;
+        forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+        let (conn, publisher) = school.connect().await.unwrap();
+        school
+            .publish(&publisher, &payload, &String::from_utf8(forged).unwrap())
+            .await
+            .unwrap();
+        let _ = conn.close(200, "sent".into()).await;
+    }
+    wait_until(Duration::from_secs(30), "the refusal to be audited", || {
+        let url = url.clone();
+        async move {
+            let (_, body) = fetch(&url, "/api/refusals", Some(TOKEN)).await.unwrap();
+            body != "[]"
+        }
+    })
+    .await;
+
     // Past C's receipt deadline (30 min in the standard policy), well before its ack deadline.
     clock.advance(chrono::Duration::minutes(35));
     let now = clock.now();
@@ -538,17 +560,22 @@ async fn the_api_metrics_audit_and_logs_report_exactly_what_happened() {
         ),
         Some(steps as f64)
     );
-    assert_eq!(
-        m("varsel_refused_total", &[("reason", "bad_signature")]),
-        Some(0.0)
-    );
 
     // Health and refusals (none in this run).
     let health: Value = bodies.json(&url, "/api/health").await;
     assert_eq!(health["ready"], true);
     assert_eq!(health["overdue_deliveries"], 1);
     let refusals: Vec<RefusalView> = bodies.json(&url, "/api/refusals").await;
-    assert!(refusals.is_empty(), "{refusals:?}");
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0].reason, "bad_signature");
+    assert_eq!(
+        refusals[0].signer, None,
+        "a forged signature names no signer"
+    );
+    assert_eq!(
+        m("varsel_refused_total", &[("reason", "bad_signature")]),
+        Some(1.0)
+    );
     let page = bodies.get(&url, "/").await;
     assert!(page.contains("<table id=\"alerts\">"));
 
