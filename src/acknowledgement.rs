@@ -141,6 +141,15 @@ pub(crate) async fn apply(
         }
     }
     tx.commit().await?;
+    if applied {
+        // Measured from the delivery's creation (when the alert was accepted for this
+        // recipient), on the broker's clock.
+        let elapsed = (now - d.created_at).to_std().unwrap_or_default();
+        match to {
+            DeliveryState::Received => intake.metrics.observe_time_to_receipt(elapsed),
+            _ => intake.metrics.observe_time_to_ack(elapsed),
+        }
+    }
     Ok(Committed::Done {
         alert: d.alert,
         deliveries: 0,

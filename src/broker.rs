@@ -186,6 +186,7 @@ pub async fn start(
             keys: Arc::new(keys),
             broker: config.broker_id.clone(),
             limits: config.intake.clone(),
+            metrics: metrics.clone(),
         },
         clock: clock.clone(),
         metrics: metrics.clone(),
@@ -476,11 +477,11 @@ async fn process(
                     shared.metrics.unrouted_alert();
                 }
             }
-            tracing::info!(message = %id, %kind, %alert, deliveries, "accepted");
+            tracing::info!(message_id = %id, %kind, %alert, deliveries, "accepted");
             shared.outbox_wake.notify_one();
         }
         Outcome::Duplicate { id } => {
-            tracing::info!(message = %id, "duplicate of an accepted message, acknowledged without effect");
+            tracing::info!(message_id = %id, "duplicate of an accepted message, acknowledged without effect");
         }
         Outcome::Refused {
             refusal,
@@ -489,7 +490,7 @@ async fn process(
             reply_to,
         } => {
             shared.metrics.refused(refusal.reason);
-            tracing::warn!(message = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
+            tracing::warn!(message_id = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
             record_refusal(shared, &refusal, id, kind, reply_to.as_ref(), &routing_key).await;
             let props = amqp::with_headers(
                 d.properties.clone(),

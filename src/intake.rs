@@ -92,6 +92,8 @@ pub struct Intake {
     pub keys: Arc<KeySet>,
     pub broker: ParticipantId,
     pub limits: config::Intake,
+    /// Where receipts and acks report their time to receipt and to ack.
+    pub metrics: crate::ops::Metrics,
 }
 
 /// A refusal before or after the signer is known.

@@ -33,28 +33,46 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, signa
     }
 }
 
+/// What the handlers share: the broker's state and a cache of recent refusals.
+struct Ops {
+    shared: Arc<Shared>,
+    /// The audit head seq the cached refusals were read at, and the refusals, newest first.
+    refusals: tokio::sync::Mutex<(i64, Vec<RefusalView>)>,
+}
+
+type St = State<Arc<Ops>>;
+
 /// The ops API's routes.
 pub fn router(shared: Arc<Shared>) -> Router {
+    let ops = Arc::new(Ops {
+        shared,
+        refusals: tokio::sync::Mutex::new((-1, Vec::new())),
+    });
     let protected = Router::new()
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/alerts", get(alerts))
         .route("/api/alerts/{id}", get(alert))
         .route("/api/deliveries", get(deliveries))
+        .route("/api/refusals", get(refusals))
+        .route("/api/health", get(health))
         .route("/", get(dashboard))
-        .route_layer(middleware::from_fn_with_state(
-            shared.clone(),
-            require_token,
-        ));
+        .route_layer(middleware::from_fn_with_state(ops.clone(), require_token));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(protected)
-        .with_state(shared)
+        .with_state(ops)
 }
 
 /// Accepts `Authorization: Bearer <token>`, or `?token=` for the dashboard page in a browser.
-async fn require_token(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    let Some(expected) = shared.config.ops.as_ref().and_then(|o| o.token.as_deref()) else {
+async fn require_token(State(ops): St, req: Request, next: Next) -> Response {
+    let Some(expected) = ops
+        .shared
+        .config
+        .ops
+        .as_ref()
+        .and_then(|o| o.token.as_deref())
+    else {
         // No token configured: the server only listens where the configuration put it.
         return next.run(req).await;
     };
@@ -84,7 +102,8 @@ async fn require_token(State(shared): State<Arc<Shared>>, req: Request, next: Ne
     }
 }
 
-async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+async fn readyz(State(ops): St) -> Response {
+    let shared = &ops.shared;
     let mut problems = Vec::new();
     if !shared.amqp_ready() {
         problems.push("RabbitMQ: not connected or not consuming intake");
@@ -105,10 +124,10 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+async fn metrics(State(ops): St) -> Response {
     (
         [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
-        shared.metrics.render(),
+        ops.shared.metrics.render(),
     )
         .into_response()
 }
@@ -174,14 +193,17 @@ impl DeliveryView {
     }
 }
 
-/// Whether a delivery has passed a deadline it has not met.
+/// Whether a delivery has passed a deadline it has not met, by the same rule as
+/// [`store::Store::overdue`] (which feeds `/api/deliveries?state=overdue` and the
+/// `varsel_overdue_deliveries` gauge): only deliveries of `open` alerts count. Once ops has been
+/// paged the alert and the delivery are `escalated`, which the API and dashboard show as such.
 pub fn is_overdue(d: &DeliveryRow, now: DateTime<Utc>) -> bool {
     use DeliveryState::*;
     let receipt_late =
         d.receipt_due.is_some_and(|t| t <= now) && matches!(d.state, Pending | Sent | Unroutable);
     let ack_late = d.role == crate::message::RecipientRole::Required
         && d.ack_due.is_some_and(|t| t <= now)
-        && matches!(d.state, Pending | Sent | Received | Unroutable | Escalated);
+        && matches!(d.state, Pending | Sent | Received | Unroutable);
     receipt_late || ack_late
 }
 
@@ -204,7 +226,7 @@ pub struct AlertView {
 }
 
 async fn view(shared: &Shared, a: AlertRow, now: DateTime<Utc>) -> Result<AlertView, store::Error> {
-    let open = matches!(a.state, AlertState::Open | AlertState::Escalated);
+    let open = a.state == AlertState::Open;
     let deliveries = shared.store().deliveries_of(a.id).await?;
     let escalations = shared
         .store()
@@ -241,7 +263,8 @@ fn bad_request(what: &str, e: impl std::fmt::Display) -> Response {
     (StatusCode::BAD_REQUEST, format!("{what}: {e}\n")).into_response()
 }
 
-async fn alerts(State(shared): State<Arc<Shared>>, Query(q): Query<AlertQuery>) -> Response {
+async fn alerts(State(ops): St, Query(q): Query<AlertQuery>) -> Response {
+    let shared = &ops.shared;
     let mut filter = AlertFilter {
         since: q.since,
         limit: Some(q.limit.unwrap_or(200).min(5000)),
@@ -272,7 +295,7 @@ async fn alerts(State(shared): State<Arc<Shared>>, Query(q): Query<AlertQuery>) 
     };
     let mut out = Vec::with_capacity(rows.len());
     for a in rows {
-        match view(&shared, a, now).await {
+        match view(shared, a, now).await {
             Ok(v) => out.push(v),
             Err(e) => return store_error(e),
         }
@@ -280,14 +303,15 @@ async fn alerts(State(shared): State<Arc<Shared>>, Query(q): Query<AlertQuery>) 
     Json(out).into_response()
 }
 
-async fn alert(State(shared): State<Arc<Shared>>, Path(id): Path<Uuid>) -> Response {
+async fn alert(State(ops): St, Path(id): Path<Uuid>) -> Response {
+    let shared = &ops.shared;
     let now = shared.clock.now();
     let a = match shared.store().alert(id).await {
         Ok(Some(a)) => a,
         Ok(None) => return (StatusCode::NOT_FOUND, "no such alert\n").into_response(),
         Err(e) => return store_error(e),
     };
-    let v = match view(&shared, a, now).await {
+    let v = match view(shared, a, now).await {
         Ok(v) => v,
         Err(e) => return store_error(e),
     };
@@ -309,7 +333,8 @@ pub struct DeliveryQuery {
     pub state: Option<String>,
 }
 
-async fn deliveries(State(shared): State<Arc<Shared>>, Query(q): Query<DeliveryQuery>) -> Response {
+async fn deliveries(State(ops): St, Query(q): Query<DeliveryQuery>) -> Response {
+    let shared = &ops.shared;
     let now = shared.clock.now();
     match q.state.as_deref() {
         Some("overdue") | None => match shared.store().overdue(now).await {
@@ -326,6 +351,92 @@ async fn deliveries(State(shared): State<Arc<Shared>>, Query(q): Query<DeliveryQ
             format!("only state=overdue is supported, not {other:?}"),
         ),
     }
+}
+
+/// One refused input message as the ops API shows it: when, why, what kind, and the
+/// participant (an organisation) that signed it when known. Never the content.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct RefusalView {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    pub kind: Option<String>,
+    pub signer: Option<String>,
+}
+
+/// How many refusals `GET /api/refusals` returns at most.
+const RECENT_REFUSALS: usize = 100;
+
+/// `GET /api/refusals`: the most recent refused input messages, newest first, from the audit
+/// log. Re-read only when the audit log has grown since the last request.
+async fn refusals(State(ops): St) -> Response {
+    let store = ops.shared.store();
+    let head = match store.audit_head().await {
+        Ok(h) => h.map(|(seq, _)| seq).unwrap_or(0),
+        Err(e) => return store_error(e),
+    };
+    let mut cache = ops.refusals.lock().await;
+    if cache.0 != head {
+        let entries = match store.audit_entries(None).await {
+            Ok(e) => e,
+            Err(e) => return store_error(e),
+        };
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        let recent: Vec<RefusalView> = entries
+            .iter()
+            .rev()
+            .filter(|e| e.action == "message_refused")
+            .take(RECENT_REFUSALS)
+            .map(|e| RefusalView {
+                seq: e.seq,
+                at: e.at,
+                reason: text(&e.detail["reason"]).unwrap_or_default(),
+                kind: text(&e.detail["kind"]),
+                signer: text(&e.detail["signer"]),
+            })
+            .collect();
+        *cache = (head, recent);
+    }
+    Json(cache.1.clone()).into_response()
+}
+
+/// The system's health as the dashboard shows it.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct Health {
+    pub ready: bool,
+    pub amqp_ready: bool,
+    pub store_ok: bool,
+    /// The broker's clock (a test or demo clock may differ from the wall clock).
+    pub now: DateTime<Utc>,
+    pub overdue_deliveries: u64,
+    pub outbox_depth: u64,
+    pub outbox_oldest_seconds: f64,
+    pub timers_pending: u64,
+    /// Alerts handed to ops (escalated) and not yet settled.
+    pub ops_pages: u64,
+}
+
+/// `GET /api/health`: readiness and the store's figures in one JSON object.
+async fn health(State(ops): St) -> Response {
+    let shared = &ops.shared;
+    let now = shared.clock.now();
+    let amqp_ready = shared.amqp_ready();
+    let stats = shared.store().stats(now).await;
+    let store_ok = stats.is_ok();
+    shared.store_ok.store(store_ok, Ordering::Relaxed);
+    let s = stats.map(|s| store_stats(&s)).unwrap_or_default();
+    Json(Health {
+        ready: amqp_ready && store_ok,
+        amqp_ready,
+        store_ok,
+        now,
+        overdue_deliveries: s.overdue_deliveries,
+        outbox_depth: s.outbox_depth,
+        outbox_oldest_seconds: s.outbox_oldest.as_secs_f64(),
+        timers_pending: s.timers_pending,
+        ops_pages: s.ops_pages,
+    })
+    .into_response()
 }
 
 async fn dashboard() -> Html<&'static str> {
@@ -358,7 +469,13 @@ pub fn store_stats(s: &store::Stats) -> super::metrics::StoreStats {
         outbox_depth: s.outbox_pending,
         outbox_oldest: s.outbox_oldest_pending.unwrap_or_default(),
         timers_pending: s.timers_pending,
-        ops_pages: 0,
+        // Paging ops turns an alert `escalated`; it stays so until acknowledged or cancelled.
+        ops_pages: s
+            .alerts
+            .iter()
+            .filter(|a| a.state == AlertState::Escalated)
+            .map(|a| a.count)
+            .sum(),
     }
 }
 
@@ -438,8 +555,8 @@ fn delivery_line(d: &DeliveryView) -> String {
 }
 
 /// A minimal HTTP/1.1 GET over a plain TCP connection (the ops API listens on loopback or behind
-/// a TLS-terminating proxy).
-async fn http_get(base: &str, path: &str, token: Option<&str>) -> Result<String, String> {
+/// a TLS-terminating proxy). Returns the status code and the body.
+pub async fn fetch(base: &str, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = base
         .strip_prefix("http://")
@@ -465,7 +582,11 @@ async fn http_get(base: &str, path: &str, token: Option<&str>) -> Result<String,
     let (head, body) = text
         .split_once("\r\n\r\n")
         .ok_or("malformed HTTP response")?;
-    let status = head.split_whitespace().nth(1).unwrap_or("");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or("malformed HTTP status line")?;
     let body = if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
@@ -474,7 +595,12 @@ async fn http_get(base: &str, path: &str, token: Option<&str>) -> Result<String,
     } else {
         body.to_owned()
     };
-    if status != "200" {
+    Ok((status, body))
+}
+
+async fn http_get(base: &str, path: &str, token: Option<&str>) -> Result<String, String> {
+    let (status, body) = fetch(base, path, token).await?;
+    if status != 200 {
         return Err(format!("the ops API answered {status}: {}", body.trim()));
     }
     Ok(body)
