@@ -22,6 +22,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use uuid::Uuid;
 
+use crate::config;
 use crate::message::{Kind, ParticipantId};
 
 /// Where participants publish.
@@ -74,6 +75,8 @@ pub enum Error {
         #[source]
         source: lapin::Error,
     },
+    #[error("cannot set up TLS to RabbitMQ at {url}: {detail}")]
+    Tls { url: String, detail: String },
     #[error("RabbitMQ refused {what}: {source}")]
     Protocol {
         what: String,
@@ -101,7 +104,8 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Opens one connection, named so ops can tell the connections apart in RabbitMQ's UI.
+/// Opens one plain connection (user and password in the URL), named so ops can tell the
+/// connections apart in RabbitMQ's UI.
 pub async fn connect(url: &str, name: &str) -> Result<Connection, Error> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
     Connection::connect(url, props)
@@ -112,10 +116,37 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, Error> {
         })
 }
 
+/// Opens one connection as configured: over TLS with our client certificate and EXTERNAL
+/// authentication when `settings.tls` is set (the server verified against the configured CA
+/// only), plainly otherwise.
+pub async fn connect_to(settings: &config::Amqp, name: &str) -> Result<Connection, Error> {
+    let Some(identity) = &settings.tls else {
+        return connect(&settings.url, name).await;
+    };
+    let failed = |source| Error::Connect {
+        url: redact_url(&settings.url),
+        source,
+    };
+    let tls = identity.tls_config().map_err(|e| Error::Tls {
+        url: redact_url(&settings.url),
+        detail: e.to_string(),
+    })?;
+    let mut uri: lapin::uri::AMQPUri = settings.url.parse().map_err(|detail| Error::Tls {
+        url: redact_url(&settings.url),
+        detail,
+    })?;
+    uri.query.auth_mechanism = Some(lapin::uri::SASLMechanism::External);
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    let runtime = lapin::runtime::default_runtime().map_err(failed)?;
+    Connection::connect_uri_with_config(uri, props, tls, runtime)
+        .await
+        .map_err(failed)
+}
+
 /// Connects, retrying with exponential backoff (capped at `max_delay`) until it succeeds or
 /// `stop` resolves. Every failed attempt is logged.
 pub async fn connect_with_backoff(
-    url: &str,
+    settings: &config::Amqp,
     name: &str,
     max_delay: Duration,
     stop: impl std::future::Future<Output = ()>,
@@ -123,7 +154,7 @@ pub async fn connect_with_backoff(
     tokio::pin!(stop);
     let mut delay = Duration::from_millis(200);
     loop {
-        match connect(url, name).await {
+        match connect_to(settings, name).await {
             Ok(c) => return Some(c),
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ not reachable, retrying");
