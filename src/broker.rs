@@ -274,9 +274,12 @@ async fn supervise_amqp(
     let mut first = true;
     loop {
         let stop = signals.clone();
-        let Some(conn) = amqp::connect_with_backoff(&shared.config.amqp, "varsel-broker", max_delay, async move {
-            stop.stopped().await
-        })
+        let Some(conn) = amqp::connect_with_backoff(
+            &shared.config.amqp,
+            "varsel-broker",
+            max_delay,
+            async move { stop.stopped().await },
+        )
         .await
         else {
             break;

@@ -574,8 +574,7 @@ fn certs_command(command: CertsCommand) -> Result<(), Failure> {
     match command {
         CertsCommand::Init { dir, registry, .. } => {
             let users: Vec<String> = accounts_of(registry)?.into_iter().map(|a| a.user).collect();
-            let made =
-                crate::tls::init(&dir, &users).map_err(|e| fail(EX_CANTCREAT)(e.into()))?;
+            let made = crate::tls::init(&dir, &users).map_err(|e| fail(EX_CANTCREAT)(e.into()))?;
             for m in &made {
                 eprintln!("made {}", m.display());
             }

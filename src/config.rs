@@ -92,7 +92,11 @@ fn amqp_settings(p: &mut Problems, raw: &RawAmqp, base: &Path) -> Amqp {
         p.add("amqp.url", "an amqp:// or amqps:// URL");
     }
     let reconnect_max_delay = p.duration("amqp.reconnect_max_delay", &raw.reconnect_max_delay);
-    let files = [("amqp.ca", &raw.ca), ("amqp.cert", &raw.cert), ("amqp.key", &raw.key)];
+    let files = [
+        ("amqp.ca", &raw.ca),
+        ("amqp.cert", &raw.cert),
+        ("amqp.key", &raw.key),
+    ];
     let given = files.iter().filter(|(_, f)| f.is_some()).count();
     let mut tls = None;
     if tls_url {
@@ -111,7 +115,10 @@ fn amqp_settings(p: &mut Problems, raw: &RawAmqp, base: &Path) -> Amqp {
                 key: resolve(base, key),
             };
             if let Err(e) = identity.check() {
-                p.add("amqp.cert", format!("a usable CA, certificate and key ({e})"));
+                p.add(
+                    "amqp.cert",
+                    format!("a usable CA, certificate and key ({e})"),
+                );
             }
             tls = Some(identity);
         }
@@ -745,7 +752,9 @@ mod tests {
 
     #[test]
     fn amqps_needs_ca_certificate_and_key_and_no_password() {
-        let text = format!("{MINIMAL}\n[amqp]\nurl = \"amqps://u:p@localhost:5671/varsel\"\ncert = \"c.pem\"\n");
+        let text = format!(
+            "{MINIMAL}\n[amqp]\nurl = \"amqps://u:p@localhost:5671/varsel\"\ncert = \"c.pem\"\n"
+        );
         let e = Config::from_toml_str(&text, "x.toml", Path::new("/nonexistent")).unwrap_err();
         let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["amqp.ca", "amqp.key", "amqp.url"], "{e}");

@@ -57,15 +57,28 @@ pub const NOTHING: &str = "^$";
 /// The permissions of one account: (configure, write, read).
 pub fn permissions(a: &Account) -> (String, String, String) {
     if a.role == Role::Broker {
-        let topology = [amqp::IN, amqp::OUT, amqp::INTAKE, amqp::DEAD, amqp::DEAD_LETTERS, amqp::UNROUTED]
-            .map(re)
-            .join("|");
+        let topology = [
+            amqp::IN,
+            amqp::OUT,
+            amqp::INTAKE,
+            amqp::DEAD,
+            amqp::DEAD_LETTERS,
+            amqp::UNROUTED,
+        ]
+        .map(re)
+        .join("|");
         let configure = format!("^(({topology})|inbox\\..+)$");
         let write = format!(
             "^(({})|inbox\\..+)$",
-            [amqp::OUT, amqp::DEAD, amqp::INTAKE, amqp::DEAD_LETTERS, amqp::UNROUTED]
-                .map(re)
-                .join("|")
+            [
+                amqp::OUT,
+                amqp::DEAD,
+                amqp::INTAKE,
+                amqp::DEAD_LETTERS,
+                amqp::UNROUTED
+            ]
+            .map(re)
+            .join("|")
         );
         let read = format!("^({topology})$");
         return (configure, write, read);
@@ -157,8 +170,10 @@ pub fn definitions(accounts: &[Account], vhost: &str) -> Value {
         users.push(json!({"name": a.user, "password_hash": "",
                           "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": []}));
         let (configure, write, read) = permissions(a);
-        perms.push(json!({"user": a.user, "vhost": vhost, "configure": configure,
-                          "write": write, "read": read}));
+        perms.push(
+            json!({"user": a.user, "vhost": vhost, "configure": configure,
+                          "write": write, "read": read}),
+        );
         if let Some(w) = topic_write(a) {
             topic.push(json!({"user": a.user, "vhost": vhost, "exchange": amqp::IN,
                               "write": w, "read": NOTHING}));
@@ -258,7 +273,7 @@ mod tests {
         assert!(matches(&configure, "inbox.skola-a"));
         assert!(topic_write(&broker).is_none());
         for role in [Role::School, Role::Agency, Role::Ops] {
-            let (_, w, r) = permissions(&account("x", role));
+            let (_, w, r) = permissions(&account("xx", role));
             assert!(!matches(&w, "varsel.out"));
             assert!(!matches(&r, "varsel.intake"));
         }

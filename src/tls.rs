@@ -93,8 +93,8 @@ fn first_certificate(path: &Path) -> Result<Vec<u8>, Error> {
         path: path.display().to_string(),
         detail,
     };
-    let (_, pem) = x509_parser::pem::parse_x509_pem(text.as_bytes())
-        .map_err(|e| bad(format!("{e}")))?;
+    let (_, pem) =
+        x509_parser::pem::parse_x509_pem(text.as_bytes()).map_err(|e| bad(format!("{e}")))?;
     if pem.label != "CERTIFICATE" {
         return Err(bad(format!("found a {} block", pem.label)));
     }
@@ -104,11 +104,10 @@ fn first_certificate(path: &Path) -> Result<Vec<u8>, Error> {
 /// The subject common name of the first certificate in a PEM file.
 pub fn common_name(path: &Path) -> Result<String, Error> {
     let der = first_certificate(path)?;
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(&der).map_err(|e| Error::Certificate {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        })?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| Error::Certificate {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
     let cn = cert
         .subject()
         .iter_common_name()
@@ -267,8 +266,8 @@ pub fn issue(
     validity: Validity,
 ) -> Result<Identity, Error> {
     let ca_key = KeyPair::from_pem(&read_text(&files::ca_key(ca_dir))?).map_err(make)?;
-    let issuer = Issuer::from_ca_cert_pem(&read_text(&files::ca_cert(ca_dir))?, ca_key)
-        .map_err(make)?;
+    let issuer =
+        Issuer::from_ca_cert_pem(&read_text(&files::ca_cert(ca_dir))?, ca_key).map_err(make)?;
     let key = KeyPair::generate().map_err(make)?;
     let mut params = CertificateParams::new(names.to_vec()).map_err(make)?;
     params.distinguished_name = dn(name);
