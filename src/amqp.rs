@@ -354,6 +354,38 @@ pub fn properties(kind: Kind, id: Uuid, user_id: Option<&str>) -> BasicPropertie
     p
 }
 
+/// Header carrying, on a dead letter, the AMQP user that published the refused message.
+pub const H_USER_ID: &str = "x-varsel-user-id";
+
+/// The properties of a message the broker republishes (e.g. a refused one to `varsel.dead`):
+/// the original's, without its `user_id` (RabbitMQ only lets a connection claim its own user),
+/// which moves to the `x-varsel-user-id` header instead.
+pub fn republished(props: &BasicProperties) -> BasicProperties {
+    let mut p = BasicProperties::default();
+    if let Some(v) = props.delivery_mode() {
+        p = p.with_delivery_mode(*v);
+    }
+    if let Some(v) = props.content_type() {
+        p = p.with_content_type(v.clone());
+    }
+    if let Some(v) = props.kind() {
+        p = p.with_type(v.clone());
+    }
+    if let Some(v) = props.message_id() {
+        p = p.with_message_id(v.clone());
+    }
+    if let Some(v) = props.timestamp() {
+        p = p.with_timestamp(*v);
+    }
+    if let Some(v) = props.headers() {
+        p = p.with_headers(v.clone());
+    }
+    match props.user_id() {
+        Some(u) => with_headers(p, &[(H_USER_ID, u.as_str().to_owned())]),
+        None => p,
+    }
+}
+
 /// Adds string headers to properties.
 pub fn with_headers(props: BasicProperties, headers: &[(&str, String)]) -> BasicProperties {
     let mut table = props.headers().clone().unwrap_or_default();
@@ -397,6 +429,17 @@ mod tests {
             "amqp://guest:***@127.0.0.1:5672/%2f"
         );
         assert_eq!(redact_url("amqp://127.0.0.1"), "amqp://127.0.0.1");
+    }
+
+    #[test]
+    fn republished_properties_carry_no_user_id() {
+        let id = Uuid::now_v7();
+        let original = properties(Kind::Alert, id, Some("skola-b"));
+        let p = republished(&original);
+        assert_eq!(p.user_id(), &None);
+        assert_eq!(header(&p, H_USER_ID).as_deref(), Some("skola-b"));
+        assert_eq!(p.message_id(), original.message_id());
+        assert_eq!(p.delivery_mode(), &Some(2));
     }
 
     #[test]

@@ -495,7 +495,7 @@ async fn process(
             tracing::warn!(message = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
             record_refusal(shared, &refusal, id, kind, reply_to.as_ref(), &routing_key).await;
             let props = amqp::with_headers(
-                d.properties.clone(),
+                amqp::republished(&d.properties),
                 &[
                     (amqp::H_REASON, refusal.reason.code().to_owned()),
                     (amqp::H_DETAIL, refusal.detail.clone()),
