@@ -280,6 +280,22 @@ mod tests {
     }
 
     #[test]
+    fn the_example_definitions_are_those_generated_from_the_example_registry() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let registry = Registry::load(&root.join("deploy/registry.example.toml")).unwrap();
+        let generated = definitions(&accounts(&registry), "varsel");
+        let file: Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join("deploy/rabbitmq/definitions.example.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            generated, file,
+            "regenerate: varsel rabbitmq definitions --registry deploy/registry.example.toml > deploy/rabbitmq/definitions.example.json"
+        );
+    }
+
+    #[test]
     fn definitions_carry_users_without_passwords_and_every_inbox() {
         let accounts = [
             account("varsel", Role::Broker),
