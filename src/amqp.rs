@@ -22,6 +22,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use uuid::Uuid;
 
+use crate::config;
 use crate::message::{Kind, ParticipantId};
 
 /// Where participants publish.
@@ -74,6 +75,8 @@ pub enum Error {
         #[source]
         source: lapin::Error,
     },
+    #[error("cannot set up TLS to RabbitMQ at {url}: {detail}")]
+    Tls { url: String, detail: String },
     #[error("RabbitMQ refused {what}: {source}")]
     Protocol {
         what: String,
@@ -101,7 +104,8 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Opens one connection, named so ops can tell the connections apart in RabbitMQ's UI.
+/// Opens one plain connection (user and password in the URL), named so ops can tell the
+/// connections apart in RabbitMQ's UI.
 pub async fn connect(url: &str, name: &str) -> Result<Connection, Error> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
     Connection::connect(url, props)
@@ -112,10 +116,37 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, Error> {
         })
 }
 
+/// Opens one connection as configured: over TLS with our client certificate and EXTERNAL
+/// authentication when `settings.tls` is set (the server verified against the configured CA
+/// only), plainly otherwise.
+pub async fn connect_to(settings: &config::Amqp, name: &str) -> Result<Connection, Error> {
+    let Some(identity) = &settings.tls else {
+        return connect(&settings.url, name).await;
+    };
+    let failed = |source| Error::Connect {
+        url: redact_url(&settings.url),
+        source,
+    };
+    let tls = identity.tls_config().map_err(|e| Error::Tls {
+        url: redact_url(&settings.url),
+        detail: e.to_string(),
+    })?;
+    let mut uri: lapin::uri::AMQPUri = settings.url.parse().map_err(|detail| Error::Tls {
+        url: redact_url(&settings.url),
+        detail,
+    })?;
+    uri.query.auth_mechanism = Some(lapin::uri::SASLMechanism::External);
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    let runtime = lapin::runtime::default_runtime().map_err(failed)?;
+    Connection::connect_uri_with_config(uri, props, tls, runtime)
+        .await
+        .map_err(failed)
+}
+
 /// Connects, retrying with exponential backoff (capped at `max_delay`) until it succeeds or
 /// `stop` resolves. Every failed attempt is logged.
 pub async fn connect_with_backoff(
-    url: &str,
+    settings: &config::Amqp,
     name: &str,
     max_delay: Duration,
     stop: impl std::future::Future<Output = ()>,
@@ -123,7 +154,7 @@ pub async fn connect_with_backoff(
     tokio::pin!(stop);
     let mut delay = Duration::from_millis(200);
     loop {
-        match connect(url, name).await {
+        match connect_to(settings, name).await {
             Ok(c) => return Some(c),
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ not reachable, retrying");
@@ -323,6 +354,38 @@ pub fn properties(kind: Kind, id: Uuid, user_id: Option<&str>) -> BasicPropertie
     p
 }
 
+/// Header carrying, on a dead letter, the AMQP user that published the refused message.
+pub const H_USER_ID: &str = "x-varsel-user-id";
+
+/// The properties of a message the broker republishes (e.g. a refused one to `varsel.dead`):
+/// the original's, without its `user_id` (RabbitMQ only lets a connection claim its own user),
+/// which moves to the `x-varsel-user-id` header instead.
+pub fn republished(props: &BasicProperties) -> BasicProperties {
+    let mut p = BasicProperties::default();
+    if let Some(v) = props.delivery_mode() {
+        p = p.with_delivery_mode(*v);
+    }
+    if let Some(v) = props.content_type() {
+        p = p.with_content_type(v.clone());
+    }
+    if let Some(v) = props.kind() {
+        p = p.with_type(v.clone());
+    }
+    if let Some(v) = props.message_id() {
+        p = p.with_message_id(v.clone());
+    }
+    if let Some(v) = props.timestamp() {
+        p = p.with_timestamp(*v);
+    }
+    if let Some(v) = props.headers() {
+        p = p.with_headers(v.clone());
+    }
+    match props.user_id() {
+        Some(u) => with_headers(p, &[(H_USER_ID, u.as_str().to_owned())]),
+        None => p,
+    }
+}
+
 /// Adds string headers to properties.
 pub fn with_headers(props: BasicProperties, headers: &[(&str, String)]) -> BasicProperties {
     let mut table = props.headers().clone().unwrap_or_default();
@@ -366,6 +429,17 @@ mod tests {
             "amqp://guest:***@127.0.0.1:5672/%2f"
         );
         assert_eq!(redact_url("amqp://127.0.0.1"), "amqp://127.0.0.1");
+    }
+
+    #[test]
+    fn republished_properties_carry_no_user_id() {
+        let id = Uuid::now_v7();
+        let original = properties(Kind::Alert, id, Some("skola-b"));
+        let p = republished(&original);
+        assert_eq!(p.user_id(), &None);
+        assert_eq!(header(&p, H_USER_ID).as_deref(), Some("skola-b"));
+        assert_eq!(p.message_id(), original.message_id());
+        assert_eq!(p.delivery_mode(), &Some(2));
     }
 
     #[test]

@@ -275,9 +275,12 @@ async fn supervise_amqp(
     let mut first = true;
     loop {
         let stop = signals.clone();
-        let Some(conn) = amqp::connect_with_backoff(&url, "varsel-broker", max_delay, async move {
-            stop.stopped().await
-        })
+        let Some(conn) = amqp::connect_with_backoff(
+            &shared.config.amqp,
+            "varsel-broker",
+            max_delay,
+            async move { stop.stopped().await },
+        )
         .await
         else {
             break;
@@ -493,7 +496,7 @@ async fn process(
             tracing::warn!(message_id = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
             record_refusal(shared, &refusal, id, kind, reply_to.as_ref(), &routing_key).await;
             let props = amqp::with_headers(
-                d.properties.clone(),
+                amqp::republished(&d.properties),
                 &[
                     (amqp::H_REASON, refusal.reason.code().to_owned()),
                     (amqp::H_DETAIL, refusal.detail.clone()),

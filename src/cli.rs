@@ -123,24 +123,86 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Run the whole story on the local RabbitMQ: keys, registry, routing, broker, a school, agencies.
+    /// RabbitMQ set-up generated from the registry.
+    Rabbitmq {
+        #[command(subcommand)]
+        command: RabbitmqCommand,
+    },
+    /// Client and server certificates for AMQPS (a demo CA for trying varsel).
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Run the whole story: keys, registry, routing, broker, a school, agencies. By default over
+    /// mutual TLS on the dev TLS node (deploy/dev/rabbitmq-tls.sh, certs-example/make.sh).
     Demo {
         /// Where the demo keeps its files (default: a new temporary directory).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// AMQP URL of the RabbitMQ to use.
-        #[arg(
-            long,
-            env = "VARSEL_AMQP_URL",
-            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-        )]
+        /// AMQP URL of the RabbitMQ to use: amqps:// (client certificates from --certs) or
+        /// amqp:// with user and password.
+        #[arg(long, env = "VARSEL_AMQP_URL", default_value = demo::TLS_URL)]
         amqp: String,
+        /// The directory with ca.pem and each participant's <id>.pem and <id>.key.
+        #[arg(long, default_value = demo::CERTS_DIR)]
+        certs: PathBuf,
+        /// Run on the plain local RabbitMQ as guest (amqp://127.0.0.1:5672/varsel-demo).
+        #[arg(long, conflicts_with = "amqp")]
+        plain: bool,
         /// How many times faster than real time the escalation ladder runs.
         #[arg(long, default_value_t = 120)]
         time_scale: u32,
         /// Keep the broker and its dashboard running after the story, until interrupted.
         #[arg(long)]
         stay: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RabbitmqCommand {
+    /// Print RabbitMQ definitions (JSON) for the registry: vhost, users without passwords
+    /// (certificate login), topology, policies and least-privilege permissions.
+    Definitions {
+        /// The registry; or --demo for the demo's participants.
+        #[arg(long, required_unless_present = "demo")]
+        registry: Option<PathBuf>,
+        /// Use the demo's participants instead of a registry.
+        #[arg(long, conflicts_with = "registry")]
+        demo: bool,
+        #[arg(long, default_value = "varsel")]
+        vhost: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Make a demo CA (ca.pem, ca.key) in DIR if there is none, a RabbitMQ server certificate
+    /// for localhost, and a client certificate for every participant that lacks one.
+    /// For trying varsel only: production certificates come from your own PKI.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The registry whose participants get certificates (common name = amqp_user or id).
+        #[arg(long, required_unless_present = "demo")]
+        registry: Option<PathBuf>,
+        /// Use the demo's participants instead of a registry.
+        #[arg(long, conflicts_with = "registry")]
+        demo: bool,
+    },
+    /// Issue a client certificate for one participant from the CA in --ca (writes <cn>.pem and
+    /// <cn>.key to --out).
+    Issue {
+        /// The directory with ca.pem and ca.key.
+        #[arg(long)]
+        ca: PathBuf,
+        /// The common name: the participant's amqp_user (normally its id).
+        #[arg(long)]
+        cn: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u64,
     },
 }
 
@@ -448,16 +510,30 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Routes { command } => routes(command),
+        Command::Rabbitmq { command } => rabbitmq_command(command),
+        Command::Certs { command } => certs_command(command),
         Command::Audit { command } => audit_command(command).await,
         Command::Demo {
             dir,
             amqp,
+            certs,
+            plain,
             time_scale,
             stay,
         } => {
+            let transport = if plain {
+                demo::Transport::Plain {
+                    url: "amqp://guest:guest@127.0.0.1:5672/varsel-demo".into(),
+                }
+            } else if amqp.starts_with("amqps://") {
+                let certs = std::path::absolute(&certs).unwrap_or(certs);
+                demo::Transport::Tls { url: amqp, certs }
+            } else {
+                demo::Transport::Plain { url: amqp }
+            };
             let options = demo::Options {
                 dir,
-                amqp_url: amqp,
+                transport,
                 time_scale,
                 stay,
             };
@@ -467,6 +543,69 @@ async fn run(command: Command) -> Result<(), Failure> {
 }
 
 const EX_CANTCREAT: u8 = 73;
+
+fn accounts_of(registry: Option<PathBuf>) -> Result<Vec<crate::rabbitmq::Account>, Failure> {
+    match registry {
+        Some(r) => {
+            let r = Registry::load(&r).map_err(|e| fail(EX_CONFIG)(e.into()))?;
+            Ok(crate::rabbitmq::accounts(&r))
+        }
+        None => Ok(demo::accounts()),
+    }
+}
+
+fn rabbitmq_command(command: RabbitmqCommand) -> Result<(), Failure> {
+    match command {
+        RabbitmqCommand::Definitions {
+            registry, vhost, ..
+        } => {
+            let accounts = accounts_of(registry)?;
+            let d = crate::rabbitmq::definitions(&accounts, &vhost);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&d).map_err(|e| fail(EX_SOFTWARE)(e.into()))?
+            );
+            Ok(())
+        }
+    }
+}
+
+fn certs_command(command: CertsCommand) -> Result<(), Failure> {
+    match command {
+        CertsCommand::Init { dir, registry, .. } => {
+            let users: Vec<String> = accounts_of(registry)?.into_iter().map(|a| a.user).collect();
+            let made = crate::tls::init(&dir, &users).map_err(|e| fail(EX_CANTCREAT)(e.into()))?;
+            for m in &made {
+                eprintln!("made {}", m.display());
+            }
+            println!(
+                "{}: CA, server certificate and {} client certificate(s) ready ({} new); for trying varsel only",
+                dir.display(),
+                users.len(),
+                made.len()
+            );
+            Ok(())
+        }
+        CertsCommand::Issue { ca, cn, out, days } => {
+            let id = crate::tls::issue(
+                &ca,
+                &out,
+                &cn,
+                &cn,
+                crate::tls::Purpose::Client,
+                &[],
+                crate::tls::Validity::For(std::time::Duration::from_secs(days * 24 * 3600)),
+            )
+            .map_err(|e| fail(EX_CANTCREAT)(e.into()))?;
+            println!(
+                "issued {} (key {}, mode 0600) for AMQP user {cn}",
+                id.cert.display(),
+                id.key.display()
+            );
+            Ok(())
+        }
+    }
+}
 
 fn routes(command: RoutesCommand) -> Result<(), Failure> {
     match command {

@@ -97,6 +97,7 @@ impl Client {
                     url: String::new(),
                     prefetch: 1,
                     reconnect_max_delay: std::time::Duration::ZERO,
+                    tls: None,
                 },
             },
             registry,
@@ -187,7 +188,7 @@ impl Client {
     /// Opens a connection and a confirming publisher.
     pub async fn connect(&self) -> Result<(lapin::Connection, amqp::Publisher), Error> {
         let name = format!("varsel-client-{}", self.me());
-        let conn = amqp::connect(&self.config.amqp.url, &name).await?;
+        let conn = amqp::connect_to(&self.config.amqp, &name).await?;
         let publisher = amqp::Publisher::open(&conn).await?;
         Ok((conn, publisher))
     }

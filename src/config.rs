@@ -84,6 +84,64 @@ impl Problems {
     }
 }
 
+/// Validates `[amqp]`: the URL's scheme, and for `amqps://` the CA, certificate and key (all
+/// three, readable, the certificate naming a user). There is no way to skip verifying the server.
+fn amqp_settings(p: &mut Problems, raw: &RawAmqp, base: &Path) -> Amqp {
+    let tls_url = raw.url.starts_with("amqps://");
+    if !(raw.url.starts_with("amqp://") || tls_url) {
+        p.add("amqp.url", "an amqp:// or amqps:// URL");
+    }
+    let reconnect_max_delay = p.duration("amqp.reconnect_max_delay", &raw.reconnect_max_delay);
+    let files = [
+        ("amqp.ca", &raw.ca),
+        ("amqp.cert", &raw.cert),
+        ("amqp.key", &raw.key),
+    ];
+    let given = files.iter().filter(|(_, f)| f.is_some()).count();
+    let mut tls = None;
+    if tls_url {
+        for (key, f) in &files {
+            if f.is_none() {
+                p.add(
+                    key,
+                    "a PEM file: amqps:// needs the CA, our certificate and our key",
+                );
+            }
+        }
+        if let (Some(ca), Some(cert), Some(key)) = (&raw.ca, &raw.cert, &raw.key) {
+            let identity = crate::tls::Identity {
+                ca: resolve(base, ca),
+                cert: resolve(base, cert),
+                key: resolve(base, key),
+            };
+            if let Err(e) = identity.check() {
+                p.add(
+                    "amqp.cert",
+                    format!("a usable CA, certificate and key ({e})"),
+                );
+            }
+            tls = Some(identity);
+        }
+        if amqp_user_of(&raw.url).is_some() {
+            p.add(
+                "amqp.url",
+                "no user or password in an amqps:// URL; the certificate names the user",
+            );
+        }
+    } else if given > 0 {
+        p.add(
+            "amqp.url",
+            "an amqps:// URL when amqp.ca, amqp.cert and amqp.key are given",
+        );
+    }
+    Amqp {
+        url: raw.url.clone(),
+        prefetch: raw.prefetch,
+        reconnect_max_delay,
+        tls,
+    }
+}
+
 fn read(path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|e| Error {
         origin: path.display().to_string(),
@@ -166,6 +224,11 @@ struct RawAmqp {
     url: String,
     prefetch: u16,
     reconnect_max_delay: String,
+    /// TLS: the CA the server's certificate must be signed by.
+    ca: Option<String>,
+    /// TLS: our client certificate (its subject CN is our AMQP user) and key, both PEM.
+    cert: Option<String>,
+    key: Option<String>,
 }
 
 impl Default for RawAmqp {
@@ -174,6 +237,9 @@ impl Default for RawAmqp {
             url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
             prefetch: 64,
             reconnect_max_delay: "10s".into(),
+            ca: None,
+            cert: None,
+            key: None,
         }
     }
 }
@@ -293,6 +359,8 @@ pub struct Amqp {
     /// How many unacknowledged input messages the broker holds at once.
     pub prefetch: u16,
     pub reconnect_max_delay: Duration,
+    /// Mutual TLS with EXTERNAL authentication (`amqps://` URLs); `None` for plain `amqp://`.
+    pub tls: Option<crate::tls::Identity>,
 }
 
 /// Limits applied to every incoming message.
@@ -398,14 +466,10 @@ impl Config {
         let broker_id = p.participant("broker.id", &raw.broker.id);
         let shutdown_grace = p.duration("broker.shutdown_grace", &raw.broker.shutdown_grace);
 
-        if !(raw.amqp.url.starts_with("amqp://") || raw.amqp.url.starts_with("amqps://")) {
-            p.add("amqp.url", "an amqp:// or amqps:// URL");
-        }
+        let amqp = amqp_settings(&mut p, &raw.amqp, base);
         if raw.amqp.prefetch == 0 {
             p.add("amqp.prefetch", "a number from 1 to 65535");
         }
-        let reconnect_max_delay =
-            p.duration("amqp.reconnect_max_delay", &raw.amqp.reconnect_max_delay);
 
         if !(raw.store.url.starts_with("sqlite://") || raw.store.url.starts_with("postgres://")) {
             p.add(
@@ -514,11 +578,7 @@ impl Config {
             registry: resolve(base, &raw.broker.registry),
             routing: resolve(base, &raw.broker.routing),
             shutdown_grace,
-            amqp: Amqp {
-                url: raw.amqp.url,
-                prefetch: raw.amqp.prefetch,
-                reconnect_max_delay,
-            },
+            amqp,
             store_url: resolve_store_url(base, &raw.store.url),
             intake: Intake {
                 max_message_bytes: raw.intake.max_message_bytes,
@@ -578,11 +638,7 @@ impl ClientConfig {
                 Suite::X25519
             }
         };
-        if !(raw.amqp.url.starts_with("amqp://") || raw.amqp.url.starts_with("amqps://")) {
-            p.add("amqp.url", "an amqp:// or amqps:// URL");
-        }
-        let reconnect_max_delay =
-            p.duration("amqp.reconnect_max_delay", &raw.amqp.reconnect_max_delay);
+        let amqp = amqp_settings(&mut p, &raw.amqp, base);
         p.finish(origin)?;
         let participant = participant.expect("checked above");
         let state_dir = resolve(
@@ -597,18 +653,17 @@ impl ClientConfig {
             registry: resolve(base, &raw.registry),
             state_dir,
             suite,
-            amqp: Amqp {
-                url: raw.amqp.url,
-                prefetch: raw.amqp.prefetch,
-                reconnect_max_delay,
-            },
+            amqp,
         })
     }
 
-    /// The AMQP user name in the URL, which the client puts in every message's `user_id` so
-    /// RabbitMQ vouches for it.
+    /// The AMQP user, which the client puts in every message's `user_id` so RabbitMQ vouches
+    /// for it: the certificate's common name over TLS, the URL's user name otherwise.
     pub fn amqp_user(&self) -> Option<String> {
-        amqp_user_of(&self.amqp.url)
+        match &self.amqp.tls {
+            Some(identity) => identity.user().ok(),
+            None => amqp_user_of(&self.amqp.url),
+        }
     }
 }
 
@@ -693,6 +748,41 @@ mod tests {
         );
         let c = Config::from_toml_str(&text, "x.toml", Path::new(".")).unwrap();
         assert!(!format!("{c:?}").contains("secret"));
+    }
+
+    #[test]
+    fn amqps_needs_ca_certificate_and_key_and_no_password() {
+        let text = format!(
+            "{MINIMAL}\n[amqp]\nurl = \"amqps://u:p@localhost:5671/varsel\"\ncert = \"c.pem\"\n"
+        );
+        let e = Config::from_toml_str(&text, "x.toml", Path::new("/nonexistent")).unwrap_err();
+        let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["amqp.ca", "amqp.key", "amqp.url"], "{e}");
+
+        let text = format!("{MINIMAL}\n[amqp]\nurl = \"amqp://localhost\"\nca = \"ca.pem\"\n");
+        let e = Config::from_toml_str(&text, "x.toml", Path::new("/d")).unwrap_err();
+        assert_eq!(e.problems[0].key, "amqp.url");
+    }
+
+    #[test]
+    fn amqps_takes_the_user_from_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::tls::init(dir.path(), &["norrkoping-ektorpsskolan".to_owned()]).unwrap();
+        let text = r#"
+            participant = "norrkoping-ektorpsskolan"
+            keys = "keys"
+            registry = "registry.toml"
+            [amqp]
+            url = "amqps://localhost:5671/varsel"
+            ca = "ca.pem"
+            cert = "norrkoping-ektorpsskolan.pem"
+            key = "norrkoping-ektorpsskolan.key"
+        "#;
+        let c = ClientConfig::from_toml_str(text, "c.toml", dir.path()).unwrap();
+        assert_eq!(c.amqp_user().as_deref(), Some("norrkoping-ektorpsskolan"));
+        let broken = text.replace("norrkoping-ektorpsskolan.pem", "ca.key");
+        let e = ClientConfig::from_toml_str(&broken, "c.toml", dir.path()).unwrap_err();
+        assert_eq!(e.problems[0].key, "amqp.cert", "{e}");
     }
 
     #[test]

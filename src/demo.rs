@@ -1,5 +1,10 @@
 //! `varsel demo`: the whole story on the local RabbitMQ, with the embedded SQLite store.
 //!
+//! By default it runs over mutual TLS on the dev TLS node (`deploy/dev/rabbitmq-tls.sh`, port
+//! 25671, certificates from `certs-example/make.sh`): every participant and the broker log in
+//! with their client certificate (EXTERNAL) and RabbitMQ's permissions are those generated from
+//! the registry. `--plain` runs it on the local RabbitMQ with guest instead.
+//!
 //! It makes keys, a registry and (from `deploy/routing.example.toml`) a routing table for
 //! Norrköping (0581): Ektorpsskolan, social services, socialjouren, the police region,
 //! Försäkringskassan and Skatteverket. It starts the broker with a compressed clock (clearly
@@ -32,11 +37,54 @@ pub const ROUTING_EXAMPLE: &str = include_str!("../deploy/routing.example.toml")
 pub const ALERT_EXAMPLE: &str = include_str!("../deploy/examples/alert.json");
 pub const EXERCISE_EXAMPLE: &str = include_str!("../deploy/examples/exercise-alert.json");
 
+/// The AMQPS URL of the dev TLS node the demo uses by default.
+pub const TLS_URL: &str = "amqps://localhost:25671/varsel-demo";
+/// Where `certs-example/make.sh` puts the demo certificates (relative to the repository).
+pub const CERTS_DIR: &str = "certs-example/out";
+
+/// How the demo (and the tests) reach RabbitMQ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// User and password in the URL (guest on the local RabbitMQ).
+    Plain { url: String },
+    /// Mutual TLS: each participant's certificate `<certs>/<id>.pem` with key `<id>.key`, the
+    /// server verified against `<certs>/ca.pem`.
+    Tls { url: String, certs: PathBuf },
+}
+
+impl Transport {
+    pub fn url(&self) -> &str {
+        match self {
+            Transport::Plain { url } | Transport::Tls { url, .. } => url,
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls { .. })
+    }
+
+    /// The `[amqp]` lines of a configuration file for `user`.
+    fn toml(&self, user: &str) -> String {
+        match self {
+            Transport::Plain { url } => format!("url = \"{url}\"\n"),
+            Transport::Tls { url, certs } => {
+                let id = crate::tls::identity_in(certs, user);
+                format!(
+                    "url = \"{url}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+                    id.ca.display(),
+                    id.cert.display(),
+                    id.key.display()
+                )
+            }
+        }
+    }
+}
+
 /// How `varsel demo` runs.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub dir: Option<PathBuf>,
-    pub amqp_url: String,
+    pub transport: Transport,
     pub time_scale: u32,
     pub stay: bool,
 }
@@ -118,8 +166,27 @@ const PARTICIPANTS: &[Demo] = &[
     },
 ];
 
+/// The demo participants' RabbitMQ accounts (user = participant id = certificate CN).
+pub fn accounts() -> Vec<crate::rabbitmq::Account> {
+    PARTICIPANTS
+        .iter()
+        .map(|p| crate::rabbitmq::Account {
+            id: p.id.parse().expect("demo ids are valid"),
+            role: p.role.parse().expect("demo roles are valid"),
+            user: p.id.to_owned(),
+        })
+        .collect()
+}
+
 /// Writes keys, the registry and the routing table into `dir`; returns the registry path.
 pub fn write_world(dir: &Path) -> anyhow::Result<PathBuf> {
+    write_world_for(dir, false)
+}
+
+/// Like [`write_world`]; with `amqp_users` every participant's registry entry names its AMQP
+/// user (its id, the common name of its certificate), so the broker checks the `user_id`
+/// RabbitMQ validated against the signer. Plain runs share one guest user and leave it out.
+pub fn write_world_for(dir: &Path, amqp_users: bool) -> anyhow::Result<PathBuf> {
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys)?;
     let mut registry =
@@ -135,6 +202,9 @@ pub fn write_world(dir: &Path) -> anyhow::Result<PathBuf> {
         ));
         if let Some(m) = p.municipality {
             registry.push_str(&format!("municipality = \"{m}\"\n"));
+        }
+        if amqp_users {
+            registry.push_str(&format!("amqp_user = \"{}\"\n", p.id));
         }
         if let Some(m) = p.mailbox {
             registry.push_str(&format!("mailbox = \"{m}\"\n"));
@@ -154,7 +224,7 @@ pub fn write_world(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The broker configuration the demo runs with.
+/// The broker configuration the demo runs with, on a plain AMQP URL.
 pub fn broker_config(
     dir: &Path,
     amqp_url: &str,
@@ -162,6 +232,21 @@ pub fn broker_config(
     smtp_port: Option<u16>,
     ops: &str,
 ) -> anyhow::Result<Config> {
+    let plain = Transport::Plain {
+        url: amqp_url.to_owned(),
+    };
+    broker_config_via(dir, &plain, time_scale, smtp_port, ops)
+}
+
+/// The broker configuration the demo runs with.
+pub fn broker_config_via(
+    dir: &Path,
+    transport: &Transport,
+    time_scale: u32,
+    smtp_port: Option<u16>,
+    ops: &str,
+) -> anyhow::Result<Config> {
+    let amqp = transport.toml("varsel-broker");
     let smtp = smtp_port
         .map(|port| format!("[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"plain\"\nfrom = \"varsel@varsel.example\"\n"))
         .unwrap_or_default();
@@ -175,8 +260,7 @@ routing = "routing.toml"
 shutdown_grace = "5s"
 
 [amqp]
-url = "{amqp_url}"
-prefetch = 64
+{amqp}prefetch = 64
 
 [store]
 url = "sqlite://varsel.db"
@@ -201,10 +285,23 @@ token = "demo-token-0123456789"
     Config::from_toml_str(&text, "varsel.toml", dir).map_err(Into::into)
 }
 
-/// A client configuration for one demo participant.
+/// A client configuration for one demo participant on a plain AMQP URL.
 pub fn client_config(dir: &Path, id: &str, amqp_url: &str) -> anyhow::Result<ClientConfig> {
+    let plain = Transport::Plain {
+        url: amqp_url.to_owned(),
+    };
+    client_config_via(dir, id, &plain)
+}
+
+/// A client configuration for one demo participant.
+pub fn client_config_via(
+    dir: &Path,
+    id: &str,
+    transport: &Transport,
+) -> anyhow::Result<ClientConfig> {
     let text = format!(
-        "participant = \"{id}\"\nkeys = \"keys\"\nregistry = \"registry.toml\"\nstate = \"state/{id}\"\n[amqp]\nurl = \"{amqp_url}\"\n"
+        "participant = \"{id}\"\nkeys = \"keys\"\nregistry = \"registry.toml\"\nstate = \"state/{id}\"\n[amqp]\n{}",
+        transport.toml(id)
     );
     let path = dir.join(format!("{id}.client.toml"));
     std::fs::write(&path, &text)?;
@@ -228,21 +325,35 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let scale = o.time_scale.max(1);
     println!("varsel demo: Norrköping (0581)");
     println!("  files:      {}", dir.display());
-    println!("  RabbitMQ:   {}", crate::amqp::redact_url(&o.amqp_url));
+    println!(
+        "  RabbitMQ:   {}{}",
+        crate::amqp::redact_url(o.transport.url()),
+        if o.transport.is_tls() {
+            " (mutual TLS, EXTERNAL: every participant logs in with its certificate)"
+        } else {
+            " (plain)"
+        }
+    );
     println!(
         "  TIME SCALE: {scale}x. The broker's clock runs {scale} times faster than real time, so one \
          real second is {} of escalation time. Times below are broker time.\n",
         human(Duration::seconds(scale as i64))
     );
-    write_world(&dir)?;
+    write_world_for(&dir, o.transport.is_tls())?;
     let sink = mailer::sink::SmtpSink::start().await;
     let ops_addr = if std::net::TcpListener::bind("127.0.0.1:9471").is_ok() {
         "127.0.0.1:9471"
     } else {
         "127.0.0.1:0"
     };
-    let config = broker_config(&dir, &o.amqp_url, scale, Some(sink.addr().port()), ops_addr)?;
-    purge_demo_queues(&o.amqp_url).await?;
+    let config = broker_config_via(
+        &dir,
+        &o.transport,
+        scale,
+        Some(sink.addr().port()),
+        ops_addr,
+    )?;
+    purge_demo_queues(&dir, &o.transport, &config.amqp).await?;
 
     let clock = Clock::scaled(scale);
     let signals = Signals::from_os().unwrap_or_default();
@@ -264,7 +375,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         .iter()
         .filter(|p| matches!(p.role, "school" | "agency"))
     {
-        let mut c = Client::load(client_config(&dir, p.id, &o.amqp_url)?)?;
+        let mut c = Client::load(client_config_via(&dir, p.id, &o.transport)?)?;
         c.clock = clock.clone();
         agents.insert(p.id, c);
     }
@@ -526,18 +637,38 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 }
 
 /// Empties the demo's queues so a run never reads messages signed with an earlier run's keys.
-async fn purge_demo_queues(url: &str) -> anyhow::Result<()> {
-    let conn = crate::amqp::connect(url, "varsel-demo-setup").await?;
-    let ch = conn.create_channel().await?;
-    let mut names: Vec<String> = vec![crate::amqp::INTAKE.into(), crate::amqp::UNROUTED.into()];
-    names.extend(PARTICIPANTS.iter().map(|p| format!("inbox.{}", p.id)));
-    for q in names {
-        // A queue that does not exist yet closes the channel; open a fresh one for each.
-        let ch2 = conn.create_channel().await?;
-        let _ = ch2.queue_purge(q.as_str().into(), Default::default()).await;
+/// Over TLS each participant empties its own inbox (the only queue it may read) and the broker
+/// the intake and unrouted queues.
+async fn purge_demo_queues(
+    dir: &Path,
+    transport: &Transport,
+    broker: &crate::config::Amqp,
+) -> anyhow::Result<()> {
+    let mut jobs: Vec<(&str, Vec<String>)> = vec![(
+        "varsel-broker",
+        vec![crate::amqp::INTAKE.into(), crate::amqp::UNROUTED.into()],
+    )];
+    for p in PARTICIPANTS {
+        jobs.push((p.id, vec![format!("inbox.{}", p.id)]));
     }
-    let _ = ch.close(200, "ok".into()).await;
-    let _ = conn.close(200, "ok".into()).await;
+    if !transport.is_tls() {
+        let all = jobs.into_iter().flat_map(|(_, q)| q).collect();
+        jobs = vec![("varsel-broker", all)];
+    }
+    for (who, queues) in jobs {
+        let settings = if who == "varsel-broker" {
+            broker.clone()
+        } else {
+            client_config_via(dir, who, transport)?.amqp
+        };
+        let conn = crate::amqp::connect_to(&settings, "varsel-demo-setup").await?;
+        for q in queues {
+            // A queue that does not exist yet closes the channel; open a fresh one for each.
+            let ch = conn.create_channel().await?;
+            let _ = ch.queue_purge(q.as_str().into(), Default::default()).await;
+        }
+        let _ = conn.close(200, "ok".into()).await;
+    }
     Ok(())
 }
 

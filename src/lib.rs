@@ -18,6 +18,8 @@
 //!
 //! Around them: [`registry`] (participants and keys), [`config`], [`broker`] (runs it all),
 //! [`shutdown`], [`clock`], [`ops`] (health, metrics, API, dashboard), [`demo`] and [`cli`].
+//! Transport: [`tls`] (AMQPS with client certificates, the demo CA) and [`rabbitmq`] (users,
+//! permissions and topology for RabbitMQ, generated from the registry).
 #![forbid(unsafe_code)]
 
 pub mod acknowledgement;
@@ -40,8 +42,10 @@ pub mod message;
 pub mod ops;
 pub mod outbox;
 pub mod personnummer;
+pub mod rabbitmq;
 pub mod refusal;
 pub mod registry;
 pub mod routing;
 pub mod shutdown;
 pub mod store;
+pub mod tls;
