@@ -17,13 +17,15 @@
 //! | 11 | [`escalation`], [`calendar`], [`mailer`] | due timers redeliver, email, add recipients, page ops |
 //!
 //! Around them: [`registry`] (participants and keys), [`config`], [`broker`] (runs it all),
-//! [`shutdown`], [`clock`], [`ops`] (health, metrics, API, dashboard), [`demo`] and [`cli`].
+//! [`shutdown`], [`clock`], [`ops`] (health, metrics, API, dashboard), [`demo`], [`bench`]
+//! (end-to-end benchmark against a bare RabbitMQ relay) and [`cli`].
 #![forbid(unsafe_code)]
 
 pub mod acknowledgement;
 pub mod alert;
 pub mod amqp;
 pub mod audit;
+pub mod bench;
 pub mod broker;
 pub mod calendar;
 pub mod cli;
