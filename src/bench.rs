@@ -1450,6 +1450,9 @@ fn num(v: Option<f64>, digits: usize) -> String {
     }
 }
 
+/// One row of the table: label, paced (or saturation), the figure, decimals, the ratio.
+type Row<'a> = (&'a str, bool, &'a dyn Fn(&Phase) -> f64, usize, Option<f64>);
+
 /// The report as a readable table.
 pub fn table(r: &Report) -> String {
     let s = &r.settings;
@@ -1481,7 +1484,7 @@ pub fn table(r: &Report) -> String {
         .map(f)
     };
     let (rl, vs) = (r.relay.as_ref(), r.varsel.as_ref());
-    let rows: Vec<(&str, bool, &dyn Fn(&Phase) -> f64, usize, Option<f64>)> = vec![
+    let rows: Vec<Row> = vec![
         (
             "paced: latency p50 (ms)",
             true,
