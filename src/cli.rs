@@ -156,6 +156,8 @@ pub enum Command {
         #[arg(long)]
         stay: bool,
     },
+    /// Benchmark varsel end to end against a bare RabbitMQ relay on the local RabbitMQ.
+    Bench(crate::bench::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -539,6 +541,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             };
             demo::run(options).await.map_err(fail(EX_UNAVAILABLE))
         }
+        Command::Bench(args) => crate::bench::main(args).await.map_err(fail(EX_UNAVAILABLE)),
     }
 }
 

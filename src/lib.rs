@@ -17,7 +17,8 @@
 //! | 11 | [`escalation`], [`calendar`], [`mailer`] | due timers redeliver, email, add recipients, page ops |
 //!
 //! Around them: [`registry`] (participants and keys), [`config`], [`broker`] (runs it all),
-//! [`shutdown`], [`clock`], [`ops`] (health, metrics, API, dashboard), [`demo`] and [`cli`].
+//! [`shutdown`], [`clock`], [`ops`] (health, metrics, API, dashboard), [`demo`], [`bench`]
+//! (end-to-end benchmark against a bare RabbitMQ relay) and [`cli`].
 //! Transport: [`tls`] (AMQPS with client certificates, the demo CA) and [`rabbitmq`] (users,
 //! permissions and topology for RabbitMQ, generated from the registry).
 #![forbid(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod acknowledgement;
 pub mod alert;
 pub mod amqp;
 pub mod audit;
+pub mod bench;
 pub mod broker;
 pub mod calendar;
 pub mod cli;

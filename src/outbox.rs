@@ -105,23 +105,29 @@ impl Worker {
                         p.publish(amqp::OUT, &row.destination, &row.payload, props, true)
                     });
                     let results = futures_util::future::join_all(sends).await;
-                    for (row, result) in amqp_rows.iter().zip(results) {
-                        let outcome = match result {
-                            Ok(amqp::Published::Confirmed) => Sent,
-                            Ok(amqp::Published::Returned) => {
-                                Unroutable("returned by RabbitMQ: no such inbox".into())
-                            }
-                            Ok(amqp::Published::Nacked) => Retry("nacked by RabbitMQ".into()),
-                            Err(e) => Retry(e.to_string()),
-                        };
-                        self.finish(row, outcome).await;
-                    }
+                    let done = amqp_rows
+                        .iter()
+                        .zip(results)
+                        .map(|(row, result)| {
+                            let outcome = match result {
+                                Ok(amqp::Published::Confirmed) => Sent,
+                                Ok(amqp::Published::Returned) => {
+                                    Unroutable("returned by RabbitMQ: no such inbox".into())
+                                }
+                                Ok(amqp::Published::Nacked) => Retry("nacked by RabbitMQ".into()),
+                                Err(e) => Retry(e.to_string()),
+                            };
+                            (row, outcome)
+                        })
+                        .collect();
+                    self.finish_all(done).await;
                 }
                 None => {
-                    for row in &amqp_rows {
-                        self.finish(row, Retry("RabbitMQ is not connected".into()))
-                            .await;
-                    }
+                    let done = amqp_rows
+                        .iter()
+                        .map(|row| (row, Retry("RabbitMQ is not connected".into())))
+                        .collect();
+                    self.finish_all(done).await;
                 }
             }
         }
@@ -158,9 +164,33 @@ impl Worker {
     /// Records the outcome of one send, with the delivery's state change and an audit entry, in one
     /// transaction.
     async fn finish(&self, row: &OutboxRow, attempt: Attempt) {
+        self.finish_all(vec![(row, attempt)]).await;
+    }
+
+    /// Records the outcomes of a batch of sends, each with its delivery's state change and audit
+    /// entry, in one transaction: one commit for the batch instead of one per row. If the commit
+    /// fails, every row of the batch is sent again when its lease runs out (a duplicate the
+    /// recipient deduplicates by delivery id, never a loss), as with a single row.
+    async fn finish_all(&self, done: Vec<(&OutboxRow, Attempt)>) {
+        if done.is_empty() {
+            return;
+        }
         let now = self.clock.now();
-        let result = self.finish_in_store(row, &attempt, now).await;
-        match (&attempt, &result) {
+        let result = async {
+            let mut tx = self.store.begin().await?;
+            for (row, attempt) in &done {
+                self.record(&mut tx, row, attempt, now).await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        for (row, attempt) in &done {
+            self.report(row, attempt, &result);
+        }
+    }
+
+    fn report(&self, row: &OutboxRow, attempt: &Attempt, result: &Result<(), crate::store::Error>) {
+        match (attempt, result) {
             (_, Err(e)) => {
                 // The lease runs out and the row is sent again: a duplicate the recipient
                 // deduplicates by delivery id, never a loss.
@@ -187,13 +217,14 @@ impl Worker {
         }
     }
 
-    async fn finish_in_store(
+    /// Writes the outcome of one send into `tx`.
+    async fn record(
         &self,
+        tx: &mut crate::store::Tx,
         row: &OutboxRow,
         attempt: &Attempt,
         now: DateTime<Utc>,
     ) -> Result<(), crate::store::Error> {
-        let mut tx = self.store.begin().await?;
         let outcome = match attempt {
             Sent => OutboxOutcome::Sent { at: now },
             Retry(e) => {
@@ -247,7 +278,7 @@ impl Worker {
             })
             .await?;
         }
-        tx.commit().await
+        Ok(())
     }
 }
 
