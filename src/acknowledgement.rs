@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::escalation::scheduler::{page_ops, Timer};
+use crate::escalation::{Action as EscalationAction, Policy};
 use crate::intake::{Committed, Error, Intake, World};
 use crate::message::{Content, DeliveryState, Feedback, Kind, Outcome, ParticipantId, Payload};
 use crate::refusal::{Reason, Refusal};
-use crate::escalation::scheduler::{page_ops, Timer};
-use crate::escalation::{Action as EscalationAction, Policy};
 use crate::store::{self, NewAudit, NewMessage, NewOutbox, NewTimer};
 use crate::{amqp, delivery, envelope};
 
@@ -178,19 +178,36 @@ async fn reroute(
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
     let deliveries = tx.deliveries_of(declined.alert).await?;
-    let is_recipient = |p: &ParticipantId| deliveries.iter().any(|d| &d.recipient == p && d.kind == Kind::Alert);
+    let is_recipient = |p: &ParticipantId| {
+        deliveries
+            .iter()
+            .any(|d| &d.recipient == p && d.kind == Kind::Alert)
+    };
     let next = declined.policy.as_ref().and_then(|name| {
         let policy = policies.get(name)?;
-        policy.steps.iter().enumerate().find_map(|(i, s)| match &s.action {
-            EscalationAction::AddRecipient { participant, .. } if !is_recipient(participant) => Some((name.clone(), i, participant.clone())),
-            _ => None,
-        })
+        policy
+            .steps
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| match &s.action {
+                EscalationAction::AddRecipient { participant, .. }
+                    if !is_recipient(participant) =>
+                {
+                    Some((name.clone(), i, participant.clone()))
+                }
+                _ => None,
+            })
     });
     if let Some((policy, step, participant)) = next {
         tx.schedule(&NewTimer {
             alert: declined.alert,
             delivery: None,
-            action: serde_json::to_value(Timer { policy: policy.clone(), step, round: 0 }).unwrap_or_default(),
+            action: serde_json::to_value(Timer {
+                policy: policy.clone(),
+                step,
+                round: 0,
+            })
+            .unwrap_or_default(),
             due_at: now,
             created_at: now,
         })
@@ -210,11 +227,22 @@ async fn reroute(
         .iter()
         .filter(|d| d.kind == Kind::Alert && d.id != declined.id)
         .any(|d| delivery::holds_alert_open(d.role, d.state));
-    let acked = deliveries.iter().any(|d| d.kind == Kind::Alert && d.state == DeliveryState::Acknowledged);
+    let acked = deliveries
+        .iter()
+        .any(|d| d.kind == Kind::Alert && d.state == DeliveryState::Acknowledged);
     if !open && !acked {
         let detail = json!({ "why": "declined and no required recipient left", "declined_by": declined.recipient });
         if alert.status == crate::message::Status::Actual {
-            page_ops(tx, &intake.broker, &world.registry, &alert, None, now, detail).await?;
+            page_ops(
+                tx,
+                &intake.broker,
+                &world.registry,
+                &alert,
+                None,
+                now,
+                detail,
+            )
+            .await?;
         } else {
             tx.audit(&NewAudit {
                 at: now,

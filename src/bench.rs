@@ -564,6 +564,7 @@ impl World {
                 url: url.to_owned(),
                 prefetch: 64,
                 reconnect_max_delay: Duration::from_secs(5),
+                tls: None,
             },
         })?)
     }

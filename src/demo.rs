@@ -534,7 +534,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         agents["norrkoping-socialjouren"]
             .ack(*d, "Jourhavande socialsekreterare", Outcome::AlreadyKnown)
             .await?;
-        say(&clock, started, "Socialjouren kvitterar: redan känt (Jourhavande socialsekreterare)");
+        say(
+            &clock,
+            started,
+            "Socialjouren kvitterar: redan känt (Jourhavande socialsekreterare)",
+        );
     }
 
     // 6. The school cancels the exercise.

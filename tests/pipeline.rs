@@ -74,11 +74,19 @@ async fn an_alert_reaches_exactly_its_inboxes_with_exactly_its_sections_and_feed
     let store = h.store();
     let school = h.client(SCHOOL);
     let alert = school.send(&departing_alert(&h)).await.unwrap();
-    wait_until(Duration::from_secs(30), "the deliveries to be published", || all_sent(&store, alert)).await;
+    wait_until(
+        Duration::from_secs(30),
+        "the deliveries to be published",
+        || all_sent(&store, alert),
+    )
+    .await;
 
     let expected: BTreeMap<&str, BTreeSet<&str>> = [
         (SOCIAL, sections(&SectionLabel::ALL.to_vec())),
-        (POLICE, sections(&[SectionLabel::Core, SectionLabel::Travel])),
+        (
+            POLICE,
+            sections(&[SectionLabel::Core, SectionLabel::Travel]),
+        ),
         (FK, sections(&[SectionLabel::Core])),
         (SKV, sections(&[SectionLabel::Core])),
     ]
@@ -95,34 +103,66 @@ async fn an_alert_reaches_exactly_its_inboxes_with_exactly_its_sections_and_feed
             })
             .collect();
         match expected.get(id) {
-            None => assert!(deliveries.is_empty(), "{id} must receive nothing, got {}", deliveries.len()),
+            None => assert!(
+                deliveries.is_empty(),
+                "{id} must receive nothing, got {}",
+                deliveries.len()
+            ),
             Some(granted) => {
                 assert_eq!(deliveries.len(), 1, "{id} gets exactly one delivery");
                 let d = deliveries[0];
                 assert_eq!(d.alert, alert);
-                assert_eq!(sections(&d.opened), *granted, "{id} opens exactly its granted sections");
+                assert_eq!(
+                    sections(&d.opened),
+                    *granted,
+                    "{id} opens exactly its granted sections"
+                );
                 let all = sections(&SectionLabel::ALL.to_vec());
                 let others: BTreeSet<_> = all.difference(granted).copied().collect();
-                assert_eq!(sections(&d.not_granted), others, "{id} cannot open the rest");
+                assert_eq!(
+                    sections(&d.not_granted),
+                    others,
+                    "{id} cannot open the rest"
+                );
                 assert_eq!(d.body.core.is_some(), granted.contains("core"));
                 assert_eq!(d.body.family.is_some(), granted.contains("family"));
                 assert_eq!(d.body.travel.is_some(), granted.contains("travel"));
-                assert_eq!(d.body.school_actions.is_some(), granted.contains("school_actions"));
+                assert_eq!(
+                    d.body.school_actions.is_some(),
+                    granted.contains("school_actions")
+                );
                 delivery_of.insert(id, d.delivery);
             }
         }
     }
 
     // Receipts went back automatically; the school hears of each.
-    wait_until(Duration::from_secs(30), "every delivery to be received", || async {
-        store.deliveries_of(alert).await.unwrap().iter().all(|d| d.state == DeliveryState::Received)
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "every delivery to be received",
+        || async {
+            store
+                .deliveries_of(alert)
+                .await
+                .unwrap()
+                .iter()
+                .all(|d| d.state == DeliveryState::Received)
+        },
+    )
     .await;
-    h.client(SOCIAL).ack(delivery_of[SOCIAL], "Anna Handläggare", Outcome::CaseOpened).await.unwrap();
-    h.client(POLICE).ack(delivery_of[POLICE], "Insp. Berg", Outcome::CaseOpened).await.unwrap();
-    wait_until(Duration::from_secs(30), "the alert to be acknowledged", || async {
-        store.alert(alert).await.unwrap().unwrap().state == AlertState::Acknowledged
-    })
+    h.client(SOCIAL)
+        .ack(delivery_of[SOCIAL], "Anna Handläggare", Outcome::CaseOpened)
+        .await
+        .unwrap();
+    h.client(POLICE)
+        .ack(delivery_of[POLICE], "Insp. Berg", Outcome::CaseOpened)
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the alert to be acknowledged",
+        || async { store.alert(alert).await.unwrap().unwrap().state == AlertState::Acknowledged },
+    )
     .await;
     wait_until(Duration::from_secs(30), "feedback to be sent", || async {
         store.stats(h.clock.now()).await.unwrap().outbox_pending == 0
@@ -136,7 +176,11 @@ async fn an_alert_reaches_exactly_its_inboxes_with_exactly_its_sections_and_feed
             _ => None,
         })
         .collect();
-    let received: BTreeSet<_> = feedback.iter().filter(|f| f.state == DeliveryState::Received).map(|f| f.recipient.to_string()).collect();
+    let received: BTreeSet<_> = feedback
+        .iter()
+        .filter(|f| f.state == DeliveryState::Received)
+        .map(|f| f.recipient.to_string())
+        .collect();
     assert_eq!(received, expected.keys().map(|s| s.to_string()).collect());
     let acked: BTreeMap<_, _> = feedback
         .iter()
@@ -154,7 +198,11 @@ async fn dead_letters(url: &str) -> Vec<(String, String)> {
     let conn = amqp::connect(url, "test-dead-letters").await.unwrap();
     let ch = conn.create_channel().await.unwrap();
     let mut out = Vec::new();
-    while let Some(m) = ch.basic_get(amqp::DEAD_LETTERS.into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+    while let Some(m) = ch
+        .basic_get(amqp::DEAD_LETTERS.into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
         out.push((
             amqp::header(&m.delivery.properties, amqp::H_REASON).unwrap_or_default(),
             amqp::header(&m.delivery.properties, amqp::H_ROUTING_KEY).unwrap_or_default(),
@@ -173,20 +221,26 @@ fn tamper(compact: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_stale_reused_tampered_unknown_and_misrouted_messages_are_dead_lettered_with_their_reason() {
+async fn forged_stale_reused_tampered_unknown_and_misrouted_messages_are_dead_lettered_with_their_reason(
+) {
     let clock = Clock::manual(next_office_hour(Weekday::Wed));
     let h = Harness::start_with("attacks", clock, None).await;
     let store = h.store();
     let school = h.client(SCHOOL);
     let now = h.clock.now();
     let doc = departing_alert(&h);
-    let conn = amqp::connect(&h.vhost.url(), "test-attacker").await.unwrap();
+    let conn = amqp::connect(&h.vhost.url(), "test-attacker")
+        .await
+        .unwrap();
     let publisher = amqp::Publisher::open(&conn).await.unwrap();
     let send = |key: String, body: Vec<u8>, kind: Kind| {
         let publisher = publisher.clone();
         async move {
             let props = amqp::properties(kind, uuid::Uuid::now_v7(), None);
-            let r = publisher.publish(amqp::IN, &key, &body, props, true).await.unwrap();
+            let r = publisher
+                .publish(amqp::IN, &key, &body, props, true)
+                .await
+                .unwrap();
             assert_eq!(r, amqp::Published::Confirmed);
         }
     };
@@ -201,7 +255,10 @@ async fn forged_stale_reused_tampered_unknown_and_misrouted_messages_are_dead_le
     let (other, _) = envelope::SigningKeyPair::generate().unwrap();
     let (_, jws) = school.seal(&doc, now).unwrap();
     let signing_input = &jws[..jws.rfind('.').unwrap()];
-    let forged = format!("{signing_input}.{}", envelope::b64(&other.sign(signing_input.as_bytes())));
+    let forged = format!(
+        "{signing_input}.{}",
+        envelope::b64(&other.sign(signing_input.as_bytes()))
+    );
     send(key.clone(), forged.into_bytes(), Kind::Alert).await;
     // Stale: sent an hour ago (a replay after the window).
     let (_, stale) = school.seal(&doc, now - chrono::Duration::hours(1)).unwrap();
@@ -217,12 +274,22 @@ async fn forged_stale_reused_tampered_unknown_and_misrouted_messages_are_dead_le
     // Unknown sender: keys nobody registered.
     let stranger_dir = tempfile::tempdir().unwrap();
     let stranger_id: varsel::message::ParticipantId = "okand-skola".parse().unwrap();
-    envelope::keygen(&stranger_id, stranger_dir.path(), now - chrono::Duration::days(1)).unwrap();
+    envelope::keygen(
+        &stranger_id,
+        stranger_dir.path(),
+        now - chrono::Duration::days(1),
+    )
+    .unwrap();
     let stranger = envelope::KeySet::load(stranger_dir.path(), &stranger_id).unwrap();
     let mut p: Payload = genuine.clone();
     p.id = uuid::Uuid::now_v7();
     p.sender = stranger_id.clone();
-    send(amqp::routing_key(Kind::Alert, &stranger_id), envelope::sign(&p, &stranger.signing).into_bytes(), Kind::Alert).await;
+    send(
+        amqp::routing_key(Kind::Alert, &stranger_id),
+        envelope::sign(&p, &stranger.signing).into_bytes(),
+        Kind::Alert,
+    )
+    .await;
     // Misrouted: the school's message under another participant's routing key.
     let (_, jws) = school.seal(&doc, now).unwrap();
     send(format!("alert.{SOCIAL}"), jws.into_bytes(), Kind::Alert).await;
@@ -233,7 +300,10 @@ async fn forged_stale_reused_tampered_unknown_and_misrouted_messages_are_dead_le
     let mut letters = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while letters.len() < 8 {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for eight dead letters, got {letters:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for eight dead letters, got {letters:?}"
+        );
         letters.extend(dead_letters(&h.vhost.url()).await);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -241,26 +311,48 @@ async fn forged_stale_reused_tampered_unknown_and_misrouted_messages_are_dead_le
     reasons.sort();
     assert_eq!(
         reasons,
-        ["bad_signature", "bad_signature", "malformed", "oversized", "reused_id", "stale", "unknown_key", "wrong_routing_key"]
+        [
+            "bad_signature",
+            "bad_signature",
+            "malformed",
+            "oversized",
+            "reused_id",
+            "stale",
+            "unknown_key",
+            "wrong_routing_key"
+        ]
     );
-    assert!(letters.iter().any(|(r, k)| r == "wrong_routing_key" && k == &format!("alert.{SOCIAL}")));
+    assert!(letters
+        .iter()
+        .any(|(r, k)| r == "wrong_routing_key" && k == &format!("alert.{SOCIAL}")));
 
     // Exactly one alert was accepted, with its four deliveries; nothing else reached an inbox.
-    wait_until(Duration::from_secs(30), "the genuine alert to be delivered", || all_sent(&store, genuine.id)).await;
+    wait_until(
+        Duration::from_secs(30),
+        "the genuine alert to be delivered",
+        || all_sent(&store, genuine.id),
+    )
+    .await;
     let alerts = store.alerts(&Default::default()).await.unwrap();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].id, genuine.id);
     for id in [SOCIAL, POLICE, FK, SKV] {
-        let n = drain(&h.client(id)).await.iter().filter(|i| matches!(i, Item::Delivery(_))).count();
+        let n = drain(&h.client(id))
+            .await
+            .iter()
+            .filter(|i| matches!(i, Item::Delivery(_)))
+            .count();
         assert_eq!(n, 1, "{id} holds exactly the genuine delivery");
     }
     for id in [JOUR, OPS] {
         assert!(drain(&h.client(id)).await.is_empty(), "{id} holds nothing");
     }
     // Error replies went to the school where the signer was known; never for forgeries.
-    wait_until(Duration::from_secs(30), "error replies to be sent", || async {
-        store.stats(h.clock.now()).await.unwrap().outbox_pending == 0
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "error replies to be sent",
+        || async { store.stats(h.clock.now()).await.unwrap().outbox_pending == 0 },
+    )
     .await;
     let mut replied: Vec<String> = drain(&school)
         .await
@@ -273,7 +365,13 @@ async fn forged_stale_reused_tampered_unknown_and_misrouted_messages_are_dead_le
     replied.sort();
     assert_eq!(replied, ["reused_id", "stale", "wrong_routing_key"]);
     // Every refusal is in the audit log with its reason.
-    let refused = store.audit_entries(None).await.unwrap().into_iter().filter(|e| e.action == "message_refused").count();
+    let refused = store
+        .audit_entries(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "message_refused")
+        .count();
     assert_eq!(refused, 8);
     h.stop().await;
 }
@@ -286,16 +384,36 @@ async fn a_delivery_nobody_can_take_is_marked_unroutable_for_ops() {
     // Försäkringskassan's inbox disappears (deleted by hand, say).
     let conn = amqp::connect(&h.vhost.url(), "test-admin").await.unwrap();
     let ch = conn.create_channel().await.unwrap();
-    ch.queue_delete(format!("inbox.{FK}").as_str().into(), QueueDeleteOptions::default()).await.unwrap();
+    ch.queue_delete(
+        format!("inbox.{FK}").as_str().into(),
+        QueueDeleteOptions::default(),
+    )
+    .await
+    .unwrap();
     let alert = h.client(SCHOOL).send(&departing_alert(&h)).await.unwrap();
-    wait_until(Duration::from_secs(30), "the delivery to Försäkringskassan to be marked unroutable", || async {
-        store.deliveries_of(alert).await.unwrap().iter().any(|d| d.recipient.as_str() == FK && d.state == DeliveryState::Unroutable)
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "the delivery to Försäkringskassan to be marked unroutable",
+        || async {
+            store
+                .deliveries_of(alert)
+                .await
+                .unwrap()
+                .iter()
+                .any(|d| d.recipient.as_str() == FK && d.state == DeliveryState::Unroutable)
+        },
+    )
     .await;
     let audit = store.audit_entries(Some(alert)).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "delivery_unroutable"));
     // The others were delivered as usual.
-    let others: Vec<_> = store.deliveries_of(alert).await.unwrap().into_iter().filter(|d| d.recipient.as_str() != FK).collect();
+    let others: Vec<_> = store
+        .deliveries_of(alert)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.recipient.as_str() != FK)
+        .collect();
     assert_eq!(others.len(), 3);
     assert!(others.iter().all(|d| d.state == DeliveryState::Sent));
     h.stop().await;
@@ -303,17 +421,31 @@ async fn a_delivery_nobody_can_take_is_marked_unroutable_for_ops() {
 
 /// Waits for a child broker process to consume its intake queue.
 async fn wait_consuming(url: &str) {
-    wait_until(Duration::from_secs(60), "the broker process to consume", || async {
-        let Ok(conn) = amqp::connect(url, "test-probe").await else { return false };
-        let Ok(ch) = conn.create_channel().await else { return false };
-        let opts = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
-        let ok = match ch.queue_declare(amqp::INTAKE.into(), opts, Default::default()).await {
-            Ok(q) => q.consumer_count() > 0,
-            Err(_) => false,
-        };
-        let _ = conn.close(200, "probe".into()).await;
-        ok
-    })
+    wait_until(
+        Duration::from_secs(60),
+        "the broker process to consume",
+        || async {
+            let Ok(conn) = amqp::connect(url, "test-probe").await else {
+                return false;
+            };
+            let Ok(ch) = conn.create_channel().await else {
+                return false;
+            };
+            let opts = lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            let ok = match ch
+                .queue_declare(amqp::INTAKE.into(), opts, Default::default())
+                .await
+            {
+                Ok(q) => q.consumer_count() > 0,
+                Err(_) => false,
+            };
+            let _ = conn.close(200, "probe".into()).await;
+            ok
+        },
+    )
     .await;
 }
 
@@ -343,7 +475,8 @@ async fn a_burst_survives_sigkill_of_the_broker_routed_once_delivered_and_proces
         varsel::client::Client::load(cfg).unwrap()
     };
     let school = client(SCHOOL);
-    let mut doc: varsel::alert::Document = serde_json::from_str(varsel::demo::ALERT_EXAMPLE).unwrap();
+    let mut doc: varsel::alert::Document =
+        serde_json::from_str(varsel::demo::ALERT_EXAMPLE).unwrap();
     doc.header.category = varsel::message::Category::SuspectedAbroad;
     doc.header.planned_departure = None;
     doc.body.travel = None;
@@ -358,7 +491,11 @@ async fn a_burst_survives_sigkill_of_the_broker_routed_once_delivered_and_proces
     let publishing = {
         let school = &school;
         let publisher = &publisher;
-        futures_util::future::join_all(sends.iter().map(|(p, c)| async move { school.publish(publisher, p, c).await }))
+        futures_util::future::join_all(
+            sends
+                .iter()
+                .map(|(p, c)| async move { school.publish(publisher, p, c).await }),
+        )
     };
     let store_url = format!("sqlite://{}", dir.path().join("varsel.db").display());
     let killer = async {
@@ -369,43 +506,85 @@ async fn a_burst_survives_sigkill_of_the_broker_routed_once_delivered_and_proces
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        wait_until(Duration::from_secs(120), "a first part of the burst to be routed", || async {
-            store.alerts(&Default::default()).await.map(|a| a.len() >= 50).unwrap_or(false)
-        })
+        wait_until(
+            Duration::from_secs(120),
+            "a first part of the burst to be routed",
+            || async {
+                store
+                    .alerts(&Default::default())
+                    .await
+                    .map(|a| a.len() >= 50)
+                    .unwrap_or(false)
+            },
+        )
         .await;
         broker.kill().expect("SIGKILL the broker");
         broker.wait().unwrap();
         store
     };
     let (published, store) = tokio::join!(publishing, killer);
-    assert!(published.iter().all(|r| r.is_ok()), "every alert was taken by RabbitMQ");
+    assert!(
+        published.iter().all(|r| r.is_ok()),
+        "every alert was taken by RabbitMQ"
+    );
     let _ = conn.close(200, "done".into()).await;
     let routed_before = store.alerts(&Default::default()).await.unwrap().len();
-    assert!(routed_before < ALERTS, "the kill came mid-burst ({routed_before} routed)");
+    assert!(
+        routed_before < ALERTS,
+        "the kill came mid-burst ({routed_before} routed)"
+    );
 
     // Restart: the rest is routed, nothing twice.
     let mut broker = spawn_broker(&config);
-    wait_until(Duration::from_secs(300), "all alerts to be routed and delivered", || async {
-        let alerts = store.alerts(&varsel::store::AlertFilter { limit: Some(10_000), ..Default::default() }).await.unwrap();
-        let stats = store.stats(Utc::now()).await.unwrap();
-        alerts.len() == ALERTS && stats.outbox_pending == 0
-    })
+    wait_until(
+        Duration::from_secs(300),
+        "all alerts to be routed and delivered",
+        || async {
+            let alerts = store
+                .alerts(&varsel::store::AlertFilter {
+                    limit: Some(10_000),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let stats = store.stats(Utc::now()).await.unwrap();
+            alerts.len() == ALERTS && stats.outbox_pending == 0
+        },
+    )
     .await;
-    let alerts = store.alerts(&varsel::store::AlertFilter { limit: Some(10_000), ..Default::default() }).await.unwrap();
+    let alerts = store
+        .alerts(&varsel::store::AlertFilter {
+            limit: Some(10_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let routed: BTreeSet<_> = alerts.iter().map(|a| a.id).collect();
-    assert_eq!(routed, ids.iter().copied().collect(), "every alert routed, no other");
+    assert_eq!(
+        routed,
+        ids.iter().copied().collect(),
+        "every alert routed, no other"
+    );
     let mut per_recipient: BTreeMap<String, BTreeSet<uuid::Uuid>> = BTreeMap::new();
     for a in &alerts {
         let ds = store.deliveries_of(a.id).await.unwrap();
         let recipients: Vec<_> = ds.iter().map(|d| d.recipient.to_string()).collect();
         let unique: BTreeSet<_> = recipients.iter().cloned().collect();
-        assert_eq!(recipients.len(), unique.len(), "alert {} routed once: one delivery per recipient", a.id);
+        assert_eq!(
+            recipients.len(),
+            unique.len(),
+            "alert {} routed once: one delivery per recipient",
+            a.id
+        );
         // Social services, or socialjouren instead outside office hours; and the two informed.
         assert_eq!(unique.len(), 3);
         assert!(unique.contains(FK) && unique.contains(SKV));
         assert!(unique.contains(SOCIAL) ^ unique.contains(JOUR));
         for d in ds {
-            per_recipient.entry(d.recipient.to_string()).or_default().insert(d.id);
+            per_recipient
+                .entry(d.recipient.to_string())
+                .or_default()
+                .insert(d.id);
         }
     }
     // Each agency's client processes each of its deliveries exactly once, however often RabbitMQ
@@ -420,8 +599,15 @@ async fn a_burst_survives_sigkill_of_the_broker_routed_once_delivered_and_proces
             .filter_map(|k| k.strip_prefix("delivery-").and_then(|s| s.parse().ok()))
             .collect();
         let unique: BTreeSet<_> = deliveries.iter().copied().collect();
-        assert_eq!(deliveries.len(), unique.len(), "{id} processed no delivery twice");
-        assert_eq!(unique, per_recipient[id], "{id} processed every delivery made to it");
+        assert_eq!(
+            deliveries.len(),
+            unique.len(),
+            "{id} processed no delivery twice"
+        );
+        assert_eq!(
+            unique, per_recipient[id],
+            "{id} processed every delivery made to it"
+        );
     }
     broker.kill().unwrap();
     broker.wait().unwrap();

@@ -22,8 +22,8 @@ use uuid::Uuid;
 use super::{Action, EmailTarget, Policy};
 use crate::broker::Shared;
 use crate::intake::{self, HandOver};
-use crate::message::{Feedback, Kind, Payload, Status};
 use crate::message::ParticipantId;
+use crate::message::{Feedback, Kind, Payload, Status};
 use crate::registry::{Registry, Role};
 use crate::shutdown::Signals;
 use crate::store::{self, AlertState, NewAudit, NewOutbox, TimerRow};
@@ -333,7 +333,8 @@ pub(crate) async fn page_ops(
     now: DateTime<Utc>,
     detail: serde_json::Value,
 ) -> Result<(), store::Error> {
-    tx.set_alert_state(alert.id, &[AlertState::Open], AlertState::Escalated, now).await?;
+    tx.set_alert_state(alert.id, &[AlertState::Open], AlertState::Escalated, now)
+        .await?;
     if let Some(d) = delivery_id {
         let (from, to) = delivery::on_escalated();
         tx.transition_delivery(d, from, to, now, None, None).await?;
@@ -347,8 +348,15 @@ pub(crate) async fn page_ops(
         detail,
     })
     .await?;
-    let school_name = registry.participant(&alert.sender).map(|p| p.name.clone()).unwrap_or_default();
-    for ops in registry.participants().iter().filter(|p| p.role == Role::Ops) {
+    let school_name = registry
+        .participant(&alert.sender)
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    for ops in registry
+        .participants()
+        .iter()
+        .filter(|p| p.role == Role::Ops)
+    {
         if let Some(mailbox) = &ops.mailbox {
             let notice = mailer::Notice {
                 alert: alert.id,
@@ -360,7 +368,14 @@ pub(crate) async fn page_ops(
                 reason: mailer::NoticeReason::Escalated,
             };
             if let Ok(body) = serde_json::to_vec(&notice) {
-                tx.enqueue(&NewOutbox::email(mailbox.clone(), body, delivery_id, Some(alert.id), now)).await?;
+                tx.enqueue(&NewOutbox::email(
+                    mailbox.clone(),
+                    body,
+                    delivery_id,
+                    Some(alert.id),
+                    now,
+                ))
+                .await?;
             }
         }
     }
