@@ -486,12 +486,15 @@ impl Broker {
             if self.readyz().await == Some(200) {
                 return start.elapsed();
             }
-            assert!(
-                start.elapsed() < limit,
-                "{} not ready after {limit:?}; see {}.log",
-                self.name,
-                self.name
-            );
+            if start.elapsed() >= limit {
+                let log = self.log_text();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                panic!(
+                    "{} not ready after {limit:?}; its log ends:\n{}",
+                    self.name,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -575,9 +578,14 @@ impl World {
     }
 
     async fn store(&self) -> Store {
-        Store::connect(&self.store_url)
-            .await
-            .expect("open the store")
+        // A relative SQLite path is relative to the configuration's directory.
+        let url = match self.store_url.strip_prefix("sqlite://") {
+            Some(rel) if !rel.starts_with('/') => {
+                format!("sqlite://{}", self.path().join(rel).display())
+            }
+            _ => self.store_url.clone(),
+        };
+        Store::connect(&url).await.expect("open the store")
     }
 }
 
@@ -674,7 +682,7 @@ struct Settled {
     alerts: usize,
     deliveries: usize,
     timers: usize,
-    republished: usize,
+    extra_sends: usize,
     inbox_items: BTreeMap<String, usize>,
 }
 
@@ -806,7 +814,7 @@ async fn settle_and_check(
         for d in &ds {
             let sends = outbox.iter().filter(|o| o.delivery == Some(d.id)).count();
             assert!(sends >= 1, "delivery {} was put in the outbox", d.id);
-            settled.republished += sends - 1;
+            settled.extra_sends += sends - 1;
         }
         let timers = store.timers_of(*id).await.unwrap();
         assert!(
