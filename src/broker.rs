@@ -66,6 +66,9 @@ pub struct Shared {
     consuming: AtomicBool,
     /// Whether the last store operation succeeded (for readiness).
     pub store_ok: AtomicBool,
+    /// Set while intake cannot commit (database away, disk full, store read-only) and holds its
+    /// input unacknowledged; a read-only ping would still succeed on a full disk.
+    intake_held: AtomicBool,
 }
 
 impl Shared {
@@ -81,6 +84,11 @@ impl Shared {
     /// Whether the broker is connected to RabbitMQ and consuming its intake.
     pub fn amqp_ready(&self) -> bool {
         self.amqp_connected.load(Ordering::Relaxed) && self.consuming.load(Ordering::Relaxed)
+    }
+
+    /// Whether intake is holding input because the store refuses to commit it.
+    pub fn intake_held(&self) -> bool {
+        self.intake_held.load(Ordering::Relaxed)
     }
 }
 
@@ -194,6 +202,7 @@ pub async fn start(
         amqp_connected: AtomicBool::new(false),
         consuming: AtomicBool::new(false),
         store_ok: AtomicBool::new(true),
+        intake_held: AtomicBool::new(false),
         config: config.clone(),
     });
 
@@ -449,6 +458,7 @@ async fn process(
                 // The store is away: hold the message (unacked) and try again; on stop, give it
                 // back to RabbitMQ for redelivery.
                 shared.store_ok.store(false, Ordering::Relaxed);
+                shared.intake_held.store(true, Ordering::Relaxed);
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "intake: cannot commit, holding the message");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -462,6 +472,7 @@ async fn process(
         }
     };
     shared.store_ok.store(true, Ordering::Relaxed);
+    shared.intake_held.store(false, Ordering::Relaxed);
     match outcome {
         Outcome::Accepted {
             id,

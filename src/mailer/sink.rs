@@ -123,7 +123,12 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Binds 127.0.0.1:0 and starts accepting connections.
     pub async fn start() -> SmtpSink {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        SmtpSink::start_on("127.0.0.1:0".parse().expect("loopback address")).await
+    }
+
+    /// Binds `addr` (e.g. a relay's port that was down until now) and starts accepting.
+    pub async fn start_on(addr: SocketAddr) -> SmtpSink {
+        let listener = TcpListener::bind(addr)
             .await
             .expect("bind the SMTP sink on loopback");
         let addr = listener.local_addr().expect("SMTP sink address");

@@ -108,10 +108,18 @@ async fn readyz(State(ops): St) -> Response {
     if !shared.amqp_ready() {
         problems.push("RabbitMQ: not connected or not consuming intake");
     }
-    let store_ok = shared.store().ping().await.is_ok();
+    // Bounded: while the database is away a connection attempt can hang for the pool's
+    // acquire timeout, and a probe must get its answer before its own timeout.
+    let ping = shared.store().ping();
+    let store_ok = matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), ping).await,
+        Ok(Ok(()))
+    );
     shared.store_ok.store(store_ok, Ordering::Relaxed);
     if !store_ok {
         problems.push("store: not reachable");
+    } else if shared.intake_held() {
+        problems.push("store: not accepting writes; input held unacknowledged");
     }
     if problems.is_empty() {
         (StatusCode::OK, "ready\n").into_response()

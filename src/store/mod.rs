@@ -25,7 +25,9 @@ mod sql;
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
@@ -33,7 +35,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Postgres, Sqlite};
+use sqlx::{Connection, Postgres, Sqlite};
 use uuid::Uuid;
 
 use crate::message::{
@@ -88,8 +90,49 @@ impl Error {
     }
 }
 
+/// When a SQLite connection last failed on its file (read-only, I/O error, disk full, cannot
+/// open), in milliseconds since [`sqlite_epoch`]; 0 for never. Pooled connections older than
+/// that are replaced before reuse: SQLite opens a file it may not write read-only and keeps it
+/// so, and a connection that failed on I/O may keep failing after the cause is gone.
+static SQLITE_FILE_FAILED_AT: AtomicU64 = AtomicU64::new(0);
+
+fn sqlite_epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn note_sqlite_failure(db: &dyn sqlx::error::DatabaseError) {
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_none() {
+        return;
+    }
+    // Primary result codes: SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_FULL 13,
+    // SQLITE_CANTOPEN 14 (the low byte of an extended code).
+    let primary = db
+        .code()
+        .and_then(|c| c.parse::<u32>().ok())
+        .map(|c| c & 0xff);
+    if matches!(primary, Some(8 | 10 | 13 | 14)) {
+        let at = u64::try_from(sqlite_epoch().elapsed().as_millis()).unwrap_or(u64::MAX);
+        SQLITE_FILE_FAILED_AT.fetch_max(at.max(1), Ordering::Relaxed);
+    }
+}
+
+/// Whether a pooled SQLite connection of this age was opened before the last file failure.
+fn sqlite_conn_predates_failure(age: Duration) -> bool {
+    let failed = SQLITE_FILE_FAILED_AT.load(Ordering::Relaxed);
+    if failed == 0 {
+        return false;
+    }
+    let now = sqlite_epoch().elapsed();
+    let opened = now.saturating_sub(age);
+    opened.as_millis() <= u128::from(failed)
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Error {
+        if let sqlx::Error::Database(db) = &e {
+            note_sqlite_failure(db.as_ref());
+        }
         let conflict = match &e {
             sqlx::Error::Database(db) => matches!(
                 db.code().as_deref(),
@@ -569,6 +612,11 @@ const OVERDUE_WHERE: &str = "a.state = 'open' AND ( \
 impl Store {
     /// Opens the store at `url` (`sqlite://path/to/file.db`, created if missing, or
     /// `postgres://…`) and brings its schema up to date with the embedded migrations.
+    ///
+    /// A pooled connection still inside a transaction is closed instead of reused: when SQLite
+    /// fails a COMMIT (disk full, read-only file) it rolls the transaction back itself, the
+    /// driver's own ROLLBACK then fails, and the connection would refuse every later BEGIN.
+    /// SQLite connections opened before the last failure on the file are replaced too.
     pub async fn connect(url: &str) -> Result<Store, Error> {
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -581,6 +629,11 @@ impl Store {
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        Ok(!conn.is_in_transaction() && !sqlite_conn_predates_failure(meta.age))
+                    })
+                })
                 .connect_with(options)
                 .await
                 .map_err(Error::Connect)?;
@@ -590,6 +643,7 @@ impl Store {
             let options = PgConnectOptions::from_str(url).map_err(|_| Error::Url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
+                .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
                 .connect_with(options)
                 .await
                 .map_err(Error::Connect)?;
