@@ -156,6 +156,12 @@ pub enum Command {
         #[arg(long)]
         stay: bool,
     },
+    /// Write the demo's keys, registry and routing table to a directory, without running
+    /// anything: for trying `seal`, `open`, `routes explain` and `check` offline.
+    World {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Benchmark varsel end to end against a bare RabbitMQ relay on the local RabbitMQ.
     Bench(crate::bench::Args),
 }
@@ -515,6 +521,16 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Rabbitmq { command } => rabbitmq_command(command),
         Command::Certs { command } => certs_command(command),
         Command::Audit { command } => audit_command(command).await,
+        Command::World { dir } => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating {}", dir.display()))
+                .map_err(fail(EX_CANTCREAT))?;
+            let registry = demo::write_world(&dir).map_err(fail(EX_CANTCREAT))?;
+            println!("registry:      {}", registry.display());
+            println!("routing table: {}", dir.join("routing.toml").display());
+            println!("private keys:  {} (mode 0600)", dir.join("keys").display());
+            Ok(())
+        }
         Command::Demo {
             dir,
             amqp,

@@ -130,7 +130,7 @@ const PARTICIPANTS: &[Demo] = &[
         role: "agency",
         municipality: Some("0581"),
         mailbox: Some("barn.unga@norrkoping.example"),
-        office_hours: Some("always"),
+        office_hours: Some("mon-fri 08:00-17:00"),
     },
     Demo {
         id: "norrkoping-socialjouren",

@@ -23,7 +23,11 @@ fn check(p: &Phase, alerts: u64, per_alert: u64, feedback: bool) {
     assert!(p.latency.p50_ms > 0.0 && p.latency.p50_ms <= p.latency.p99_ms);
     assert!(p.latency.p99_ms <= p.latency.max_ms);
     assert!(p.seconds > 0.0 && p.alerts_per_s > 0.0 && p.messages_per_s > 0.0);
-    assert!(p.cpu_s > 0.0, "the child's CPU time was read");
+    if feedback {
+        // The broker verifies, re-wraps and signs for every alert: well above the 10 ms tick the
+        // kernel counts CPU time in. (The relay's tiny run may stay under one tick.)
+        assert!(p.cpu_s > 0.0, "the broker's CPU time was read");
+    }
     assert!(p.rss_kib > 0, "the child's memory was read");
 }
 
