@@ -402,13 +402,21 @@ fn queue_depth(vhost: &str, queue: &str) -> (u64, u64) {
         "messages_ready",
         "messages_unacknowledged",
     ]);
+    assert!(
+        out.status.success(),
+        "rabbitmqctl list_queues failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() == 3 && f[0] == queue {
             return (f[1].parse().unwrap_or(0), f[2].parse().unwrap_or(0));
         }
     }
-    (0, 0)
+    panic!(
+        "queue {queue} not listed in vhost {vhost}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -994,6 +1002,16 @@ async fn postgres_down_for_20_seconds() {
             || async { a.readyz().await != Some(200) && b.readyz().await != Some(200) },
         )
         .await;
+        // RabbitMQ refreshes a quorum queue's counters every few seconds.
+        wait_for(
+            Duration::from_secs(15),
+            "RabbitMQ to show the input published during the outage",
+            || async {
+                let (ready, unacked) = queue_depth(&world.vhost.name, "varsel.intake");
+                ready + unacked > 0
+            },
+        )
+        .await;
         let (ready, unacked) = queue_depth(&world.vhost.name, "varsel.intake");
         log(format!(
             "during the outage: intake holds {ready} ready + {unacked} unacked, readyz a={:?} b={:?}",
@@ -1289,12 +1307,22 @@ async fn sqlite_outage<G>(world: &World, broker: &mut Broker, break_store: impl 
         || async { broker.readyz().await == Some(503) },
     )
     .await;
+    // RabbitMQ refreshes a quorum queue's counters every few seconds: wait for them to show
+    // the held input rather than read them once.
+    wait_for(
+        Duration::from_secs(30),
+        "RabbitMQ to show the held input as not acknowledged",
+        || async {
+            let (ready, unacked) = queue_depth(&world.vhost.name, "varsel.intake");
+            ready + unacked > 0
+        },
+    )
+    .await;
     let (ready, unacked) = queue_depth(&world.vhost.name, "varsel.intake");
     log(format!(
         "store unwritable: intake holds {ready} ready + {unacked} unacked; {} of 40 alerts stored",
         count_alerts(&store).await
     ));
-    assert!(ready + unacked > 0, "input is not acknowledged");
     assert!(count_alerts(&store).await < 40);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(broker.alive(), "the instance stays up");
