@@ -310,7 +310,9 @@ pub fn main() -> ExitCode {
 
 /// Sets up logging to standard error. Log lines carry ids and codes only, never personal data.
 pub fn init_tracing(format: LogFormat, verbose: bool) {
-    let default = if verbose { "info" } else { "warn" };
+    // The quiet commands (demo, client, offline tools) report AMQP failures as errors of their
+    // own; lapin's internal log lines about the same failures would only repeat them.
+    let default = if verbose { "info" } else { "warn,lapin=off" };
     let directives = std::env::var("RUST_LOG")
         .ok()
         .filter(|s| !s.trim().is_empty());

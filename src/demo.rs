@@ -652,7 +652,8 @@ async fn purge_demo_queues(
         "varsel-broker",
         vec![crate::amqp::INTAKE.into(), crate::amqp::UNROUTED.into()],
     )];
-    for p in PARTICIPANTS {
+    // Nobody reads the broker's own inbox (not even the broker, under least privilege).
+    for p in PARTICIPANTS.iter().filter(|p| p.role != "broker") {
         jobs.push((p.id, vec![format!("inbox.{}", p.id)]));
     }
     if !transport.is_tls() {
