@@ -29,12 +29,18 @@ varsel_bin() {
 }
 
 start() {
-  if port_open "$PORT" && ctl status >/dev/null 2>&1; then
-    say "running: $NODE on 127.0.0.1:$PORT"
-    return 0
-  fi
   command -v rabbitmq-server >/dev/null 2>&1 || VARSEL_SERVICES=rabbitmq deploy/dev/services.sh
   [ -f "$CERTS/ca.pem" ] && [ -f "$CERTS/varsel-broker.pem" ] || VARSEL_BIN=$(varsel_bin) certs-example/make.sh
+  if port_open "$PORT" && ctl status >/dev/null 2>&1; then
+    # A node started from another checkout trusts another demo CA: restart it with ours.
+    if $SUDO cmp -s "$CERTS/ca.pem" "$BASE/tls/ca.pem"; then
+      say "running: $NODE on 127.0.0.1:$PORT"
+      return 0
+    fi
+    say "running with another CA than $CERTS/ca.pem: restarting"
+    ctl stop >/dev/null 2>&1 || true
+    for _ in $(seq 30); do port_open "$PORT" || break; sleep 1; done
+  fi
   $SUDO mkdir -p "$BASE/mnesia" "$BASE/log" "$BASE/tls"
   # RabbitMQ runs as the rabbitmq user: give it copies of the server's files it can read.
   $SUDO cp "$CERTS/ca.pem" "$CERTS/rabbitmq-server.pem" "$CERTS/rabbitmq-server.key" "$BASE/tls/"
