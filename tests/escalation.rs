@@ -570,3 +570,56 @@ async fn an_exercise_climbs_its_ladder_marked_as_exercise_but_never_pages_ops() 
     );
     h.stop().await;
 }
+
+/// Timer precision under load (a measurement, not a test of speed: run it by hand with
+/// `cargo test --release --test escalation timer_precision -- --ignored --nocapture`).
+/// 10,000 real escalation timers (redelivery steps of one open delivery) fall due spread over
+/// 60 seconds of system time; each fired timer's lateness is `fired_at - due_at` from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn timer_precision_with_10000_pending_timers() {
+    const TIMERS: i64 = 10_000;
+    let h = Harness::start("precision").await;
+    let store = h.store();
+    let alert = h.client(SCHOOL).send(&alert_doc(&h, chrono::Duration::hours(8))).await.unwrap();
+    wait_until(Duration::from_secs(30), "the alert to be delivered", || sent(&store, alert)).await;
+    let social = delivery_of(&store, alert, SOCIAL).await.unwrap();
+    let start = Utc::now() + chrono::Duration::seconds(5);
+    let mut tx = store.begin().await.unwrap();
+    for i in 0..TIMERS {
+        tx.schedule(&varsel::store::NewTimer {
+            alert,
+            delivery: Some(social.id),
+            action: serde_json::json!({ "policy": "departure", "step": 0, "round": 0 }),
+            due_at: start + chrono::Duration::milliseconds(i * 60_000 / TIMERS),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    wait_until(Duration::from_secs(900), "every timer to fire", || async {
+        store.timers_of(alert).await.unwrap().iter().filter(|t| t.state == TimerState::Pending).count() == 0
+    })
+    .await;
+    let mut late: Vec<i64> = store
+        .timers_of(alert)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|t| t.state == TimerState::Fired && t.due_at >= start)
+        .map(|t| (t.fired_at.unwrap() - t.due_at).num_milliseconds())
+        .collect();
+    late.sort();
+    let pct = |p: f64| late[((late.len() - 1) as f64 * p) as usize];
+    println!(
+        "timer precision: {} timers due over 60 s; lateness p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
+        late.len(),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        late[late.len() - 1]
+    );
+    assert_eq!(late.len() as i64, TIMERS, "every timer fired once");
+    h.stop().await;
+}
