@@ -165,6 +165,7 @@ on_both!(
     outbox_and_timer_claims_never_overlap,
     audit_chain_detects_tampering,
     stats_and_overdue_count_what_is_there,
+    savepoints_undo_only_their_part_audit_included,
 );
 
 fn participant(id: &str) -> varsel::message::ParticipantId {
@@ -1352,4 +1353,103 @@ async fn stats_and_overdue_count_what_is_there(ctx: Ctx) {
     };
     assert_ne!(stats, empty);
     store.ping().await.expect("ping");
+}
+
+/// Several messages in one transaction, each under its own savepoint: rolling one back undoes its
+/// rows and drops the audit entries it buffered, and keeps everything before and after it.
+async fn savepoints_undo_only_their_part_audit_included(ctx: Ctx) {
+    let store = ctx.store;
+    let (kept, undone, after) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.release().await.is_err(), "no savepoint to release");
+    assert!(
+        tx.rollback_to().await.is_err(),
+        "no savepoint to roll back to"
+    );
+
+    tx.savepoint().await.expect("savepoint");
+    tx.insert_message(&message(kept, b"kept"))
+        .await
+        .expect("insert");
+    tx.insert_alert(&new_alert(
+        kept,
+        Category::SuspectedAbroad,
+        Status::Actual,
+        t(0),
+    ))
+    .await
+    .expect("alert");
+    tx.audit(&entry(kept, "kept", 1)).await.expect("audit");
+    tx.release().await.expect("release");
+
+    tx.savepoint().await.expect("savepoint");
+    tx.insert_message(&message(undone, b"undone"))
+        .await
+        .expect("insert");
+    tx.insert_alert(&new_alert(
+        undone,
+        Category::SuspectedAbroad,
+        Status::Actual,
+        t(0),
+    ))
+    .await
+    .expect("alert");
+    tx.audit(&entry(undone, "undone", 2)).await.expect("audit");
+    tx.audit(&entry(undone, "undone", 3)).await.expect("audit");
+    // A second copy of the first message in the same transaction sees the first one.
+    assert_eq!(
+        tx.insert_message(&message(kept, b"kept"))
+            .await
+            .expect("again"),
+        Inserted::Exists {
+            digest: store::digest(b"kept")
+        }
+    );
+    assert_eq!(
+        tx.message_digest(undone).await.expect("digest"),
+        Some(store::digest(b"undone"))
+    );
+    tx.rollback_to().await.expect("rollback to");
+    assert_eq!(tx.message_digest(undone).await.expect("digest"), None);
+    tx.release().await.expect("release after rollback");
+
+    // Nested: the inner part is undone, the outer part kept.
+    tx.savepoint().await.expect("outer savepoint");
+    tx.insert_message(&message(after, b"after"))
+        .await
+        .expect("insert");
+    tx.audit(&entry(after, "after", 4)).await.expect("audit");
+    tx.savepoint().await.expect("inner savepoint");
+    tx.audit(&entry(after, "inner", 5)).await.expect("audit");
+    tx.insert_alert(&new_alert(
+        after,
+        Category::SuspectedAbroad,
+        Status::Actual,
+        t(0),
+    ))
+    .await
+    .expect("alert");
+    tx.rollback_to().await.expect("rollback to inner");
+    tx.release().await.expect("release inner");
+    tx.audit(&entry(after, "after", 6)).await.expect("audit");
+    tx.release().await.expect("release outer");
+    tx.commit().await.expect("commit");
+
+    assert!(store.message(kept).await.expect("read").is_some());
+    assert!(store.alert(kept).await.expect("read").is_some());
+    assert!(store.message(undone).await.expect("read").is_none());
+    assert!(store.alert(undone).await.expect("read").is_none());
+    assert!(store.message(after).await.expect("read").is_some());
+    assert!(store.alert(after).await.expect("read").is_none());
+    let chain = store.audit_entries(None).await.expect("audit");
+    assert_eq!(
+        chain.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        vec!["kept", "after", "after"]
+    );
+    assert_eq!(audit::verify(&chain), Ok(3));
+    assert!(store
+        .audit_entries(Some(undone))
+        .await
+        .expect("audit")
+        .is_empty());
 }
