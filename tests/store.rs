@@ -166,6 +166,7 @@ on_both!(
     audit_chain_detects_tampering,
     stats_and_overdue_count_what_is_there,
     savepoints_undo_only_their_part_audit_included,
+    intake_batch_commits_exactly_the_right_rows,
 );
 
 fn participant(id: &str) -> varsel::message::ParticipantId {
@@ -1452,4 +1453,152 @@ async fn savepoints_undo_only_their_part_audit_included(ctx: Ctx) {
         .await
         .expect("audit")
         .is_empty());
+}
+
+/// Intake writing several messages into one transaction: a good alert, the same id reused for
+/// different bytes, the very same bytes again, a receipt refused after its message row was written,
+/// and a second good alert. One commit keeps exactly the accepted messages and what they caused.
+async fn intake_batch_commits_exactly_the_right_rows(ctx: Ctx) {
+    use varsel::client::Client;
+    use varsel::envelope::{self, KeySet};
+    use varsel::intake::{Input, Intake, Outcome as Verdict};
+    use varsel::refusal::Reason;
+    use varsel::registry::Registry;
+
+    let store = ctx.store;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    varsel::demo::write_world(dir.path()).expect("world");
+    let config = varsel::demo::broker_config(
+        dir.path(),
+        "amqp://127.0.0.1:1/none",
+        1,
+        None,
+        "127.0.0.1:0",
+    )
+    .expect("config");
+    let world = varsel::broker::load_world(&config).expect("load world");
+    let intake = Intake {
+        store: store.clone(),
+        keys: Arc::new(KeySet::load(&config.keys_dir, &config.broker_id).expect("broker keys")),
+        broker: config.broker_id.clone(),
+        limits: config.intake.clone(),
+        metrics: varsel::ops::Metrics::new(),
+    };
+    let client = |id: &str| {
+        let id = participant(id);
+        let keys = KeySet::load(&config.keys_dir, &id).expect("keys");
+        Client::offline(
+            Registry::load(&config.registry).expect("registry"),
+            id,
+            keys,
+        )
+    };
+    let school = client("norrkoping-ektorpsskolan");
+    let agency = client("norrkoping-socialtjansten");
+    let school_keys =
+        KeySet::load(&config.keys_dir, &participant("norrkoping-ektorpsskolan")).expect("keys");
+
+    let now = Utc::now();
+    let mut doc: varsel::alert::Document =
+        serde_json::from_str(varsel::demo::ALERT_EXAMPLE).expect("example alert");
+    let departure = now + chrono::Duration::hours(12);
+    doc.header.planned_departure = Some(departure);
+    if let Some(t) = doc.body.travel.as_mut() {
+        t.planned_departure = Some(departure);
+    }
+    let (first, first_bytes) = school.seal(&doc, now).expect("seal");
+    let mut reused = first.clone();
+    reused.sent_at = now - chrono::Duration::seconds(1);
+    let reused_bytes = envelope::sign(&reused, &school_keys.signing);
+    let (second, second_bytes) = school.seal(&doc, now).expect("seal");
+    let (receipt, receipt_bytes) = agency.receipt(Uuid::now_v7(), Some(first.id));
+
+    let alert_key = varsel::amqp::routing_key(Kind::Alert, school.me());
+    let receipt_key = varsel::amqp::routing_key(Kind::Receipt, agency.me());
+    let batch: Vec<(&str, &str)> = vec![
+        (first_bytes.as_str(), alert_key.as_str()),
+        (reused_bytes.as_str(), alert_key.as_str()),
+        (first_bytes.as_str(), alert_key.as_str()),
+        (receipt_bytes.as_str(), receipt_key.as_str()),
+        (second_bytes.as_str(), alert_key.as_str()),
+    ];
+    let mut tx = store.begin().await.expect("begin");
+    let mut outcomes = Vec::new();
+    for (body, routing_key) in batch {
+        let input = Input {
+            body: body.as_bytes(),
+            routing_key,
+            user_id: None,
+        };
+        outcomes.push(
+            intake
+                .handle_in(&mut tx, &world, input, now)
+                .await
+                .expect("a verdict"),
+        );
+    }
+    tx.commit().await.expect("one commit");
+
+    let mut delivered = Vec::new();
+    match &outcomes[0] {
+        Verdict::Accepted { id, deliveries, .. } => {
+            assert_eq!(*id, first.id);
+            delivered.push(*deliveries);
+        }
+        other => panic!("the first alert was not accepted: {other:?}"),
+    }
+    match &outcomes[1] {
+        Verdict::Refused { refusal, id, .. } => {
+            assert_eq!(refusal.reason, Reason::ReusedId);
+            assert_eq!(*id, Some(first.id));
+        }
+        other => panic!("a reused id was not refused: {other:?}"),
+    }
+    assert!(matches!(&outcomes[2], Verdict::Duplicate { id } if *id == first.id));
+    match &outcomes[3] {
+        Verdict::Refused { refusal, id, .. } => {
+            assert_eq!(refusal.reason, Reason::UnknownReference);
+            assert_eq!(*id, Some(receipt.id));
+        }
+        other => panic!("a receipt for no delivery was not refused: {other:?}"),
+    }
+    match &outcomes[4] {
+        Verdict::Accepted { id, deliveries, .. } => {
+            assert_eq!(*id, second.id);
+            delivered.push(*deliveries);
+        }
+        other => panic!("the second alert was not accepted: {other:?}"),
+    }
+
+    // The first bytes are what is stored under the first id; the refused receipt left nothing.
+    let stored = store
+        .message(first.id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.raw, first_bytes.as_bytes());
+    assert!(store.message(second.id).await.expect("read").is_some());
+    assert!(store.message(receipt.id).await.expect("read").is_none());
+    for (alert, n) in [(first.id, delivered[0]), (second.id, delivered[1])] {
+        assert!(n > 0, "the example alert has recipients");
+        assert!(store.alert(alert).await.expect("read").is_some());
+        assert_eq!(store.deliveries_of(alert).await.expect("read").len(), n);
+        assert_eq!(store.outbox_of(alert).await.expect("read").len(), n);
+        let actions: Vec<String> = store
+            .audit_entries(Some(alert))
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions.iter().filter(|a| *a == "alert_received").count(), 1);
+        assert_eq!(
+            actions.iter().filter(|a| *a == "delivery_created").count(),
+            n
+        );
+    }
+    let chain = store.audit_entries(None).await.expect("audit");
+    // Per alert: received, routed, one delivery_created per recipient; nothing for refusals.
+    assert_eq!(chain.len(), (2 + delivered[0]) + (2 + delivered[1]));
+    assert!(audit::verify(&chain).is_ok());
 }
