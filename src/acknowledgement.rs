@@ -11,15 +11,16 @@ use uuid::Uuid;
 
 use crate::escalation::scheduler::{page_ops, Timer};
 use crate::escalation::{Action as EscalationAction, Policy};
-use crate::intake::{Committed, Error, Intake, World};
+use crate::intake::{Committed, Error, Intake, Timing, World};
 use crate::message::{Content, DeliveryState, Feedback, Kind, Outcome, ParticipantId, Payload};
 use crate::refusal::{Reason, Refusal};
 use crate::store::{self, NewAudit, NewMessage, NewOutbox, NewTimer};
 use crate::{amqp, delivery, envelope};
 
-/// Applies a receipt or an ack in one transaction.
+/// Applies a receipt or an ack in the caller's transaction.
 pub(crate) async fn apply(
     intake: &Intake,
+    tx: &mut store::Tx,
     world: &World,
     message: &NewMessage,
     payload: &Payload,
@@ -35,8 +36,7 @@ pub(crate) async fn apply(
             )))
         }
     };
-    let mut tx = intake.store.begin().await?;
-    if let Some(seen) = intake.insert_message(&mut tx, message).await? {
+    if let Some(seen) = intake.insert_message(tx, message).await? {
         return Ok(Committed::Seen(seen));
     }
     let Some(d) = tx.delivery_for_update(delivery_id).await? else {
@@ -114,12 +114,12 @@ pub(crate) async fn apply(
                 .await?;
             }
             let rerouted = if to == DeliveryState::Declined && d.kind == Kind::Alert {
-                reroute(&mut tx, intake, world, &d, now).await?
+                reroute(tx, intake, world, &d, now).await?
             } else {
                 false
             };
             if d.kind == Kind::Alert && !rerouted {
-                settle_alert(&mut tx, intake, d.alert, now).await?;
+                settle_alert(tx, intake, d.alert, now).await?;
             }
         }
         if let Some(alert) = tx.alert_for_update(d.alert).await?.map(|a| a.sender) {
@@ -137,23 +137,20 @@ pub(crate) async fn apply(
                 outcome: ack.map(|a| a.outcome),
                 escalation: None,
             };
-            enqueue_feedback(&mut tx, intake, &alert, fb, now).await?;
+            enqueue_feedback(tx, intake, &alert, fb, now).await?;
         }
     }
-    tx.commit().await?;
-    if applied {
-        // Measured from the delivery's creation (when the alert was accepted for this
-        // recipient), on the broker's clock.
-        let elapsed = (now - d.created_at).to_std().unwrap_or_default();
-        match to {
-            DeliveryState::Received => intake.metrics.observe_time_to_receipt(elapsed),
-            _ => intake.metrics.observe_time_to_ack(elapsed),
-        }
-    }
+    // Measured from the delivery's creation (when the alert was accepted for this recipient),
+    // on the broker's clock; reported once the caller's commit is durable.
+    let timing = applied.then(|| Timing {
+        ack: to != DeliveryState::Received,
+        elapsed: (now - d.created_at).to_std().unwrap_or_default(),
+    });
     Ok(Committed::Done {
         alert: d.alert,
         deliveries: 0,
         defaulted: false,
+        timing,
     })
 }
 

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
@@ -33,7 +33,7 @@ use crate::message::{Kind, ParticipantId};
 use crate::ops::Metrics;
 use crate::registry::{Registry, Role};
 use crate::shutdown::Signals;
-use crate::store::{NewAudit, NewOutbox, Store};
+use crate::store::{NewAudit, NewOutbox, Store, Tx};
 use crate::{amqp, delivery, escalation, mailer, ops, outbox, routing};
 
 /// Why the daemon could not start (or had to stop).
@@ -407,7 +407,34 @@ async fn session(
                 return Ok(());
             }
             next = intake.next() => match next {
-                Some(Ok(d)) => process(shared, &publisher, d, signals).await?,
+                Some(Ok(d)) => {
+                    // Take whatever else is already here, without waiting, and commit it together.
+                    let mut batch = vec![d];
+                    let mut ended = None;
+                    while batch.len() < BATCH_MAX {
+                        match intake.next().now_or_never() {
+                            Some(Some(Ok(d))) => batch.push(d),
+                            Some(Some(Err(e))) => {
+                                ended = Some(amqp::Error::Protocol { what: "consuming intake".into(), source: e });
+                                break;
+                            }
+                            Some(None) => {
+                                ended = Some(lost("the intake consumer ended"));
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    if batch.len() == 1 {
+                        let d = batch.pop().expect("a batch of one");
+                        process(shared, &publisher, d, signals).await?;
+                    } else {
+                        process_batch(shared, &publisher, batch, signals).await?;
+                    }
+                    if let Some(e) = ended {
+                        return Err(e);
+                    }
+                }
                 Some(Err(e)) => return Err(amqp::Error::Protocol { what: "consuming intake".into(), source: e }),
                 None => return Err(lost("the intake consumer ended")),
             },
@@ -481,6 +508,7 @@ async fn process(
             deliveries,
             defaulted,
             labels,
+            ..
         } => {
             shared.metrics.message_received(kind);
             if kind == Kind::Alert {
@@ -548,6 +576,208 @@ async fn process(
         })
 }
 
+/// The most input messages committed in one store transaction.
+const BATCH_MAX: usize = 64;
+
+/// Handles several input messages that were waiting together: each is verified and what it
+/// causes written under its own savepoint in **one** store transaction (a refusal undoes only its
+/// own message's writes, and its audit entry and error reply join the same transaction); one
+/// commit; then each message is acknowledged in order, refused ones after their dead letter is
+/// confirmed. If the store fails, nothing was acknowledged: the whole batch is held and retried,
+/// and on stop handed back to RabbitMQ.
+async fn process_batch(
+    shared: &Arc<Shared>,
+    publisher: &amqp::Publisher,
+    batch: Vec<lapin::message::Delivery>,
+    signals: &Signals,
+) -> Result<(), amqp::Error> {
+    let world = shared.world();
+    let mut delay = Duration::from_millis(200);
+    let outcomes = loop {
+        let started = std::time::Instant::now();
+        match commit_batch(shared, &world, &batch).await {
+            Ok(o) => {
+                shared.metrics.observe_store_commit(started.elapsed());
+                break o;
+            }
+            Err(e) => {
+                shared.store_ok.store(false, Ordering::Relaxed);
+                tracing::warn!(error = %e, messages = batch.len(), retry_in_ms = delay.as_millis() as u64, "intake: cannot commit, holding the messages");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = signals.stopped() => {
+                        for d in &batch {
+                            let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                        }
+                        return Ok(());
+                    }
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
+    shared.store_ok.store(true, Ordering::Relaxed);
+    let mut wake = false;
+    for (d, outcome) in batch.iter().zip(outcomes) {
+        match outcome {
+            Outcome::Accepted {
+                id,
+                kind,
+                alert,
+                deliveries,
+                defaulted,
+                labels,
+                ..
+            } => {
+                shared.metrics.message_received(kind);
+                if kind == Kind::Alert {
+                    if let Some((category, status)) = labels {
+                        shared.metrics.alert_received(category, status);
+                    }
+                    if defaulted {
+                        shared.metrics.unrouted_alert();
+                    }
+                }
+                tracing::info!(message_id = %id, %kind, %alert, deliveries, "accepted");
+                wake = true;
+            }
+            Outcome::Duplicate { id } => {
+                tracing::info!(message_id = %id, "duplicate of an accepted message, acknowledged without effect");
+            }
+            Outcome::Refused {
+                refusal, id, kind, ..
+            } => {
+                shared.metrics.refused(refusal.reason);
+                tracing::warn!(message_id = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
+                wake = true;
+                let routing_key = d.routing_key.as_str();
+                let props = amqp::with_headers(
+                    amqp::republished(&d.properties),
+                    &[
+                        (amqp::H_REASON, refusal.reason.code().to_owned()),
+                        (amqp::H_DETAIL, refusal.detail.clone()),
+                        (amqp::H_ROUTING_KEY, routing_key.to_owned()),
+                    ],
+                );
+                let key = format!("refused.{}", refusal.reason.code());
+                match publisher
+                    .publish(amqp::DEAD, &key, &d.data, props, false)
+                    .await?
+                {
+                    amqp::Published::Confirmed => {}
+                    other => {
+                        tracing::warn!(
+                            ?other,
+                            "dead-lettering not confirmed; input left for redelivery"
+                        );
+                        let _ = d
+                            .acker
+                            .nack(BasicNackOptions {
+                                requeue: true,
+                                ..Default::default()
+                            })
+                            .await;
+                        continue;
+                    }
+                }
+            }
+        }
+        d.acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(|source| amqp::Error::Protocol {
+                what: "acknowledging input".into(),
+                source,
+            })?;
+    }
+    if wake {
+        shared.outbox_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Verifies and writes a batch in one transaction and commits it; the outcomes are in the
+/// batch's order.
+async fn commit_batch(
+    shared: &Arc<Shared>,
+    world: &World,
+    batch: &[lapin::message::Delivery],
+) -> Result<Vec<Outcome>, crate::intake::Error> {
+    let mut tx = shared.store().begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for d in batch {
+        let now = shared.clock.now();
+        let routing_key = d.routing_key.as_str();
+        let user_id = d.properties.user_id().as_ref().map(|u| u.as_str());
+        let input = Input {
+            body: &d.data,
+            routing_key,
+            user_id,
+        };
+        let outcome = shared.intake.handle_in(&mut tx, world, input, now).await?;
+        if let Outcome::Refused {
+            refusal,
+            id,
+            kind,
+            reply_to,
+        } = &outcome
+        {
+            write_refusal(
+                &mut tx,
+                shared,
+                refusal,
+                *id,
+                *kind,
+                reply_to.as_ref(),
+                routing_key,
+                now,
+            )
+            .await?;
+        }
+        outcomes.push(outcome);
+    }
+    tx.commit().await?;
+    for o in &outcomes {
+        shared.intake.committed(o);
+    }
+    Ok(outcomes)
+}
+
+/// Writes a refusal's audit entry and, for a known signer, its error reply into `tx`.
+#[allow(clippy::too_many_arguments)]
+async fn write_refusal(
+    tx: &mut Tx,
+    shared: &Arc<Shared>,
+    refusal: &crate::refusal::Refusal,
+    id: Option<Uuid>,
+    kind: Option<Kind>,
+    reply_to: Option<&ParticipantId>,
+    routing_key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), crate::store::Error> {
+    tx.audit(&NewAudit {
+        at: now,
+        actor: shared.intake.broker.to_string(),
+        action: "message_refused".into(),
+        alert: None,
+        delivery: None,
+        detail: json!({
+            "message": id,
+            "kind": kind,
+            "reason": refusal.reason.code(),
+            "signer": reply_to,
+            "routing_key": routing_key,
+        }),
+    })
+    .await?;
+    if let Some(to) = reply_to {
+        let (dest, body) = shared.intake.error_reply(to, id, refusal, now);
+        tx.enqueue(&NewOutbox::amqp(dest, body, None, None, now))
+            .await?;
+    }
+    Ok(())
+}
+
 /// Audits a refusal and queues the error reply to a known signer, in one transaction. A failure
 /// here is logged: the dead letter still carries the reason.
 async fn record_refusal(
@@ -561,26 +791,17 @@ async fn record_refusal(
     let now = shared.clock.now();
     let result = async {
         let mut tx = shared.store().begin().await?;
-        tx.audit(&NewAudit {
-            at: now,
-            actor: shared.intake.broker.to_string(),
-            action: "message_refused".into(),
-            alert: None,
-            delivery: None,
-            detail: json!({
-                "message": id,
-                "kind": kind,
-                "reason": refusal.reason.code(),
-                "signer": reply_to,
-                "routing_key": routing_key,
-            }),
-        })
+        write_refusal(
+            &mut tx,
+            shared,
+            refusal,
+            id,
+            kind,
+            reply_to,
+            routing_key,
+            now,
+        )
         .await?;
-        if let Some(to) = reply_to {
-            let (dest, body) = shared.intake.error_reply(to, id, refusal, now);
-            tx.enqueue(&NewOutbox::amqp(dest, body, None, None, now))
-                .await?;
-        }
         tx.commit().await
     }
     .await;

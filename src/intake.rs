@@ -64,6 +64,8 @@ pub enum Outcome {
         defaulted: bool,
         /// The alert's category and status, for metrics labels.
         labels: Option<(crate::message::Category, crate::message::Status)>,
+        /// A time to report once the commit is durable (see [`Intake::committed`]).
+        timing: Option<Timing>,
     },
     /// The very same bytes were accepted before: acknowledge the input and do nothing else.
     Duplicate { id: Uuid },
@@ -74,6 +76,15 @@ pub enum Outcome {
         kind: Option<Kind>,
         reply_to: Option<ParticipantId>,
     },
+}
+
+/// How long a recipient took to receipt or ack a delivery (from the delivery's creation, on the
+/// broker's clock); reported to the metrics only after the commit that recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// An ack (or decline) rather than a receipt.
+    pub ack: bool,
+    pub elapsed: std::time::Duration,
 }
 
 /// Why handling a message failed without a verdict (the input stays unacknowledged and is
@@ -111,9 +122,59 @@ fn std_to_chrono(d: std::time::Duration) -> Duration {
 }
 
 impl Intake {
-    /// Verifies one message and commits what it causes.
+    /// Verifies one message and commits what it causes in a transaction of its own.
     pub async fn handle(
         &self,
+        world: &World,
+        input: Input<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Error> {
+        let mut tx = self.store.begin().await?;
+        let outcome = self.handle_in(&mut tx, world, input, now).await?;
+        tx.commit().await?;
+        self.committed(&outcome);
+        Ok(outcome)
+    }
+
+    /// Verifies one message and writes what it causes into `tx`, a transaction the caller
+    /// commits (several messages may share one). The message's writes sit under a savepoint of
+    /// their own: a refusal undoes them (audit entries included) and leaves the rest of `tx`
+    /// alone. Later messages in `tx` see this one's writes, so a second copy of the same message
+    /// in one transaction is a duplicate. After the commit, pass the outcome to
+    /// [`Intake::committed`]. On `Err`, `tx` is unusable and must be dropped.
+    pub async fn handle_in(
+        &self,
+        tx: &mut store::Tx,
+        world: &World,
+        input: Input<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Error> {
+        tx.savepoint().await?;
+        let outcome = self.verify_and_write(tx, world, input, now).await?;
+        if matches!(outcome, Outcome::Refused { .. }) {
+            tx.rollback_to().await?;
+        }
+        tx.release().await?;
+        Ok(outcome)
+    }
+
+    /// Reports what can only be reported once an outcome is durable (times to receipt and ack).
+    pub fn committed(&self, outcome: &Outcome) {
+        if let Outcome::Accepted {
+            timing: Some(t), ..
+        } = outcome
+        {
+            if t.ack {
+                self.metrics.observe_time_to_ack(t.elapsed);
+            } else {
+                self.metrics.observe_time_to_receipt(t.elapsed);
+            }
+        }
+    }
+
+    async fn verify_and_write(
+        &self,
+        tx: &mut store::Tx,
         world: &World,
         input: Input<'_>,
         now: DateTime<Utc>,
@@ -193,7 +254,7 @@ impl Intake {
         }
 
         // 4. Replay: an id is acted on once.
-        if let Some(outcome) = self.seen_before(payload.id, &verified.digest).await? {
+        if let Some(outcome) = self.seen_before(tx, payload.id, &verified.digest).await? {
             return Ok(outcome.with_signer(payload, signer));
         }
 
@@ -207,15 +268,15 @@ impl Intake {
         };
         let result = match &payload.content {
             Content::Alert(sealed) => {
-                self.alert(world, &message, &verified.compact, payload, sealed, now)
+                self.alert(tx, world, &message, &verified.compact, payload, sealed, now)
                     .await?
             }
             Content::Update(sealed) | Content::Cancel(sealed) => {
-                self.follow_up(world, &message, &verified.compact, payload, sealed, now)
+                self.follow_up(tx, world, &message, &verified.compact, payload, sealed, now)
                     .await?
             }
             Content::Receipt(_) | Content::Ack(_) => {
-                acknowledgement::apply(self, world, &message, payload, now).await?
+                acknowledgement::apply(self, tx, world, &message, payload, now).await?
             }
             Content::Delivery(_) | Content::Feedback(_) | Content::Error(_) => {
                 // Roles already keep these out; a broker-signed message on intake is refused too.
@@ -230,12 +291,14 @@ impl Intake {
                 alert,
                 deliveries,
                 defaulted,
+                timing,
             } => Outcome::Accepted {
                 id: payload.id,
                 kind,
                 alert,
                 deliveries,
                 defaulted,
+                timing,
                 labels: payload
                     .content
                     .sealed()
@@ -246,18 +309,24 @@ impl Intake {
         })
     }
 
-    /// Checks whether a message id was accepted before.
-    async fn seen_before(&self, id: Uuid, digest: &[u8; 32]) -> Result<Option<Seen>, Error> {
-        Ok(self
-            .store
+    /// Checks whether a message id was accepted before (or earlier in this transaction).
+    async fn seen_before(
+        &self,
+        tx: &mut store::Tx,
+        id: Uuid,
+        digest: &[u8; 32],
+    ) -> Result<Option<Seen>, Error> {
+        Ok(tx
             .message_digest(id)
             .await?
             .map(|d| Seen::classify(id, &d, digest)))
     }
 
     /// Routes a new alert and commits it with its deliveries, outbox rows, timers and audit.
+    #[allow(clippy::too_many_arguments)]
     async fn alert(
         &self,
+        tx: &mut store::Tx,
         world: &World,
         message: &NewMessage,
         compact: &str,
@@ -294,8 +363,7 @@ impl Intake {
             }
         }
 
-        let mut tx = self.store.begin().await?;
-        if let Some(seen) = self.insert_message(&mut tx, message).await? {
+        if let Some(seen) = self.insert_message(tx, message).await? {
             return Ok(Committed::Seen(seen));
         }
         tx.insert_alert(&NewAlert {
@@ -347,7 +415,7 @@ impl Intake {
         for r in &decision.recipients {
             let policy = r.policy.as_ref().and_then(|n| policies.get(n));
             self.hand_over(
-                &mut tx,
+                tx,
                 world,
                 HandOver {
                     alert: payload.id,
@@ -368,17 +436,19 @@ impl Intake {
             .await?;
             count += 1;
         }
-        tx.commit().await?;
         Ok(Committed::Done {
             alert: payload.id,
             deliveries: count,
             defaulted: decision.defaulted,
+            timing: None,
         })
     }
 
     /// Passes an update or a cancel on to the alert's recipients.
+    #[allow(clippy::too_many_arguments)]
     async fn follow_up(
         &self,
+        tx: &mut store::Tx,
         world: &World,
         message: &NewMessage,
         compact: &str,
@@ -393,7 +463,7 @@ impl Intake {
                 format!("an {kind} must reference exactly one alert"),
             )));
         };
-        let Some(alert) = self.store.alert(*alert_id).await? else {
+        let Some(alert) = tx.alert_for_update(*alert_id).await? else {
             return Ok(Committed::Refused(Refusal::new(
                 Reason::UnknownReference,
                 format!("no alert {alert_id} is known"),
@@ -430,8 +500,7 @@ impl Intake {
             return Ok(Committed::Refused(r));
         }
 
-        let mut tx = self.store.begin().await?;
-        if let Some(seen) = self.insert_message(&mut tx, message).await? {
+        if let Some(seen) = self.insert_message(tx, message).await? {
             return Ok(Committed::Seen(seen));
         }
         let existing = tx.deliveries_of(*alert_id).await?;
@@ -497,7 +566,7 @@ impl Intake {
                 RecipientRole::Informed
             };
             self.hand_over(
-                &mut tx,
+                tx,
                 world,
                 HandOver {
                     alert: *alert_id,
@@ -518,11 +587,11 @@ impl Intake {
             .await?;
             count += 1;
         }
-        tx.commit().await?;
         Ok(Committed::Done {
             alert: *alert_id,
             deliveries: count,
             defaulted: false,
+            timing: None,
         })
     }
 
@@ -744,6 +813,7 @@ pub(crate) enum Committed {
         alert: Uuid,
         deliveries: usize,
         defaulted: bool,
+        timing: Option<Timing>,
     },
     Seen(Seen),
     Refused(Refusal),

@@ -165,6 +165,8 @@ on_both!(
     outbox_and_timer_claims_never_overlap,
     audit_chain_detects_tampering,
     stats_and_overdue_count_what_is_there,
+    savepoints_undo_only_their_part_audit_included,
+    intake_batch_commits_exactly_the_right_rows,
 );
 
 fn participant(id: &str) -> varsel::message::ParticipantId {
@@ -1352,4 +1354,251 @@ async fn stats_and_overdue_count_what_is_there(ctx: Ctx) {
     };
     assert_ne!(stats, empty);
     store.ping().await.expect("ping");
+}
+
+/// Several messages in one transaction, each under its own savepoint: rolling one back undoes its
+/// rows and drops the audit entries it buffered, and keeps everything before and after it.
+async fn savepoints_undo_only_their_part_audit_included(ctx: Ctx) {
+    let store = ctx.store;
+    let (kept, undone, after) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.release().await.is_err(), "no savepoint to release");
+    assert!(
+        tx.rollback_to().await.is_err(),
+        "no savepoint to roll back to"
+    );
+
+    tx.savepoint().await.expect("savepoint");
+    tx.insert_message(&message(kept, b"kept"))
+        .await
+        .expect("insert");
+    tx.insert_alert(&new_alert(
+        kept,
+        Category::SuspectedAbroad,
+        Status::Actual,
+        t(0),
+    ))
+    .await
+    .expect("alert");
+    tx.audit(&entry(kept, "kept", 1)).await.expect("audit");
+    tx.release().await.expect("release");
+
+    tx.savepoint().await.expect("savepoint");
+    tx.insert_message(&message(undone, b"undone"))
+        .await
+        .expect("insert");
+    tx.insert_alert(&new_alert(
+        undone,
+        Category::SuspectedAbroad,
+        Status::Actual,
+        t(0),
+    ))
+    .await
+    .expect("alert");
+    tx.audit(&entry(undone, "undone", 2)).await.expect("audit");
+    tx.audit(&entry(undone, "undone", 3)).await.expect("audit");
+    // A second copy of the first message in the same transaction sees the first one.
+    assert_eq!(
+        tx.insert_message(&message(kept, b"kept"))
+            .await
+            .expect("again"),
+        Inserted::Exists {
+            digest: store::digest(b"kept")
+        }
+    );
+    assert_eq!(
+        tx.message_digest(undone).await.expect("digest"),
+        Some(store::digest(b"undone"))
+    );
+    tx.rollback_to().await.expect("rollback to");
+    assert_eq!(tx.message_digest(undone).await.expect("digest"), None);
+    tx.release().await.expect("release after rollback");
+
+    // Nested: the inner part is undone, the outer part kept.
+    tx.savepoint().await.expect("outer savepoint");
+    tx.insert_message(&message(after, b"after"))
+        .await
+        .expect("insert");
+    tx.audit(&entry(after, "after", 4)).await.expect("audit");
+    tx.savepoint().await.expect("inner savepoint");
+    tx.audit(&entry(after, "inner", 5)).await.expect("audit");
+    tx.insert_alert(&new_alert(
+        after,
+        Category::SuspectedAbroad,
+        Status::Actual,
+        t(0),
+    ))
+    .await
+    .expect("alert");
+    tx.rollback_to().await.expect("rollback to inner");
+    tx.release().await.expect("release inner");
+    tx.audit(&entry(after, "after", 6)).await.expect("audit");
+    tx.release().await.expect("release outer");
+    tx.commit().await.expect("commit");
+
+    assert!(store.message(kept).await.expect("read").is_some());
+    assert!(store.alert(kept).await.expect("read").is_some());
+    assert!(store.message(undone).await.expect("read").is_none());
+    assert!(store.alert(undone).await.expect("read").is_none());
+    assert!(store.message(after).await.expect("read").is_some());
+    assert!(store.alert(after).await.expect("read").is_none());
+    let chain = store.audit_entries(None).await.expect("audit");
+    assert_eq!(
+        chain.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        vec!["kept", "after", "after"]
+    );
+    assert_eq!(audit::verify(&chain), Ok(3));
+    assert!(store
+        .audit_entries(Some(undone))
+        .await
+        .expect("audit")
+        .is_empty());
+}
+
+/// Intake writing several messages into one transaction: a good alert, the same id reused for
+/// different bytes, the very same bytes again, a receipt refused after its message row was written,
+/// and a second good alert. One commit keeps exactly the accepted messages and what they caused.
+async fn intake_batch_commits_exactly_the_right_rows(ctx: Ctx) {
+    use varsel::client::Client;
+    use varsel::envelope::{self, KeySet};
+    use varsel::intake::{Input, Intake, Outcome as Verdict};
+    use varsel::refusal::Reason;
+    use varsel::registry::Registry;
+
+    let store = ctx.store;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    varsel::demo::write_world(dir.path()).expect("world");
+    let config = varsel::demo::broker_config(
+        dir.path(),
+        "amqp://127.0.0.1:1/none",
+        1,
+        None,
+        "127.0.0.1:0",
+    )
+    .expect("config");
+    let world = varsel::broker::load_world(&config).expect("load world");
+    let intake = Intake {
+        store: store.clone(),
+        keys: Arc::new(KeySet::load(&config.keys_dir, &config.broker_id).expect("broker keys")),
+        broker: config.broker_id.clone(),
+        limits: config.intake.clone(),
+        metrics: varsel::ops::Metrics::new(),
+    };
+    let client = |id: &str| {
+        let id = participant(id);
+        let keys = KeySet::load(&config.keys_dir, &id).expect("keys");
+        Client::offline(
+            Registry::load(&config.registry).expect("registry"),
+            id,
+            keys,
+        )
+    };
+    let school = client("norrkoping-ektorpsskolan");
+    let agency = client("norrkoping-socialtjansten");
+    let school_keys =
+        KeySet::load(&config.keys_dir, &participant("norrkoping-ektorpsskolan")).expect("keys");
+
+    let now = Utc::now();
+    let mut doc: varsel::alert::Document =
+        serde_json::from_str(varsel::demo::ALERT_EXAMPLE).expect("example alert");
+    let departure = now + chrono::Duration::hours(12);
+    doc.header.planned_departure = Some(departure);
+    if let Some(t) = doc.body.travel.as_mut() {
+        t.planned_departure = Some(departure);
+    }
+    let (first, first_bytes) = school.seal(&doc, now).expect("seal");
+    let mut reused = first.clone();
+    reused.sent_at = now - chrono::Duration::seconds(1);
+    let reused_bytes = envelope::sign(&reused, &school_keys.signing);
+    let (second, second_bytes) = school.seal(&doc, now).expect("seal");
+    let (receipt, receipt_bytes) = agency.receipt(Uuid::now_v7(), Some(first.id));
+
+    let alert_key = varsel::amqp::routing_key(Kind::Alert, school.me());
+    let receipt_key = varsel::amqp::routing_key(Kind::Receipt, agency.me());
+    let batch: Vec<(&str, &str)> = vec![
+        (first_bytes.as_str(), alert_key.as_str()),
+        (reused_bytes.as_str(), alert_key.as_str()),
+        (first_bytes.as_str(), alert_key.as_str()),
+        (receipt_bytes.as_str(), receipt_key.as_str()),
+        (second_bytes.as_str(), alert_key.as_str()),
+    ];
+    let mut tx = store.begin().await.expect("begin");
+    let mut outcomes = Vec::new();
+    for (body, routing_key) in batch {
+        let input = Input {
+            body: body.as_bytes(),
+            routing_key,
+            user_id: None,
+        };
+        outcomes.push(
+            intake
+                .handle_in(&mut tx, &world, input, now)
+                .await
+                .expect("a verdict"),
+        );
+    }
+    tx.commit().await.expect("one commit");
+
+    let mut delivered = Vec::new();
+    match &outcomes[0] {
+        Verdict::Accepted { id, deliveries, .. } => {
+            assert_eq!(*id, first.id);
+            delivered.push(*deliveries);
+        }
+        other => panic!("the first alert was not accepted: {other:?}"),
+    }
+    match &outcomes[1] {
+        Verdict::Refused { refusal, id, .. } => {
+            assert_eq!(refusal.reason, Reason::ReusedId);
+            assert_eq!(*id, Some(first.id));
+        }
+        other => panic!("a reused id was not refused: {other:?}"),
+    }
+    assert!(matches!(&outcomes[2], Verdict::Duplicate { id } if *id == first.id));
+    match &outcomes[3] {
+        Verdict::Refused { refusal, id, .. } => {
+            assert_eq!(refusal.reason, Reason::UnknownReference);
+            assert_eq!(*id, Some(receipt.id));
+        }
+        other => panic!("a receipt for no delivery was not refused: {other:?}"),
+    }
+    match &outcomes[4] {
+        Verdict::Accepted { id, deliveries, .. } => {
+            assert_eq!(*id, second.id);
+            delivered.push(*deliveries);
+        }
+        other => panic!("the second alert was not accepted: {other:?}"),
+    }
+
+    // The first bytes are what is stored under the first id; the refused receipt left nothing.
+    let stored = store
+        .message(first.id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.raw, first_bytes.as_bytes());
+    assert!(store.message(second.id).await.expect("read").is_some());
+    assert!(store.message(receipt.id).await.expect("read").is_none());
+    for (alert, n) in [(first.id, delivered[0]), (second.id, delivered[1])] {
+        assert!(n > 0, "the example alert has recipients");
+        assert!(store.alert(alert).await.expect("read").is_some());
+        assert_eq!(store.deliveries_of(alert).await.expect("read").len(), n);
+        assert_eq!(store.outbox_of(alert).await.expect("read").len(), n);
+        let actions: Vec<String> = store
+            .audit_entries(Some(alert))
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions.iter().filter(|a| *a == "alert_received").count(), 1);
+        assert_eq!(
+            actions.iter().filter(|a| *a == "delivery_created").count(),
+            n
+        );
+    }
+    let chain = store.audit_entries(None).await.expect("audit");
+    // Per alert: received, routed, one delivery_created per recipient; nothing for refusals.
+    assert_eq!(chain.len(), (2 + delivered[0]) + (2 + delivered[1]));
+    assert!(audit::verify(&chain).is_ok());
 }

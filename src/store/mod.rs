@@ -704,6 +704,7 @@ impl Store {
         Ok(Tx {
             inner,
             audit: Vec::new(),
+            savepoints: Vec::new(),
         })
     }
 
@@ -1046,6 +1047,9 @@ pub struct Tx {
     /// Entries waiting to be chained at commit, so the chain lock is held only at the very end
     /// of the transaction (short, and never while waiting for row locks).
     audit: Vec<(NewAudit, String)>,
+    /// For each open savepoint (innermost last), how many audit entries were buffered when it
+    /// was set, so rolling back to it drops the entries added since.
+    savepoints: Vec<usize>,
 }
 
 impl fmt::Debug for Tx {
@@ -1401,6 +1405,51 @@ impl Tx {
         let detail = crate::audit::canonical_json(&e.detail);
         self.audit.push((e.clone(), detail));
         Ok(())
+    }
+
+    /// Sets a savepoint (`SAVEPOINT m`): a later [`Tx::rollback_to`] undoes what was written
+    /// since, buffered audit entries included, and leaves the rest of the transaction intact.
+    /// Savepoints nest; each is ended by [`Tx::release`].
+    pub async fn savepoint(&mut self) -> Result<(), Error> {
+        self.conn().execute(Q::new("SAVEPOINT m")).await?;
+        self.savepoints.push(self.audit.len());
+        Ok(())
+    }
+
+    /// Ends the innermost savepoint, keeping what was written since (`RELEASE SAVEPOINT m`).
+    pub async fn release(&mut self) -> Result<(), Error> {
+        if self.savepoints.is_empty() {
+            return Err(Error::Value("no savepoint to release".into()));
+        }
+        self.conn().execute(Q::new("RELEASE SAVEPOINT m")).await?;
+        self.savepoints.pop();
+        Ok(())
+    }
+
+    /// Undoes everything written since the innermost savepoint (`ROLLBACK TO SAVEPOINT m`),
+    /// and drops the audit entries buffered since. The savepoint stays set: end it with
+    /// [`Tx::release`].
+    pub async fn rollback_to(&mut self) -> Result<(), Error> {
+        let Some(&mark) = self.savepoints.last() else {
+            return Err(Error::Value("no savepoint to roll back to".into()));
+        };
+        self.conn()
+            .execute(Q::new("ROLLBACK TO SAVEPOINT m"))
+            .await?;
+        self.audit.truncate(mark);
+        Ok(())
+    }
+
+    /// The digest of the message with this id as this transaction sees it (its own inserts
+    /// included), if any.
+    pub async fn message_digest(&mut self, id: Uuid) -> Result<Option<Vec<u8>>, Error> {
+        let row: Option<(Vec<u8>,)> = self
+            .conn()
+            .fetch_optional(
+                Q::new("SELECT digest FROM messages WHERE id = $1").text(id.to_string()),
+            )
+            .await?;
+        Ok(row.map(|(d,)| d))
     }
 
     /// Chains the pending audit entries under the chain lock.
