@@ -602,6 +602,7 @@ async fn process_batch(
             }
             Err(e) => {
                 shared.store_ok.store(false, Ordering::Relaxed);
+                shared.intake_held.store(true, Ordering::Relaxed);
                 tracing::warn!(error = %e, messages = batch.len(), retry_in_ms = delay.as_millis() as u64, "intake: cannot commit, holding the messages");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -617,6 +618,7 @@ async fn process_batch(
         }
     };
     shared.store_ok.store(true, Ordering::Relaxed);
+    shared.intake_held.store(false, Ordering::Relaxed);
     let mut wake = false;
     for (d, outcome) in batch.iter().zip(outcomes) {
         match outcome {

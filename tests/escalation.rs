@@ -581,8 +581,15 @@ async fn timer_precision_with_10000_pending_timers() {
     const TIMERS: i64 = 10_000;
     let h = Harness::start("precision").await;
     let store = h.store();
-    let alert = h.client(SCHOOL).send(&alert_doc(&h, chrono::Duration::hours(8))).await.unwrap();
-    wait_until(Duration::from_secs(30), "the alert to be delivered", || sent(&store, alert)).await;
+    let alert = h
+        .client(SCHOOL)
+        .send(&alert_doc(&h, chrono::Duration::hours(8)))
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(30), "the alert to be delivered", || {
+        sent(&store, alert)
+    })
+    .await;
     let social = delivery_of(&store, alert, SOCIAL).await.unwrap();
     let start = Utc::now() + chrono::Duration::seconds(5);
     let mut tx = store.begin().await.unwrap();
@@ -599,7 +606,14 @@ async fn timer_precision_with_10000_pending_timers() {
     }
     tx.commit().await.unwrap();
     wait_until(Duration::from_secs(900), "every timer to fire", || async {
-        store.timers_of(alert).await.unwrap().iter().filter(|t| t.state == TimerState::Pending).count() == 0
+        store
+            .timers_of(alert)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|t| t.state == TimerState::Pending)
+            .count()
+            == 0
     })
     .await;
     let mut late: Vec<i64> = store
