@@ -534,34 +534,8 @@ async fn process(
             shared.metrics.refused(refusal.reason);
             tracing::warn!(message_id = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
             record_refusal(shared, &refusal, id, kind, reply_to.as_ref(), &routing_key).await;
-            let props = amqp::with_headers(
-                amqp::republished(&d.properties),
-                &[
-                    (amqp::H_REASON, refusal.reason.code().to_owned()),
-                    (amqp::H_DETAIL, refusal.detail.clone()),
-                    (amqp::H_ROUTING_KEY, routing_key.clone()),
-                ],
-            );
-            let key = format!("refused.{}", refusal.reason.code());
-            match publisher
-                .publish(amqp::DEAD, &key, &d.data, props, false)
-                .await?
-            {
-                amqp::Published::Confirmed => {}
-                other => {
-                    tracing::warn!(
-                        ?other,
-                        "dead-lettering not confirmed; input left for redelivery"
-                    );
-                    let _ = d
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..Default::default()
-                        })
-                        .await;
-                    return Ok(());
-                }
+            if !dead_letter(publisher, &d, &refusal).await? {
+                return Ok(());
             }
             shared.outbox_wake.notify_one();
         }
@@ -652,35 +626,8 @@ async fn process_batch(
                 shared.metrics.refused(refusal.reason);
                 tracing::warn!(message_id = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
                 wake = true;
-                let routing_key = d.routing_key.as_str();
-                let props = amqp::with_headers(
-                    amqp::republished(&d.properties),
-                    &[
-                        (amqp::H_REASON, refusal.reason.code().to_owned()),
-                        (amqp::H_DETAIL, refusal.detail.clone()),
-                        (amqp::H_ROUTING_KEY, routing_key.to_owned()),
-                    ],
-                );
-                let key = format!("refused.{}", refusal.reason.code());
-                match publisher
-                    .publish(amqp::DEAD, &key, &d.data, props, false)
-                    .await?
-                {
-                    amqp::Published::Confirmed => {}
-                    other => {
-                        tracing::warn!(
-                            ?other,
-                            "dead-lettering not confirmed; input left for redelivery"
-                        );
-                        let _ = d
-                            .acker
-                            .nack(BasicNackOptions {
-                                requeue: true,
-                                ..Default::default()
-                            })
-                            .await;
-                        continue;
-                    }
+                if !dead_letter(publisher, d, &refusal).await? {
+                    continue;
                 }
             }
         }
@@ -778,6 +725,45 @@ async fn write_refusal(
             .await?;
     }
     Ok(())
+}
+
+/// Publishes a refused input to the dead-letter exchange with its reason, detail and routing key
+/// (and the publisher's user id moved to a header). Returns whether RabbitMQ confirmed it; if
+/// not, the input has been given back for redelivery and must not be acknowledged.
+async fn dead_letter(
+    publisher: &amqp::Publisher,
+    d: &lapin::message::Delivery,
+    refusal: &crate::refusal::Refusal,
+) -> Result<bool, amqp::Error> {
+    let props = amqp::with_headers(
+        amqp::republished(&d.properties),
+        &[
+            (amqp::H_REASON, refusal.reason.code().to_owned()),
+            (amqp::H_DETAIL, refusal.detail.clone()),
+            (amqp::H_ROUTING_KEY, d.routing_key.as_str().to_owned()),
+        ],
+    );
+    let key = format!("refused.{}", refusal.reason.code());
+    match publisher
+        .publish(amqp::DEAD, &key, &d.data, props, false)
+        .await?
+    {
+        amqp::Published::Confirmed => Ok(true),
+        other => {
+            tracing::warn!(
+                ?other,
+                "dead-lettering not confirmed; input left for redelivery"
+            );
+            let _ = d
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+            Ok(false)
+        }
+    }
 }
 
 /// Audits a refusal and queues the error reply to a known signer, in one transaction. A failure
