@@ -510,16 +510,7 @@ async fn process(
             labels,
             ..
         } => {
-            shared.metrics.message_received(kind);
-            if kind == Kind::Alert {
-                if let Some((category, status)) = labels {
-                    shared.metrics.alert_received(category, status);
-                }
-                if defaulted {
-                    shared.metrics.unrouted_alert();
-                }
-            }
-            tracing::info!(message_id = %id, %kind, %alert, deliveries, "accepted");
+            note_accepted(shared, id, kind, alert, deliveries, defaulted, labels);
             shared.outbox_wake.notify_one();
         }
         Outcome::Duplicate { id } => {
@@ -605,16 +596,7 @@ async fn process_batch(
                 labels,
                 ..
             } => {
-                shared.metrics.message_received(kind);
-                if kind == Kind::Alert {
-                    if let Some((category, status)) = labels {
-                        shared.metrics.alert_received(category, status);
-                    }
-                    if defaulted {
-                        shared.metrics.unrouted_alert();
-                    }
-                }
-                tracing::info!(message_id = %id, %kind, %alert, deliveries, "accepted");
+                note_accepted(shared, id, kind, alert, deliveries, defaulted, labels);
                 wake = true;
             }
             Outcome::Duplicate { id } => {
@@ -725,6 +707,28 @@ async fn write_refusal(
             .await?;
     }
     Ok(())
+}
+
+/// Counts and logs an accepted input message (the same for the single and the batched path).
+fn note_accepted(
+    shared: &Shared,
+    id: Uuid,
+    kind: Kind,
+    alert: Uuid,
+    deliveries: usize,
+    defaulted: bool,
+    labels: Option<(crate::message::Category, crate::message::Status)>,
+) {
+    shared.metrics.message_received(kind);
+    if kind == Kind::Alert {
+        if let Some((category, status)) = labels {
+            shared.metrics.alert_received(category, status);
+        }
+        if defaulted {
+            shared.metrics.unrouted_alert();
+        }
+    }
+    tracing::info!(message_id = %id, %kind, %alert, deliveries, "accepted");
 }
 
 /// Publishes a refused input to the dead-letter exchange with its reason, detail and routing key
