@@ -3,10 +3,11 @@
 //! Every step of an alert's ladder is a row in the store's `timers` table with the instant it is
 //! due. The scheduler claims due rows with a lease (so several broker instances can share one
 //! store, and a row claimed by an instance that died is taken over when its lease ends), and fires
-//! each in one transaction: it first marks the timer fired *if still claimed by this instance*
-//! (so no step fires twice), then acts through the outbox (redeliver, email) or the store (add a
-//! recipient, page ops), records the step in the audit log and tells the school. A step whose
-//! delivery was acknowledged, declined or cancelled in the meantime is skipped.
+//! the claimed batch in one transaction, each timer under a savepoint of its own: it first marks
+//! the timer fired *if still claimed by this instance* (so no step fires twice), then acts through
+//! the outbox (redeliver, email) or the store (add a recipient, page ops), records the step in the
+//! audit log and tells the school. A step whose delivery was acknowledged, declined or cancelled
+//! in the meantime is skipped. One commit per batch keeps up with thousands of due timers.
 //!
 //! Exercise and test alerts climb the same ladder, but `add_recipient` and `page_ops` are only
 //! recorded, never carried out, so an exercise never calls the police or wakes ops.
@@ -80,14 +81,23 @@ impl Scheduler {
                     Vec::new()
                 }
             };
-            for t in &due {
-                match self.fire(t).await {
-                    Ok(Some(action)) => {
-                        tracing::info!(alert = %t.alert, delivery = ?t.delivery, timer = t.id, action, late_ms = (self.shared.clock.now() - t.due_at).num_milliseconds(), "escalation step fired");
+            if !due.is_empty() {
+                match self.fire_batch(&due).await {
+                    Ok(results) => {
+                        for (t, r) in due.iter().zip(results) {
+                            match r {
+                                Ok(Some(action)) => {
+                                    tracing::info!(alert = %t.alert, delivery = ?t.delivery, timer = t.id, action, late_ms = (self.shared.clock.now() - t.due_at).num_milliseconds(), "escalation step fired");
+                                }
+                                Ok(None) => {}
+                                Err(e) => {
+                                    tracing::warn!(alert = %t.alert, timer = t.id, error = %e, "escalation step failed; retried when its lease ends")
+                                }
+                            }
+                        }
                     }
-                    Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!(alert = %t.alert, timer = t.id, error = %e, "escalation step failed; retried when its lease ends")
+                        tracing::warn!(timers = due.len(), error = %e, "escalation steps not fired; retried when their lease ends")
                     }
                 }
             }
@@ -102,14 +112,53 @@ impl Scheduler {
         }
     }
 
-    /// Fires one claimed timer. Returns the action's code, or None when the step was skipped or
-    /// another instance fired it first.
-    pub async fn fire(&self, t: &TimerRow) -> Result<Option<&'static str>, Error> {
+    /// Fires claimed timers in one store transaction, each under a savepoint of its own: a step
+    /// that cannot be fired undoes only its own writes and stays claimed until its lease ends,
+    /// when it is tried again. Returns each timer's outcome, in order: the action's code, or None
+    /// when the step was skipped or another instance fired it first. `Err` means nothing was
+    /// committed.
+    pub async fn fire_batch(
+        &self,
+        due: &[TimerRow],
+    ) -> Result<Vec<Result<Option<&'static str>, Error>>, Error> {
+        let mut tx = self.shared.store().begin().await?;
+        let mut results = Vec::with_capacity(due.len());
+        let mut fired = Vec::new();
+        for t in due {
+            tx.savepoint().await?;
+            match self.fire_in(&mut tx, t).await {
+                Ok(outcome) => {
+                    if let Some((action, status)) = outcome {
+                        fired.push((action, status));
+                    }
+                    results.push(Ok(outcome.map(|(action, _)| action)));
+                }
+                Err(Error::Store(e)) => return Err(Error::Store(e)),
+                Err(e) => {
+                    tx.rollback_to().await?;
+                    results.push(Err(e));
+                }
+            }
+            tx.release().await?;
+        }
+        tx.commit().await?;
+        for (action, status) in fired {
+            self.shared.metrics.escalation_step(action, status);
+        }
+        Ok(results)
+    }
+
+    /// Fires one claimed timer inside `tx`. Returns the action's code and the alert's status, or
+    /// None when the step was skipped or another instance fired it first.
+    async fn fire_in(
+        &self,
+        tx: &mut store::Tx,
+        t: &TimerRow,
+    ) -> Result<Option<(&'static str, Status)>, Error> {
         let now = self.shared.clock.now();
         let spec: Timer = serde_json::from_value(t.action.clone())
             .map_err(|e| Error::Bad(t.id, e.to_string()))?;
         let store = self.shared.store();
-        let mut tx = store.begin().await?;
         if !tx.finish_timer(t.id, &self.owner, now).await? {
             return Ok(None);
         }
@@ -155,7 +204,6 @@ impl Scheduler {
         };
         if !alert_open || !delivery_open {
             tx.audit(&audit("escalation_skipped", json!({ "step": spec.step, "round": spec.round, "action": action.code(), "why": "no longer open" }))).await?;
-            tx.commit().await?;
             return Ok(None);
         }
         let exercise = alert.status != Status::Actual;
@@ -171,12 +219,7 @@ impl Scheduler {
                 let Some(d) = &recipient else {
                     return Err(Error::Bad(t.id, "redeliver needs a delivery".into()));
                 };
-                let last = store
-                    .outbox_of(t.alert)
-                    .await?
-                    .into_iter()
-                    .filter(|o| o.delivery == Some(d.id) && o.channel == store::Channel::Amqp)
-                    .max_by_key(|o| o.id);
+                let last = tx.last_publication(d.id).await?;
                 match last {
                     Some(o) => {
                         tx.enqueue(&NewOutbox::amqp(
@@ -256,7 +299,7 @@ impl Scheduler {
                     self.shared
                         .intake
                         .hand_over(
-                            &mut tx,
+                            tx,
                             &world,
                             HandOver {
                                 alert: t.alert,
@@ -287,7 +330,7 @@ impl Scheduler {
                     .await?;
                 } else {
                     page_ops(
-                        &mut tx,
+                        tx,
                         &self.shared.intake.broker,
                         &world.registry,
                         &alert,
@@ -310,14 +353,10 @@ impl Scheduler {
                 outcome: None,
                 escalation: Some(action.code().to_owned()),
             };
-            acknowledgement::enqueue_feedback(&mut tx, &self.shared.intake, &alert.sender, fb, now)
+            acknowledgement::enqueue_feedback(tx, &self.shared.intake, &alert.sender, fb, now)
                 .await?;
         }
-        tx.commit().await?;
-        self.shared
-            .metrics
-            .escalation_step(action.code(), alert.status);
-        Ok(Some(action.code()))
+        Ok(Some((action.code(), alert.status)))
     }
 }
 

@@ -1288,6 +1288,19 @@ impl Tx {
         row.map(RawAlert::into_row).transpose()
     }
 
+    /// The last message published to a delivery's recipient over AMQP, as this transaction sees
+    /// it: what a redelivery step publishes again.
+    pub async fn last_publication(&mut self, delivery: Uuid) -> Result<Option<OutboxRow>, Error> {
+        let q = Q::new(format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE delivery_id = $1 AND channel = $2 \
+             ORDER BY id DESC LIMIT 1"
+        ))
+        .text(delivery.to_string())
+        .text(Channel::Amqp.code());
+        let row: Option<RawOutbox> = self.conn().fetch_optional(q).await?;
+        row.map(RawOutbox::into_row).transpose()
+    }
+
     /// Persists a send; returns the outbox row id.
     pub async fn enqueue(&mut self, o: &NewOutbox) -> Result<i64, Error> {
         let q = Q::new(
