@@ -189,13 +189,13 @@ pub async fn start(
     };
     let shared = Arc::new(Shared {
         world: RwLock::new(world),
-        intake: Intake {
-            store: store.clone(),
-            keys: Arc::new(keys),
-            broker: config.broker_id.clone(),
-            limits: config.intake.clone(),
-            metrics: metrics.clone(),
-        },
+        intake: Intake::new(
+            store.clone(),
+            Arc::new(keys),
+            config.broker_id.clone(),
+            config.intake.clone(),
+            metrics.clone(),
+        ),
         clock: clock.clone(),
         metrics: metrics.clone(),
         outbox_wake: Arc::new(Notify::new()),

@@ -534,7 +534,7 @@ impl Config {
             listen.map(|listen| Ops { listen, token })
         });
 
-        let smtp = raw.smtp.and_then(|s| {
+        let smtp = raw.smtp.map(|s| {
             let starttls = match s.tls.as_str() {
                 "starttls" => true,
                 "plain" => {
@@ -552,14 +552,14 @@ impl Config {
                     true
                 }
             };
-            Some(Smtp {
+            Smtp {
                 host: s.host,
                 port: s.port,
                 starttls,
                 from: s.from,
                 username: s.username,
                 password: s.password,
-            })
+            }
         });
 
         let log_format = match raw.log.format.as_deref() {

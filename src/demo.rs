@@ -747,8 +747,8 @@ async fn print_timeline(store: &Store, alert: Uuid, title: &str) -> anyhow::Resu
     }
     let deliveries = store.deliveries_of(alert).await?;
     println!(
-        "  {:<28} {:<7} {:<9} {:<13} {:<9} {:<9} {}",
-        "mottagare", "typ", "roll", "läge", "mottaget", "kvitterat", "av"
+        "  {:<28} {:<7} {:<9} {:<13} {:<9} {:<9} av",
+        "mottagare", "typ", "roll", "läge", "mottaget", "kvitterat"
     );
     for d in deliveries {
         let rel = |t: Option<DateTime<Utc>>| {

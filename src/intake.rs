@@ -17,7 +17,7 @@
 //! the signer is known, sends an `error` reply.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -105,6 +105,10 @@ pub struct Intake {
     pub limits: config::Intake,
     /// Where receipts and acks report their time to receipt and to ack.
     pub metrics: crate::ops::Metrics,
+    /// The content keys of the message handed over last, by the digest of its compact form: a
+    /// message's recipients are handed over one after the other, so each section is unwrapped
+    /// once per message.
+    unwrapped: Mutex<Option<([u8; 32], envelope::Unwrapped)>>,
 }
 
 /// A refusal before or after the signer is known.
@@ -122,6 +126,49 @@ fn std_to_chrono(d: std::time::Duration) -> Duration {
 }
 
 impl Intake {
+    pub fn new(
+        store: Store,
+        keys: Arc<KeySet>,
+        broker: ParticipantId,
+        limits: config::Intake,
+        metrics: crate::ops::Metrics,
+    ) -> Intake {
+        Intake {
+            store,
+            keys,
+            broker,
+            limits,
+            metrics,
+            unwrapped: Mutex::new(None),
+        }
+    }
+
+    /// Re-wraps the granted sections of `h`'s message for its recipient, unwrapping with the
+    /// broker's keys only the sections no earlier hand-over of the same message unwrapped.
+    fn rewrap(
+        &self,
+        h: &HandOver<'_>,
+        grant: &[SectionLabel],
+        key: &crate::registry::SealingKey,
+    ) -> Result<Vec<crate::message::KeyWrap>, Refusal> {
+        let digest = envelope::sha256(h.compact.as_bytes());
+        let mut cache = self.unwrapped.lock().unwrap_or_else(|e| e.into_inner());
+        if !matches!(&*cache, Some((d, u)) if *d == digest && u.id() == h.message) {
+            *cache = None;
+        }
+        let (_, unwrapped) =
+            cache.get_or_insert_with(|| (digest, envelope::Unwrapped::new(h.message)));
+        unwrapped.rewrap(
+            &h.sealed.header,
+            &h.sealed.wraps,
+            &self.broker,
+            &self.keys.sealing,
+            grant,
+            h.recipient,
+            key,
+        )
+    }
+
     /// Verifies one message and commits what it causes in a transaction of its own.
     pub async fn handle(
         &self,
@@ -655,16 +702,7 @@ impl Intake {
             .filter(|l| h.sealed.sections.iter().any(|s| s.label == *l))
             .collect();
         let wraps = match key {
-            Some(key) if !grant.is_empty() => envelope::rewrap(
-                h.message,
-                &h.sealed.header,
-                &h.sealed.wraps,
-                &self.broker,
-                &self.keys.sealing,
-                &grant,
-                h.recipient,
-                key,
-            ),
+            Some(key) if !grant.is_empty() => self.rewrap(&h, &grant, key),
             _ => Ok(Vec::new()),
         };
         let (wraps, problem) = match wraps {

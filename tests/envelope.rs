@@ -360,6 +360,76 @@ fn seal_open_rewrap_round_trip_for_both_suites() {
     }
 }
 
+/// Handing one message to several agencies unwraps each section once: after the first re-wrap the
+/// broker's keys are no longer needed for the sections already unwrapped, and every agency can
+/// open what it was granted.
+#[test]
+fn one_message_to_several_agencies_unwraps_each_section_once() {
+    let w = World::new();
+    let broker = id("varsel");
+    let msg_id = Uuid::now_v7();
+    let h = header();
+    let (sealed, wraps) = seal::seal(
+        msg_id,
+        &h,
+        &sections(),
+        &[(broker.clone(), w.sealing_key("varsel", Suite::X25519))],
+        Aead::ChaCha20Poly1305,
+    )
+    .unwrap();
+    let mut unwrapped = seal::Unwrapped::new(msg_id);
+    let to_polis = unwrapped
+        .rewrap(
+            &h,
+            &wraps,
+            &broker,
+            &w.broker.sealing,
+            &[SectionLabel::Core, SectionLabel::Travel],
+            &id("polisen"),
+            w.sealing_key("polisen", Suite::X25519),
+        )
+        .unwrap();
+    // No broker keys this time: core and travel come from the first unwrap ...
+    let to_soc = unwrapped
+        .rewrap(
+            &h,
+            &wraps,
+            &broker,
+            &[],
+            &[SectionLabel::Core, SectionLabel::Travel],
+            &id("soc-0581"),
+            w.sealing_key("soc-0581", Suite::XWing),
+        )
+        .unwrap();
+    // ... but family was never unwrapped, so it needs them.
+    let err = unwrapped
+        .rewrap(
+            &h,
+            &wraps,
+            &broker,
+            &[],
+            &[SectionLabel::Family],
+            &id("soc-0581"),
+            w.sealing_key("soc-0581", Suite::XWing),
+        )
+        .unwrap_err();
+    assert_eq!(err.reason, Reason::Undecryptable);
+    let expected = sections();
+    for (who, keys, wraps) in [
+        ("polisen", &w.polis.sealing, &to_polis),
+        ("soc-0581", &w.soc.sealing, &to_soc),
+    ] {
+        assert!(wraps.iter().all(|k| k.recipient == id(who)));
+        let opened = seal::open(msg_id, &h, &sealed, wraps, &id(who), keys);
+        assert_eq!(opened[0], (SectionLabel::Core, Ok(expected[0].1.clone())));
+        assert_eq!(opened[2], (SectionLabel::Travel, Ok(expected[2].1.clone())));
+        assert_eq!(
+            opened[1].1.as_ref().unwrap_err().reason,
+            Reason::NotWrappedForRecipient
+        );
+    }
+}
+
 /// One alert sealed to the broker and re-wrapped in full for social services.
 struct Sealed3 {
     id: Uuid,

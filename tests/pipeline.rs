@@ -82,7 +82,7 @@ async fn an_alert_reaches_exactly_its_inboxes_with_exactly_its_sections_and_feed
     .await;
 
     let expected: BTreeMap<&str, BTreeSet<&str>> = [
-        (SOCIAL, sections(&SectionLabel::ALL.to_vec())),
+        (SOCIAL, sections(SectionLabel::ALL)),
         (
             POLICE,
             sections(&[SectionLabel::Core, SectionLabel::Travel]),
@@ -117,7 +117,7 @@ async fn an_alert_reaches_exactly_its_inboxes_with_exactly_its_sections_and_feed
                     *granted,
                     "{id} opens exactly its granted sections"
                 );
-                let all = sections(&SectionLabel::ALL.to_vec());
+                let all = sections(SectionLabel::ALL);
                 let others: BTreeSet<_> = all.difference(granted).copied().collect();
                 assert_eq!(
                     sections(&d.not_granted),

@@ -1477,13 +1477,13 @@ async fn intake_batch_commits_exactly_the_right_rows(ctx: Ctx) {
     )
     .expect("config");
     let world = varsel::broker::load_world(&config).expect("load world");
-    let intake = Intake {
-        store: store.clone(),
-        keys: Arc::new(KeySet::load(&config.keys_dir, &config.broker_id).expect("broker keys")),
-        broker: config.broker_id.clone(),
-        limits: config.intake.clone(),
-        metrics: varsel::ops::Metrics::new(),
-    };
+    let intake = Intake::new(
+        store.clone(),
+        Arc::new(KeySet::load(&config.keys_dir, &config.broker_id).expect("broker keys")),
+        config.broker_id.clone(),
+        config.intake.clone(),
+        varsel::ops::Metrics::new(),
+    );
     let client = |id: &str| {
         let id = participant(id);
         let keys = KeySet::load(&config.keys_dir, &id).expect("keys");

@@ -33,7 +33,7 @@ use serde_json::Value;
 
 pub use jws::{payload_of, sign, verify, Verified, DEFAULT_MAX_MESSAGE};
 pub use keys::{keygen, KeySet, Keygen, SealingSecret, SigningKeyPair};
-pub use seal::{open, rewrap, seal};
+pub use seal::{open, rewrap, seal, Unwrapped};
 
 /// Why a local envelope operation (key handling, sealing) failed. Refusals of received input are
 /// [`Refusal`](crate::refusal::Refusal) values instead.

@@ -268,7 +268,8 @@ pub fn open(
 /// The broker's re-wrap: the content keys of the granted sections, unwrapped with the broker's
 /// secrets and wrapped to `recipient_key`. Section ciphertext and the school's JWS are not
 /// touched. A granted section the message does not carry is skipped; a carried section not
-/// wrapped to the broker is refused with `not_sealed_for_broker`.
+/// wrapped to the broker is refused with `not_sealed_for_broker`. For a message handed to
+/// several recipients, [`Unwrapped::rewrap`] unwraps each section once.
 #[allow(clippy::too_many_arguments)]
 pub fn rewrap(
     id: Uuid,
@@ -280,27 +281,82 @@ pub fn rewrap(
     recipient: &ParticipantId,
     recipient_key: &SealingKey,
 ) -> Result<Vec<KeyWrap>, Refusal> {
-    // The header is bound through the section AAD, which the broker cannot check without
-    // decrypting; it is part of the signature so callers pass the verified one.
-    let _ = header;
-    let mut out = Vec::new();
-    for (i, label) in grant.iter().enumerate() {
-        if grant[..i].contains(label) || !wraps.iter().any(|w| w.section == *label) {
-            continue;
-        }
-        let key = unwrap(
+    Unwrapped::new(id).rewrap(
+        header,
+        wraps,
+        broker,
+        broker_keys,
+        grant,
+        recipient,
+        recipient_key,
+    )
+}
+
+/// The content keys of one message that the broker has unwrapped so far, so that handing the
+/// message to several recipients costs one unwrap per section rather than one per section and
+/// recipient (an HPKE open is the most expensive step of a hand-over). The keys are wiped when
+/// this is dropped; keep it no longer than the hand-overs of one message.
+pub struct Unwrapped {
+    id: Uuid,
+    keys: Vec<(SectionLabel, ContentKey)>,
+}
+
+impl Unwrapped {
+    /// No keys yet, for the message with this id.
+    pub fn new(id: Uuid) -> Unwrapped {
+        Unwrapped {
             id,
-            *label,
-            wraps,
-            broker,
-            broker_keys,
-            Reason::NotSealedForBroker,
-        )?;
-        let w = wrap(id, *label, &key, recipient, recipient_key)
-            .map_err(|e| Refusal::new(Reason::Undecryptable, e.to_string()))?;
-        out.push(w);
+            keys: Vec::new(),
+        }
     }
-    Ok(out)
+
+    /// The message these keys belong to.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// As [`rewrap`], reusing the keys unwrapped for earlier recipients of the same message.
+    /// `wraps` must be the same message's key wraps each time.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rewrap(
+        &mut self,
+        header: &Header,
+        wraps: &[KeyWrap],
+        broker: &ParticipantId,
+        broker_keys: &[SealingSecret],
+        grant: &[SectionLabel],
+        recipient: &ParticipantId,
+        recipient_key: &SealingKey,
+    ) -> Result<Vec<KeyWrap>, Refusal> {
+        // The header is bound through the section AAD, which the broker cannot check without
+        // decrypting; it is part of the signature so callers pass the verified one.
+        let _ = header;
+        let mut out = Vec::new();
+        for (i, label) in grant.iter().enumerate() {
+            if grant[..i].contains(label) || !wraps.iter().any(|w| w.section == *label) {
+                continue;
+            }
+            let at = match self.keys.iter().position(|(l, _)| l == label) {
+                Some(at) => at,
+                None => {
+                    let key = unwrap(
+                        self.id,
+                        *label,
+                        wraps,
+                        broker,
+                        broker_keys,
+                        Reason::NotSealedForBroker,
+                    )?;
+                    self.keys.push((*label, key));
+                    self.keys.len() - 1
+                }
+            };
+            let w = wrap(self.id, *label, &self.keys[at].1, recipient, recipient_key)
+                .map_err(|e| Refusal::new(Reason::Undecryptable, e.to_string()))?;
+            out.push(w);
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
