@@ -39,8 +39,10 @@ fi
 
 say "apt-get update"
 $SUDO apt-get update -qq
-if apt-cache show chromium >/dev/null 2>&1 && \
-   apt-cache policy chromium | grep -q 'Candidate: [0-9]'; then
+# Read the policy into a variable first: `grep -q` stops reading at the first match, and under
+# pipefail the writer's SIGPIPE would make the whole test fail.
+policy=$(apt-cache policy chromium 2>/dev/null || true)
+if apt-cache show chromium >/dev/null 2>&1 && grep -q 'Candidate: [0-9]' <<<"$policy"; then
   say "installing chromium"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 else

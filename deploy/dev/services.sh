@@ -89,7 +89,9 @@ ensure_postgres() {
   fi
   # The role the tests connect as (password auth over TCP works with Debian's default
   # pg_hba.conf, which allows scram/md5 on 127.0.0.1).
-  if ! psql_admin "SELECT 1 FROM pg_roles WHERE rolname = 'varsel'" | grep -q 1; then
+  local role
+  role=$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = 'varsel'")
+  if ! grep -q 1 <<<"$role"; then
     say "creating PostgreSQL role varsel"
     psql_admin "CREATE ROLE varsel LOGIN PASSWORD 'varsel' CREATEDB"
   fi

@@ -5,7 +5,8 @@ set -euo pipefail
 name=${1:?usage: vhost.sh NAME}
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-if ! $SUDO rabbitmqctl -q list_vhosts | grep -qx "$name"; then
+vhosts=$($SUDO rabbitmqctl -q list_vhosts)
+if ! grep -qx "$name" <<<"$vhosts"; then
   $SUDO rabbitmqctl -q add_vhost "$name"
 fi
 $SUDO rabbitmqctl -q set_permissions -p "$name" guest '.*' '.*' '.*'
