@@ -425,12 +425,7 @@ async fn session(
                             None => break,
                         }
                     }
-                    if batch.len() == 1 {
-                        let d = batch.pop().expect("a batch of one");
-                        process(shared, &publisher, d, signals).await?;
-                    } else {
-                        process_batch(shared, &publisher, batch, signals).await?;
-                    }
+                    process(shared, &publisher, batch, signals).await?;
                     if let Some(e) = ended {
                         return Err(e);
                     }
@@ -452,105 +447,16 @@ async fn session(
     }
 }
 
-/// Handles one input message: verify and commit, then acknowledge; refusals are dead-lettered
-/// with their reason (and answered) before the input is acknowledged.
-async fn process(
-    shared: &Arc<Shared>,
-    publisher: &amqp::Publisher,
-    d: lapin::message::Delivery,
-    signals: &Signals,
-) -> Result<(), amqp::Error> {
-    let routing_key = d.routing_key.as_str().to_owned();
-    let user_id = d
-        .properties
-        .user_id()
-        .as_ref()
-        .map(|u| u.as_str().to_owned());
-    let world = shared.world();
-    let mut delay = Duration::from_millis(200);
-    let outcome = loop {
-        let now = shared.clock.now();
-        let started = std::time::Instant::now();
-        let input = Input {
-            body: &d.data,
-            routing_key: &routing_key,
-            user_id: user_id.as_deref(),
-        };
-        match shared.intake.handle(&world, input, now).await {
-            Ok(o) => {
-                shared.metrics.observe_store_commit(started.elapsed());
-                break o;
-            }
-            Err(e) => {
-                // The store is away: hold the message (unacked) and try again; on stop, give it
-                // back to RabbitMQ for redelivery.
-                shared.store_ok.store(false, Ordering::Relaxed);
-                shared.intake_held.store(true, Ordering::Relaxed);
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "intake: cannot commit, holding the message");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = signals.stopped() => {
-                        let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
-                        return Ok(());
-                    }
-                }
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-        }
-    };
-    shared.store_ok.store(true, Ordering::Relaxed);
-    shared.intake_held.store(false, Ordering::Relaxed);
-    match outcome {
-        Outcome::Accepted {
-            id,
-            kind,
-            alert,
-            deliveries,
-            defaulted,
-            labels,
-            ..
-        } => {
-            note_accepted(shared, id, kind, alert, deliveries, defaulted, labels);
-            shared.outbox_wake.notify_one();
-        }
-        Outcome::Duplicate { id } => {
-            tracing::info!(message_id = %id, "duplicate of an accepted message, acknowledged without effect");
-        }
-        Outcome::Refused {
-            refusal,
-            id,
-            kind,
-            reply_to,
-        } => {
-            shared.metrics.refused(refusal.reason);
-            tracing::warn!(message_id = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
-            record_refusal(shared, &refusal, id, kind, reply_to.as_ref(), &routing_key).await;
-            if !dead_letter(publisher, &d, &refusal).await? {
-                return Ok(());
-            }
-            shared.outbox_wake.notify_one();
-        }
-    }
-    d.acker
-        .ack(BasicAckOptions::default())
-        .await
-        .map(|_| ())
-        .map_err(|source| amqp::Error::Protocol {
-            what: "acknowledging input".into(),
-            source,
-        })
-}
-
 /// The most input messages committed in one store transaction.
 const BATCH_MAX: usize = 64;
 
-/// Handles several input messages that were waiting together: each is verified and what it
+/// Handles the input messages that were waiting together (often just one): each is verified and what it
 /// causes written under its own savepoint in **one** store transaction (a refusal undoes only its
 /// own message's writes, and its audit entry and error reply join the same transaction); one
 /// commit; then each message is acknowledged in order, refused ones after their dead letter is
 /// confirmed. If the store fails, nothing was acknowledged: the whole batch is held and retried,
 /// and on stop handed back to RabbitMQ.
-async fn process_batch(
+async fn process(
     shared: &Arc<Shared>,
     publisher: &amqp::Publisher,
     batch: Vec<lapin::message::Delivery>,
@@ -767,38 +673,6 @@ async fn dead_letter(
                 .await;
             Ok(false)
         }
-    }
-}
-
-/// Audits a refusal and queues the error reply to a known signer, in one transaction. A failure
-/// here is logged: the dead letter still carries the reason.
-async fn record_refusal(
-    shared: &Arc<Shared>,
-    refusal: &crate::refusal::Refusal,
-    id: Option<Uuid>,
-    kind: Option<Kind>,
-    reply_to: Option<&ParticipantId>,
-    routing_key: &str,
-) {
-    let now = shared.clock.now();
-    let result = async {
-        let mut tx = shared.store().begin().await?;
-        write_refusal(
-            &mut tx,
-            shared,
-            refusal,
-            id,
-            kind,
-            reply_to,
-            routing_key,
-            now,
-        )
-        .await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "could not record a refusal in the store");
     }
 }
 

@@ -169,20 +169,6 @@ impl Intake {
         )
     }
 
-    /// Verifies one message and commits what it causes in a transaction of its own.
-    pub async fn handle(
-        &self,
-        world: &World,
-        input: Input<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome, Error> {
-        let mut tx = self.store.begin().await?;
-        let outcome = self.handle_in(&mut tx, world, input, now).await?;
-        tx.commit().await?;
-        self.committed(&outcome);
-        Ok(outcome)
-    }
-
     /// Verifies one message and writes what it causes into `tx`, a transaction the caller
     /// commits (several messages may share one). The message's writes sit under a savepoint of
     /// their own: a refusal undoes them (audit entries included) and leaves the rest of `tx`
