@@ -26,7 +26,7 @@ mod sql;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -592,6 +592,12 @@ impl PoolConn {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// SQLite has one writer at a time, and a connection that finds the file locked sleeps and
+    /// polls (up to 100 ms a try): under load a writer could wait for a long time while others
+    /// kept taking the lock. This process's write transactions therefore queue here first, in
+    /// the order they asked (tokio's mutex is fair), and take SQLite's lock without polling.
+    /// Other processes on the same file still meet the busy timeout. Unused on PostgreSQL.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl fmt::Debug for Store {
@@ -655,7 +661,10 @@ impl Store {
         } else {
             return Err(Error::Url);
         };
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// Which database this store runs on.
@@ -697,14 +706,22 @@ impl Store {
 
     /// Starts a write transaction. Dropping it without [`Tx::commit`] rolls it back.
     pub async fn begin(&self) -> Result<Tx, Error> {
-        let inner = match &self.pool {
-            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::Pg(p) => TxInner::Pg(p.begin().await?),
+        let (inner, writer) = match &self.pool {
+            Pool::Sqlite(p) => {
+                let turn =
+                    tokio::time::timeout(SQLITE_BUSY_TIMEOUT, self.writer.clone().lock_owned())
+                        .await
+                        .map_err(|_| Error::Conflict(sqlx::Error::PoolTimedOut))?;
+                let tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                (TxInner::Sqlite(tx), Some(turn))
+            }
+            Pool::Pg(p) => (TxInner::Pg(p.begin().await?), None),
         };
         Ok(Tx {
             inner,
             audit: Vec::new(),
             savepoints: Vec::new(),
+            _writer: writer,
         })
     }
 
@@ -1050,6 +1067,9 @@ pub struct Tx {
     /// For each open savepoint (innermost last), how many audit entries were buffered when it
     /// was set, so rolling back to it drops the entries added since.
     savepoints: Vec<usize>,
+    /// This process's turn to write (SQLite); given up after the transaction ends. Declared
+    /// after `inner` so that it is dropped after it.
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl fmt::Debug for Tx {
