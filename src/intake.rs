@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::envelope::{self, KeySet};
 use crate::message::{
     Content, DeliveryState, ErrorReply, Kind, ParticipantId, Payload, RecipientRole, Sealed,
-    SectionLabel,
+    SectionLabel, Urgency,
 };
 use crate::refusal::{Reason, Refusal};
 use crate::registry::Registry;
@@ -757,13 +757,16 @@ impl Intake {
             now,
         });
         let signed = envelope::sign(&payload, &self.keys.signing);
-        tx.enqueue(&NewOutbox::amqp(
-            amqp::inbox(h.recipient),
-            signed.into_bytes(),
-            Some(delivery_id),
-            Some(h.alert),
-            now,
-        ))
+        tx.enqueue(
+            &NewOutbox::amqp(
+                amqp::inbox(h.recipient),
+                signed.into_bytes(),
+                Some(delivery_id),
+                Some(h.alert),
+                now,
+            )
+            .with_urgent(h.sealed.header.urgency == Urgency::Immediate),
+        )
         .await?;
         if let Some((name, policy)) = &h.policy {
             if h.role == RecipientRole::Required && h.plan_steps {

@@ -80,6 +80,16 @@ async fn an_alert_reaches_exactly_its_inboxes_with_exactly_its_sections_and_feed
         || all_sent(&store, alert),
     )
     .await;
+    // The alert is `immediate`: its deliveries were queued ahead of routine sends.
+    let to_agencies: Vec<_> = store
+        .outbox_of(alert)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.destination != format!("inbox.{SCHOOL}"))
+        .collect();
+    assert!(!to_agencies.is_empty());
+    assert!(to_agencies.iter().all(|o| o.urgent));
 
     let expected: BTreeMap<&str, BTreeSet<&str>> = [
         (SOCIAL, sections(SectionLabel::ALL)),

@@ -167,6 +167,7 @@ on_both!(
     stats_and_overdue_count_what_is_there,
     savepoints_undo_only_their_part_audit_included,
     intake_batch_commits_exactly_the_right_rows,
+    urgent_sends_are_claimed_first,
 );
 
 fn participant(id: &str) -> varsel::message::ParticipantId {
@@ -249,6 +250,7 @@ fn outbox(alert: Uuid, delivery: Option<Uuid>, not_before: DateTime<Utc>) -> New
         alert: Some(alert),
         not_before,
         created_at: not_before,
+        urgent: false,
     }
 }
 
@@ -672,6 +674,48 @@ async fn delivery_transitions_are_idempotent_and_race_safe(ctx: Ctx) {
         assert_eq!(row.state, winners[0]);
     }
     second.close().await;
+}
+
+/// In a flood, an `immediate` alert's deliveries do not wait behind routine rows that fell due
+/// earlier: the claim takes urgent rows first, then the rest by due time.
+async fn urgent_sends_are_claimed_first(ctx: Ctx) {
+    let store = ctx.store;
+    let alert = stored_alert(&store, Category::DepartureImminent, Status::Actual, t(0)).await;
+    let mut tx = store.begin().await.expect("begin");
+    let mut routine = Vec::new();
+    for i in 0..5 {
+        routine.push(
+            tx.enqueue(&outbox(alert, None, t(i)))
+                .await
+                .expect("enqueue"),
+        );
+    }
+    let urgent = tx
+        .enqueue(&outbox(alert, None, t(100)).with_urgent(true))
+        .await
+        .expect("enqueue");
+    // Not due yet: urgency does not make a row due early.
+    tx.enqueue(&outbox(alert, None, t(5_000)).with_urgent(true))
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    let lease = Duration::from_secs(30);
+    let first = store
+        .claim_outbox("a", t(1_000), lease, 2)
+        .await
+        .expect("claim");
+    assert_eq!(
+        first.iter().map(|r| (r.id, r.urgent)).collect::<Vec<_>>(),
+        vec![(urgent, true), (routine[0], false)]
+    );
+    let rest = store
+        .claim_outbox("a", t(1_000), lease, 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        rest.iter().map(|r| r.id).collect::<Vec<_>>(),
+        routine[1..].to_vec()
+    );
 }
 
 async fn outbox_and_timer_claims_never_overlap(ctx: Ctx) {

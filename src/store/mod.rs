@@ -380,6 +380,9 @@ pub struct NewOutbox {
     /// Not sent before this time (usually now).
     pub not_before: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// Claimed before every non-urgent row that is due (the deliveries of an `immediate`
+    /// alert), so that in a flood an urgent alert does not wait behind routine traffic.
+    pub urgent: bool,
 }
 
 impl NewOutbox {
@@ -400,7 +403,13 @@ impl NewOutbox {
             alert,
             not_before: now,
             created_at: now,
+            urgent: false,
         }
+    }
+
+    /// The same send, marked urgent or not (see [`NewOutbox::urgent`]).
+    pub fn with_urgent(self, urgent: bool) -> NewOutbox {
+        NewOutbox { urgent, ..self }
     }
 
     /// An email notice (the payload is the JSON of a `mailer::Notice`) to `address`, due now.
@@ -449,6 +458,7 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    pub urgent: bool,
 }
 
 impl fmt::Debug for OutboxRow {
@@ -837,8 +847,8 @@ impl Store {
     }
 
     /// Claims up to `limit` pending outbox rows that are due at `now` and not claimed by a
-    /// live lease, for `owner` until `now + lease`. Each claim counts as an attempt. Rows come
-    /// back in due order.
+    /// live lease, for `owner` until `now + lease`. Each claim counts as an attempt. Urgent rows
+    /// come first, then the rest; each group in due order.
     pub async fn claim_outbox(
         &self,
         owner: &str,
@@ -850,7 +860,7 @@ impl Store {
             "UPDATE outbox SET claimed_by = $1, claimed_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' \
                  AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until <= $3) \
-                 ORDER BY next_attempt_at, id LIMIT $4{}) \
+                 ORDER BY urgent DESC, next_attempt_at, id LIMIT $4{}) \
              RETURNING {OUTBOX_COLS}",
             self.skip_locked()
         );
@@ -861,7 +871,7 @@ impl Store {
             .i64(i64::from(limit));
         let rows: Vec<RawOutbox> = self.claim(q).await?;
         let mut rows = convert_all(rows, RawOutbox::into_row)?;
-        rows.sort_by_key(|r| (r.next_attempt_at, r.id));
+        rows.sort_by_key(|r| (!r.urgent, r.next_attempt_at, r.id));
         Ok(rows)
     }
 
@@ -1325,8 +1335,8 @@ impl Tx {
     pub async fn enqueue(&mut self, o: &NewOutbox) -> Result<i64, Error> {
         let q = Q::new(
             "INSERT INTO outbox (channel, destination, payload, delivery_id, alert_id, state, \
-             attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7) RETURNING id",
+             attempts, next_attempt_at, created_at, urgent) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8) RETURNING id",
         )
         .text(o.channel.code())
         .text(o.destination.clone())
@@ -1334,7 +1344,8 @@ impl Tx {
         .opt_text(o.delivery.map(|d| d.to_string()))
         .opt_text(o.alert.map(|a| a.to_string()))
         .i64(ms(o.not_before))
-        .i64(ms(o.created_at));
+        .i64(ms(o.created_at))
+        .i64(i64::from(o.urgent));
         let (id,): (i64,) = self.conn().fetch_one(q).await?;
         Ok(id)
     }

@@ -22,7 +22,8 @@ pub(crate) const DELIVERY_COLS: &str =
      d.outcome, d.receipt_due, d.ack_due, d.attempts";
 
 pub(crate) const OUTBOX_COLS: &str = "id, channel, destination, payload, delivery_id, alert_id, \
-     state, attempts, next_attempt_at, claimed_by, claimed_until, last_error, created_at, sent_at";
+     state, attempts, next_attempt_at, claimed_by, claimed_until, last_error, created_at, sent_at, \
+     urgent";
 
 pub(crate) const TIMER_COLS: &str = "id, alert_id, delivery_id, action, due_at, state, \
      claimed_by, claimed_until, fired_at, created_at";
@@ -226,6 +227,7 @@ pub(crate) struct RawOutbox {
     last_error: Option<String>,
     created_at: i64,
     sent_at: Option<i64>,
+    urgent: i64,
 }
 
 impl RawOutbox {
@@ -246,6 +248,7 @@ impl RawOutbox {
             last_error: self.last_error,
             created_at: time(T, "created_at", self.created_at)?,
             sent_at: opt_time(T, "sent_at", self.sent_at)?,
+            urgent: self.urgent != 0,
         })
     }
 }
