@@ -450,10 +450,10 @@ async fn session(
 /// The most input messages committed in one store transaction.
 const BATCH_MAX: usize = 64;
 
-/// Handles the input messages that were waiting together (often just one): each is verified and what it
-/// causes written under its own savepoint in **one** store transaction (a refusal undoes only its
-/// own message's writes, and its audit entry and error reply join the same transaction); one
-/// commit; then each message is acknowledged in order, refused ones after their dead letter is
+/// Handles the input messages that were waiting together (often just one): each is verified and
+/// what it causes written under its own savepoint in **one** store transaction (a refusal undoes
+/// only its own message's writes, and its audit entry and error reply join the same transaction);
+/// one commit; then each message is acknowledged in order, refused ones after their dead letter is
 /// confirmed. If the store fails, nothing was acknowledged: the whole batch is held and retried,
 /// and on stop handed back to RabbitMQ.
 async fn process(
@@ -615,7 +615,7 @@ async fn write_refusal(
     Ok(())
 }
 
-/// Counts and logs an accepted input message (the same for the single and the batched path).
+/// Counts and logs an accepted input message.
 fn note_accepted(
     shared: &Shared,
     id: Uuid,

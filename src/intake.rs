@@ -153,7 +153,7 @@ impl Intake {
     ) -> Result<Vec<crate::message::KeyWrap>, Refusal> {
         let digest = envelope::sha256(h.compact.as_bytes());
         let mut cache = self.unwrapped.lock().unwrap_or_else(|e| e.into_inner());
-        if !matches!(&*cache, Some((d, u)) if *d == digest && u.id() == h.message) {
+        if !matches!(&*cache, Some((d, _)) if *d == digest) {
             *cache = None;
         }
         let (_, unwrapped) =

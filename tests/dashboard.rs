@@ -10,8 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Days, TimeZone, Utc};
-use common::harness::{drain, wait_until, Harness};
+use chrono::Utc;
+use common::harness::{drain, office_morning, wait_until, Harness};
 use varsel::clock::Clock;
 use varsel::message::Category;
 use varsel::ops::http::{fetch, DeliveryView};
@@ -82,19 +82,6 @@ async fn headless(url: &str, extra: &[String]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A weekday morning when socialtjänsten is open, at least a day from now.
-fn office_morning() -> DateTime<Utc> {
-    let hours: varsel::calendar::OfficeHours = "mon-fri 07:30-16:30".parse().unwrap();
-    let mut day = Utc::now().date_naive() + Days::new(1);
-    loop {
-        let t = Utc.from_utc_datetime(&day.and_hms_opt(9, 0, 0).unwrap());
-        if hours.is_open(t) && hours.is_open(t + chrono::Duration::hours(6)) {
-            return t;
-        }
-        day = day + Days::new(1);
-    }
 }
 
 fn alert_doc(h: &Harness) -> varsel::alert::Document {

@@ -105,6 +105,17 @@ async fn sent(store: &Store, alert: Uuid) -> bool {
         .unwrap_or(false)
 }
 
+/// The school sends `doc`; returns the alert's id once every delivery has left the outbox.
+async fn send_delivered(h: &Harness, doc: &varsel::alert::Document) -> Uuid {
+    let alert = h.client(SCHOOL).send(doc).await.unwrap();
+    let store = h.store();
+    wait_until(Duration::from_secs(30), "the alert to be delivered", || {
+        sent(&store, alert)
+    })
+    .await;
+    alert
+}
+
 /// Moves the clock to `created + offset` and waits until the steps taken equal `expected`.
 async fn at(
     h: &Harness,
@@ -146,11 +157,7 @@ async fn an_unacknowledged_departure_alert_climbs_the_ladder_step_by_step() {
     let store = h.store();
     let created = h.clock.now();
     let doc = alert_doc(&h, chrono::Duration::hours(8));
-    let alert = h.client(SCHOOL).send(&doc).await.unwrap();
-    wait_until(Duration::from_secs(30), "the alert to be delivered", || {
-        sent(&store, alert)
-    })
-    .await;
+    let alert = send_delivered(&h, &doc).await;
     for id in [SOCIAL, POLICE] {
         drain(&h.client(id)).await;
     }
@@ -336,11 +343,7 @@ async fn an_update_goes_to_the_same_recipients_and_a_cancel_stops_every_timer() 
     let school = h.client(SCHOOL);
     let created = h.clock.now();
     let doc = alert_doc(&h, chrono::Duration::hours(8));
-    let alert = school.send(&doc).await.unwrap();
-    wait_until(Duration::from_secs(30), "the alert to be delivered", || {
-        sent(&store, alert)
-    })
-    .await;
+    let alert = send_delivered(&h, &doc).await;
 
     let mut update = doc.clone();
     update.kind = Kind::Update;
@@ -399,17 +402,8 @@ async fn an_update_goes_to_the_same_recipients_and_a_cancel_stops_every_timer() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_between_two_steps_fires_the_next_step_once() {
     let (mut h, sink) = start("restart", next(Weekday::Tue, 11, 0)).await;
-    let store = h.store();
     let created = h.clock.now();
-    let alert = h
-        .client(SCHOOL)
-        .send(&alert_doc(&h, chrono::Duration::hours(8)))
-        .await
-        .unwrap();
-    wait_until(Duration::from_secs(30), "the alert to be delivered", || {
-        sent(&store, alert)
-    })
-    .await;
+    let alert = send_delivered(&h, &alert_doc(&h, chrono::Duration::hours(8))).await;
     let m = chrono::Duration::minutes;
     at(
         &h,
@@ -466,11 +460,7 @@ async fn a_declined_delivery_is_rerouted_and_with_no_required_recipient_left_ops
     doc.header.category = varsel::message::Category::SuspectedAbroad;
     doc.header.planned_departure = None;
     doc.body.travel = None;
-    let alert = h.client(SCHOOL).send(&doc).await.unwrap();
-    wait_until(Duration::from_secs(30), "the alert to be delivered", || {
-        sent(&store, alert)
-    })
-    .await;
+    let alert = send_delivered(&h, &doc).await;
     let social = delivery_of(&store, alert, SOCIAL).await.unwrap();
     h.client(SOCIAL)
         .ack(social.id, "Handläggare", Outcome::NotOurJurisdiction)
@@ -581,15 +571,7 @@ async fn timer_precision_with_10000_pending_timers() {
     const TIMERS: i64 = 10_000;
     let h = Harness::start("precision").await;
     let store = h.store();
-    let alert = h
-        .client(SCHOOL)
-        .send(&alert_doc(&h, chrono::Duration::hours(8)))
-        .await
-        .unwrap();
-    wait_until(Duration::from_secs(30), "the alert to be delivered", || {
-        sent(&store, alert)
-    })
-    .await;
+    let alert = send_delivered(&h, &alert_doc(&h, chrono::Duration::hours(8))).await;
     let social = delivery_of(&store, alert, SOCIAL).await.unwrap();
     // The alert's own ladder is hours away; only the timers scheduled here fall due.
     let ladder = store.stats(Utc::now()).await.unwrap().timers_pending;

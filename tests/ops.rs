@@ -12,8 +12,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Days, TimeZone, Utc};
-use common::harness::{drain, wait_until, Harness};
+use common::harness::{drain, office_morning, wait_until, Harness};
 use serde_json::Value;
 use uuid::Uuid;
 use varsel::client::Item;
@@ -72,20 +71,6 @@ fn captured_lines() -> Vec<Value> {
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-/// A weekday morning (09:00 UTC, 10:00 or 11:00 in Stockholm) when socialtjänsten is open, at
-/// least a day from now so the demo keys (valid from a few minutes ago) are valid.
-pub fn office_morning() -> DateTime<Utc> {
-    let hours: varsel::calendar::OfficeHours = "mon-fri 07:30-16:30".parse().unwrap();
-    let mut day = Utc::now().date_naive() + Days::new(1);
-    loop {
-        let t = Utc.from_utc_datetime(&day.and_hms_opt(9, 0, 0).unwrap());
-        if hours.is_open(t) && hours.is_open(t + chrono::Duration::hours(6)) {
-            return t;
-        }
-        day = day + Days::new(1);
-    }
-}
 
 fn base(h: &Harness) -> String {
     format!(

@@ -310,11 +310,6 @@ impl Unwrapped {
         }
     }
 
-    /// The message these keys belong to.
-    pub fn id(&self) -> Uuid {
-        self.id
-    }
-
     /// As [`rewrap`], reusing the keys unwrapped for earlier recipients of the same message.
     /// `wraps` must be the same message's key wraps each time.
     #[allow(clippy::too_many_arguments)]

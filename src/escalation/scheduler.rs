@@ -100,8 +100,6 @@ impl Scheduler {
                         tracing::warn!(timers = due.len(), error = %e, "escalation steps not fired; retried when their lease ends")
                     }
                 }
-            }
-            if !due.is_empty() {
                 self.shared.outbox_wake.notify_one();
                 continue;
             }

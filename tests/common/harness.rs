@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use chrono::{DateTime, Days, TimeZone, Utc};
+
 use varsel::broker::{self, Running};
 use varsel::client::{Client, Item};
 use varsel::clock::Clock;
@@ -204,5 +206,19 @@ where
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A weekday morning (09:00 UTC, 10:00 or 11:00 in Stockholm) when socialtjänsten is open, at
+/// least a day from now so the demo keys (valid from a few minutes ago) are valid.
+pub fn office_morning() -> DateTime<Utc> {
+    let hours: varsel::calendar::OfficeHours = "mon-fri 07:30-16:30".parse().unwrap();
+    let mut day = Utc::now().date_naive() + Days::new(1);
+    loop {
+        let t = Utc.from_utc_datetime(&day.and_hms_opt(9, 0, 0).unwrap());
+        if hours.is_open(t) && hours.is_open(t + chrono::Duration::hours(6)) {
+            return t;
+        }
+        day = day + Days::new(1);
     }
 }
