@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure a headless-capable Chromium is installed for the dashboard's browser test
-# (tests/dashboard.rs). Installs Debian's `chromium` package when no Chromium is found. On Ubuntu,
+# (crates/varsel/tests/dashboard.rs). Installs Debian's `chromium` package when no Chromium is found. On Ubuntu,
 # `chromium-browser` is only a wrapper around a snap, which does not run everywhere (containers
 # without snapd); there the script says so and the test will report the browser as missing.
 # Safe to run again: it only installs what is missing.
@@ -50,7 +50,7 @@ else
   say "this distribution has no chromium deb; trying chromium-browser (a snap on Ubuntu)"
   if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium-browser >/dev/null; then
     say "could not install Chromium. Install it by hand (e.g. 'snap install chromium' or Google"
-    say "Chrome's .deb) and set VARSEL_CHROMIUM to its path; tests/dashboard.rs needs it."
+    say "Chrome's .deb) and set VARSEL_CHROMIUM to its path; crates/varsel/tests/dashboard.rs needs it."
     exit 1
   fi
 fi

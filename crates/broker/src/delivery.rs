@@ -1,0 +1,137 @@
+//! The per-recipient delivery state machine, and the broker-signed `delivery` message that hands
+//! one alert (or update, or cancel) to one recipient.
+//!
+//! ```text
+//! pending ─► sent ─► received ─► acknowledged
+//!    │         │        │
+//!    │         │        └──────► declined        (outcome not_our_jurisdiction)
+//!    └─────────┴──► unroutable / escalated / cancelled / expired
+//! ```
+//! Transitions are conditional updates in the store (`… WHERE state IN (from)`), so they are
+//! idempotent and race-safe: a late receipt after an ack changes nothing, and of two brokers
+//! applying the same transition exactly one succeeds.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use varsel_protocol::message::{
+    Content, Delivery, DeliveryState, KeyWrap, Outcome, ParticipantId, Payload, RecipientRole,
+};
+
+use DeliveryState::*;
+
+/// The states a delivery can be in when its message has been published, or is about to be.
+pub const OUTSTANDING: &[DeliveryState] = &[Pending, Sent, Escalated];
+
+/// The transition a machine receipt causes: `(from, to)`.
+pub fn on_receipt() -> (&'static [DeliveryState], DeliveryState) {
+    (&[Pending, Sent, Escalated, Unroutable], Received)
+}
+
+/// The transition an officer's ack causes: `(from, to)`. Declining (`not_our_jurisdiction`) ends in
+/// `declined`, which the escalation policy re-routes.
+pub fn on_ack(outcome: Outcome) -> (&'static [DeliveryState], DeliveryState) {
+    let to = match outcome {
+        Outcome::NotOurJurisdiction => Declined,
+        _ => Acknowledged,
+    };
+    (&[Pending, Sent, Received, Escalated, Unroutable], to)
+}
+
+/// The transition a confirmed publish causes.
+pub fn on_published() -> (&'static [DeliveryState], DeliveryState) {
+    (&[Pending], Sent)
+}
+
+/// The transition an unroutable publish causes.
+pub fn on_unroutable() -> (&'static [DeliveryState], DeliveryState) {
+    (&[Pending, Sent], Unroutable)
+}
+
+/// The transition paging ops causes for the delivery that is overdue.
+pub fn on_escalated() -> (&'static [DeliveryState], DeliveryState) {
+    (&[Pending, Sent, Received, Unroutable], Escalated)
+}
+
+/// The transition a cancel causes for deliveries of the cancelled alert that are still open.
+pub fn on_cancel() -> (&'static [DeliveryState], DeliveryState) {
+    (&[Pending, Sent, Received, Escalated, Unroutable], Cancelled)
+}
+
+/// Whether a delivery in this state still needs something from its recipient.
+pub fn is_open(state: DeliveryState) -> bool {
+    matches!(state, Pending | Sent | Received | Escalated | Unroutable)
+}
+
+/// Whether this delivery, in this state, keeps its alert open.
+pub fn holds_alert_open(role: RecipientRole, state: DeliveryState) -> bool {
+    role == RecipientRole::Required && is_open(state)
+}
+
+/// What the broker needs to build one delivery message.
+pub struct Handover<'a> {
+    pub broker: &'a ParticipantId,
+    pub delivery: Uuid,
+    pub alert: Uuid,
+    /// The id of the school's message being handed over (the alert itself, an update or a cancel).
+    pub message: Uuid,
+    pub recipient: &'a ParticipantId,
+    pub role: RecipientRole,
+    pub original: &'a str,
+    pub wraps: Vec<KeyWrap>,
+    pub receipt_due: Option<DateTime<Utc>>,
+    pub ack_due: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+/// The unsigned payload of a delivery message.
+pub fn payload(h: Handover<'_>) -> Payload {
+    let mut p = Payload::new(
+        h.broker.clone(),
+        Content::Delivery(Delivery {
+            delivery: h.delivery,
+            alert: h.alert,
+            recipient: h.recipient.clone(),
+            role: h.role,
+            original: h.original.to_owned(),
+            wraps: h.wraps,
+            receipt_due: h.receipt_due,
+            ack_due: h.ack_due,
+        }),
+    );
+    p.sent_at = h.now;
+    p.references = if h.message == h.alert {
+        vec![h.alert]
+    } else {
+        vec![h.alert, h.message]
+    };
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_receipt_cannot_undo_an_ack() {
+        let (from, _) = on_receipt();
+        assert!(!from.contains(&Acknowledged));
+        assert!(!from.contains(&Declined));
+        assert!(!from.contains(&Cancelled));
+    }
+
+    #[test]
+    fn declining_is_not_acknowledging() {
+        assert_eq!(on_ack(Outcome::NotOurJurisdiction).1, Declined);
+        assert_eq!(on_ack(Outcome::CaseOpened).1, Acknowledged);
+        assert!(!on_ack(Outcome::CaseOpened).0.contains(&Acknowledged));
+    }
+
+    #[test]
+    fn only_required_open_deliveries_hold_the_alert() {
+        assert!(holds_alert_open(RecipientRole::Required, Received));
+        assert!(!holds_alert_open(RecipientRole::Informed, Received));
+        assert!(!holds_alert_open(RecipientRole::Required, Acknowledged));
+        assert!(!holds_alert_open(RecipientRole::Required, Declined));
+    }
+}

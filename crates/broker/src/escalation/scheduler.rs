@@ -1,0 +1,425 @@
+//! The escalation scheduler: fires the timers that routing put in the store.
+//!
+//! Every step of an alert's ladder is a row in the store's `timers` table with the instant it is
+//! due. The scheduler claims due rows with a lease (so several broker instances can share one
+//! store, and a row claimed by an instance that died is taken over when its lease ends), and fires
+//! the claimed batch in one transaction, each timer under a savepoint of its own: it first marks
+//! the timer fired *if still claimed by this instance* (so no step fires twice), then acts through
+//! the outbox (redeliver, email) or the store (add a recipient, page ops), records the step in the
+//! audit log and tells the school. A step whose delivery was acknowledged, declined or cancelled
+//! in the meantime is skipped. One commit per batch keeps up with thousands of due timers.
+//!
+//! Exercise and test alerts climb the same ladder, but `add_recipient` and `page_ops` are only
+//! recorded, never carried out, so an exercise never calls the police or wakes ops.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Action, EmailTarget, Policy};
+use crate::acknowledgement;
+use crate::broker::Shared;
+use crate::delivery;
+use crate::intake::{self, HandOver};
+use crate::mailer;
+use crate::store::{self, AlertState, NewAudit, NewOutbox, TimerRow};
+use varsel_protocol::message::ParticipantId;
+use varsel_protocol::message::{Feedback, Kind, Payload, Status};
+use varsel_protocol::registry::{Registry, Role};
+use varsel_transport::shutdown::Signals;
+
+/// What a timer row says: which step of which frozen policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    pub policy: String,
+    pub step: usize,
+    pub round: u32,
+}
+
+/// Fires due escalation timers.
+pub struct Scheduler {
+    shared: Arc<Shared>,
+    owner: String,
+}
+
+/// Why a timer could not be fired (it stays claimed until its lease ends, then is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Intake(#[from] intake::Error),
+    #[error("timer {0}: {1}")]
+    Bad(i64, String),
+}
+
+impl Scheduler {
+    pub fn new(shared: Arc<Shared>, owner: String) -> Scheduler {
+        Scheduler { shared, owner }
+    }
+
+    /// Runs until asked to stop, polling for due timers.
+    pub async fn run(self, signals: Signals) {
+        let poll = self.shared.config.escalation.poll;
+        let lease = self.shared.config.escalation.lease;
+        loop {
+            if signals.is_stopping() {
+                break;
+            }
+            let now = self.shared.clock.now();
+            let due = match self
+                .shared
+                .store()
+                .claim_timers(&self.owner, now, lease, 64)
+                .await
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduler: store unavailable");
+                    Vec::new()
+                }
+            };
+            if !due.is_empty() {
+                match self.fire_batch(&due).await {
+                    Ok(results) => {
+                        for (t, r) in due.iter().zip(results) {
+                            match r {
+                                Ok(Some(action)) => {
+                                    tracing::info!(alert = %t.alert, delivery = ?t.delivery, timer = t.id, action, late_ms = (self.shared.clock.now() - t.due_at).num_milliseconds(), "escalation step fired");
+                                }
+                                Ok(None) => {}
+                                Err(e) => {
+                                    tracing::warn!(alert = %t.alert, timer = t.id, error = %e, "escalation step failed; retried when its lease ends")
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(timers = due.len(), error = %e, "escalation steps not fired; retried when their lease ends")
+                    }
+                }
+                self.shared.outbox_wake.notify_one();
+                continue;
+            }
+            tokio::select! {
+                _ = signals.stopped() => break,
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    /// Fires claimed timers in one store transaction, each under a savepoint of its own: a step
+    /// that cannot be fired undoes only its own writes and stays claimed until its lease ends,
+    /// when it is tried again. Returns each timer's outcome, in order: the action's code, or None
+    /// when the step was skipped or another instance fired it first. `Err` means nothing was
+    /// committed.
+    pub async fn fire_batch(
+        &self,
+        due: &[TimerRow],
+    ) -> Result<Vec<Result<Option<&'static str>, Error>>, Error> {
+        let mut tx = self.shared.store().begin().await?;
+        let mut results = Vec::with_capacity(due.len());
+        let mut fired = Vec::new();
+        for t in due {
+            tx.savepoint().await?;
+            match self.fire_in(&mut tx, t).await {
+                Ok(outcome) => {
+                    if let Some((action, status)) = outcome {
+                        fired.push((action, status));
+                    }
+                    results.push(Ok(outcome.map(|(action, _)| action)));
+                }
+                Err(Error::Store(e)) => return Err(Error::Store(e)),
+                Err(e) => {
+                    tx.rollback_to().await?;
+                    results.push(Err(e));
+                }
+            }
+            tx.release().await?;
+        }
+        tx.commit().await?;
+        for (action, status) in fired {
+            self.shared.metrics.escalation_step(action, status);
+        }
+        Ok(results)
+    }
+
+    /// Fires one claimed timer inside `tx`. Returns the action's code and the alert's status, or
+    /// None when the step was skipped or another instance fired it first.
+    async fn fire_in(
+        &self,
+        tx: &mut store::Tx,
+        t: &TimerRow,
+    ) -> Result<Option<(&'static str, Status)>, Error> {
+        let now = self.shared.clock.now();
+        let spec: Timer = serde_json::from_value(t.action.clone())
+            .map_err(|e| Error::Bad(t.id, e.to_string()))?;
+        let store = self.shared.store();
+        if !tx.finish_timer(t.id, &self.owner, now).await? {
+            return Ok(None);
+        }
+        let Some(alert) = tx.alert_for_update(t.alert).await? else {
+            return Err(Error::Bad(
+                t.id,
+                format!("alert {} is not in the store", t.alert),
+            ));
+        };
+        let policies: BTreeMap<String, Policy> = alert
+            .policy
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let Some(step) = policies
+            .get(&spec.policy)
+            .and_then(|p| p.steps.get(spec.step))
+        else {
+            return Err(Error::Bad(
+                t.id,
+                format!(
+                    "policy {} step {} is not frozen on the alert",
+                    spec.policy, spec.step
+                ),
+            ));
+        };
+        let action = step.action.clone();
+        let recipient = match t.delivery {
+            Some(d) => tx.delivery_for_update(d).await?,
+            None => None,
+        };
+        let alert_open = matches!(alert.state, AlertState::Open | AlertState::Escalated);
+        let delivery_open = recipient
+            .as_ref()
+            .is_none_or(|d| delivery::is_open(d.state));
+        let audit = |action: &str, detail: serde_json::Value| NewAudit {
+            at: now,
+            actor: self.shared.intake.broker.to_string(),
+            action: action.into(),
+            alert: Some(t.alert),
+            delivery: t.delivery,
+            detail,
+        };
+        if !alert_open || !delivery_open {
+            tx.audit(&audit("escalation_skipped", json!({ "step": spec.step, "round": spec.round, "action": action.code(), "why": "no longer open" }))).await?;
+            return Ok(None);
+        }
+        let exercise = alert.status != Status::Actual;
+        let world = self.shared.world();
+        let school_name = world
+            .registry
+            .participant(&alert.sender)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        let detail = json!({ "policy": spec.policy, "step": spec.step, "round": spec.round, "due": t.due_at, "action": action.code(), "exercise": exercise });
+        match &action {
+            Action::Redeliver => {
+                let Some(d) = &recipient else {
+                    return Err(Error::Bad(t.id, "redeliver needs a delivery".into()));
+                };
+                let last = tx.last_publication(d.id).await?;
+                match last {
+                    Some(o) => {
+                        tx.enqueue(
+                            &NewOutbox::amqp(
+                                o.destination,
+                                o.payload,
+                                Some(d.id),
+                                Some(t.alert),
+                                now,
+                            )
+                            .with_urgent(o.urgent),
+                        )
+                        .await?;
+                        tx.audit(&audit("escalation_redeliver", detail)).await?;
+                    }
+                    None => {
+                        tx.audit(&audit(
+                            "escalation_skipped",
+                            json!({ "action": "redeliver", "why": "nothing was published yet" }),
+                        ))
+                        .await?
+                    }
+                }
+            }
+            Action::Email { to } => {
+                let who = recipient.as_ref().map(|d| d.recipient.clone());
+                let address = match to {
+                    EmailTarget::Address(a) => Some(a.clone()),
+                    EmailTarget::Mailbox => who
+                        .as_ref()
+                        .and_then(|r| world.registry.participant(r))
+                        .and_then(|p| p.mailbox.clone()),
+                };
+                match address {
+                    Some(address) => {
+                        let notice = mailer::Notice {
+                            alert: t.alert,
+                            category: alert.category,
+                            urgency: alert.urgency,
+                            status: alert.status,
+                            school_name: school_name.clone(),
+                            deadline: recipient.as_ref().and_then(|d| d.ack_due),
+                            reason: mailer::NoticeReason::Overdue,
+                        };
+                        let body = serde_json::to_vec(&notice).map_err(|e| Error::Bad(t.id, e.to_string()))?;
+                        tx.enqueue(&NewOutbox::email(address, body, t.delivery, Some(t.alert), now)).await?;
+                        tx.audit(&audit("escalation_email", detail)).await?;
+                    }
+                    None => tx.audit(&audit("escalation_skipped", json!({ "action": "email", "why": "no functional mailbox in the registry" }))).await?,
+                }
+            }
+            Action::AddRecipient {
+                participant,
+                role,
+                sections,
+            } => {
+                let existing = tx.deliveries_of(t.alert).await?;
+                if exercise {
+                    tx.audit(&audit("escalation_skipped", json!({ "action": "add_recipient", "participant": participant, "why": "exercise or test alert" }))).await?;
+                } else if existing
+                    .iter()
+                    .any(|d| &d.recipient == participant && d.kind == Kind::Alert)
+                {
+                    tx.audit(&audit("escalation_skipped", json!({ "action": "add_recipient", "participant": participant, "why": "already a recipient" }))).await?;
+                } else {
+                    let Some(original) = store.message(t.alert).await? else {
+                        return Err(Error::Bad(
+                            t.id,
+                            "the alert's message is not in the store".into(),
+                        ));
+                    };
+                    let compact = String::from_utf8(original.raw)
+                        .map_err(|e| Error::Bad(t.id, e.to_string()))?;
+                    let payload: Payload = varsel_protocol::envelope::payload_of(&compact)
+                        .map_err(|e| Error::Bad(t.id, e.to_string()))?;
+                    let Some(sealed) = payload.content.sealed() else {
+                        return Err(Error::Bad(t.id, "the alert's message is not sealed".into()));
+                    };
+                    let policy = policies.get(&spec.policy);
+                    self.shared
+                        .intake
+                        .hand_over(
+                            tx,
+                            &world,
+                            HandOver {
+                                alert: t.alert,
+                                message: t.alert,
+                                compact: &compact,
+                                sealed,
+                                recipient: participant,
+                                role: *role,
+                                sections,
+                                kind: Kind::Alert,
+                                policy: policy.map(|p| (spec.policy.clone(), p)),
+                                plan_steps: false,
+                                created: now,
+                                planned_departure: alert.planned_departure,
+                            },
+                            now,
+                        )
+                        .await?;
+                    tx.audit(&audit("escalation_add_recipient", json!({ "participant": participant, "role": role, "sections": sections, "step": spec.step }))).await?;
+                }
+            }
+            Action::PageOps => {
+                if exercise {
+                    tx.audit(&audit(
+                        "escalation_skipped",
+                        json!({ "action": "page_ops", "why": "exercise or test alert" }),
+                    ))
+                    .await?;
+                } else {
+                    page_ops(
+                        tx,
+                        &self.shared.intake.broker,
+                        &world.registry,
+                        &alert,
+                        t.delivery,
+                        now,
+                        detail,
+                    )
+                    .await?;
+                }
+            }
+        }
+        if let Some(d) = &recipient {
+            let fb = Feedback {
+                alert: t.alert,
+                delivery: d.id,
+                recipient: d.recipient.clone(),
+                state: d.state,
+                at: now,
+                officer: None,
+                outcome: None,
+                escalation: Some(action.code().to_owned()),
+            };
+            acknowledgement::enqueue_feedback(tx, &self.shared.intake, &alert.sender, fb, now)
+                .await?;
+        }
+        Ok(Some((action.code(), alert.status)))
+    }
+}
+
+/// Hands an alert to a human in ops: the alert becomes `escalated`, the page is audited (and
+/// counted by the caller), and every ops participant with a functional mailbox gets a notice by
+/// email.
+pub(crate) async fn page_ops(
+    tx: &mut store::Tx,
+    broker: &ParticipantId,
+    registry: &Registry,
+    alert: &store::AlertRow,
+    delivery_id: Option<Uuid>,
+    now: DateTime<Utc>,
+    detail: serde_json::Value,
+) -> Result<(), store::Error> {
+    tx.set_alert_state(alert.id, &[AlertState::Open], AlertState::Escalated, now)
+        .await?;
+    if let Some(d) = delivery_id {
+        let (from, to) = delivery::on_escalated();
+        tx.transition_delivery(d, from, to, now, None, None).await?;
+    }
+    tx.audit(&NewAudit {
+        at: now,
+        actor: broker.to_string(),
+        action: "ops_paged".into(),
+        alert: Some(alert.id),
+        delivery: delivery_id,
+        detail,
+    })
+    .await?;
+    let school_name = registry
+        .participant(&alert.sender)
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    for ops in registry
+        .participants()
+        .iter()
+        .filter(|p| p.role == Role::Ops)
+    {
+        if let Some(mailbox) = &ops.mailbox {
+            let notice = mailer::Notice {
+                alert: alert.id,
+                category: alert.category,
+                urgency: alert.urgency,
+                status: alert.status,
+                school_name: school_name.clone(),
+                deadline: None,
+                reason: mailer::NoticeReason::Escalated,
+            };
+            if let Ok(body) = serde_json::to_vec(&notice) {
+                tx.enqueue(&NewOutbox::email(
+                    mailbox.clone(),
+                    body,
+                    delivery_id,
+                    Some(alert.id),
+                    now,
+                ))
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! varsel's wire format, for anyone who sends or receives varsel messages.
+//!
+//! A school's alert is a [`message::Payload`] (a cleartext routing header of codes and a body in
+//! labelled sections, [`alert::Document`] before sealing), sealed and signed by [`envelope`]: each
+//! section encrypted with its own key, the keys wrapped with HPKE to the broker, the payload signed
+//! as a compact JWS (EdDSA). The [`registry`] names every participant with its keys and rights;
+//! [`refusal`] holds the reason codes every refusal carries; [`personnummer`] checks Swedish
+//! identity numbers; [`calendar`] knows Swedish public holidays and office hours.
+//! [`problems`] is the one way files are loaded and their problems reported.
+//!
+//! This crate does no I/O beyond reading and writing key files: no async runtime, no AMQP, no
+//! database, so an agency's own integration can depend on it alone.
+#![forbid(unsafe_code)]
+
+pub mod alert;
+pub mod calendar;
+pub mod envelope;
+pub mod message;
+pub mod personnummer;
+pub mod problems;
+pub mod refusal;
+pub mod registry;

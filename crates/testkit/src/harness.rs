@@ -1,0 +1,224 @@
+//! Starts a real broker for a test: a RabbitMQ virtual host of the test's own on the local
+//! RabbitMQ (created with rabbitmqctl, deleted afterwards), a temporary directory with the demo's
+//! keys, registry and routing table (the files in `deploy/`), an SQLite store, and the broker
+//! running in-process on a clock the test controls.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use chrono::{DateTime, Days, TimeZone, Utc};
+
+use varsel_broker::broker::{self, Running};
+use varsel_broker::config::Config;
+use varsel_broker::store::Store;
+use varsel_participant::client::{Client, Item};
+use varsel_transport::clock::Clock;
+use varsel_transport::shutdown::Signals;
+
+fn rabbitmqctl(args: &[&str]) -> std::io::Result<std::process::Output> {
+    let root = unsafe_free_is_root();
+    let mut c = if root {
+        Command::new("rabbitmqctl")
+    } else {
+        let mut c = Command::new("sudo");
+        c.arg("-n").arg("rabbitmqctl");
+        c
+    };
+    c.args(args).output()
+}
+
+fn unsafe_free_is_root() -> bool {
+    std::env::var("USER").map(|u| u == "root").unwrap_or(false)
+        || Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout.starts_with(b"0"))
+            .unwrap_or(false)
+}
+
+/// A RabbitMQ virtual host that exists for one test.
+pub struct Vhost {
+    pub name: String,
+}
+
+impl Vhost {
+    pub fn create(prefix: &str) -> Vhost {
+        let name = format!(
+            "varsel-test-{prefix}-{}",
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        );
+        let out = rabbitmqctl(&["-q", "add_vhost", &name])
+            .expect("rabbitmqctl must be runnable (deploy/dev/services.sh installs RabbitMQ)");
+        assert!(
+            out.status.success(),
+            "rabbitmqctl add_vhost failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = rabbitmqctl(&[
+            "-q",
+            "set_permissions",
+            "-p",
+            &name,
+            "guest",
+            ".*",
+            ".*",
+            ".*",
+        ])
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "rabbitmqctl set_permissions failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Vhost { name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = rabbitmqctl(&["-q", "delete_vhost", &self.name]);
+    }
+}
+
+/// A running broker with its world, for one test.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub vhost: Vhost,
+    pub config: Config,
+    pub clock: Clock,
+    pub broker: Option<Running>,
+    pub signals: Signals,
+}
+
+impl Harness {
+    /// Writes the world and starts the broker on `clock`. `edit` may change the configuration
+    /// text before it is read (e.g. to add an SMTP server).
+    pub async fn start_with(name: &str, clock: Clock, smtp_port: Option<u16>) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let vhost = Vhost::create(name);
+        crate::world::write_world(dir.path()).unwrap();
+        let config =
+            crate::world::broker_config(dir.path(), &vhost.url(), 1, smtp_port, "127.0.0.1:0")
+                .unwrap();
+        let mut h = Harness {
+            dir,
+            vhost,
+            config,
+            clock,
+            broker: None,
+            signals: Signals::new(),
+        };
+        h.start_broker().await;
+        h
+    }
+
+    pub async fn start(name: &str) -> Harness {
+        Harness::start_with(name, Clock::system(), None).await
+    }
+
+    /// (Re)starts the in-process broker and waits until it consumes.
+    pub async fn start_broker(&mut self) {
+        self.signals = Signals::new();
+        let running = broker::start(
+            self.config.clone(),
+            self.signals.clone(),
+            self.clock.clone(),
+            None,
+        )
+        .await
+        .expect("broker starts");
+        let shared = running.shared.clone();
+        wait_until(Duration::from_secs(30), "the broker to consume", || {
+            let s = shared.clone();
+            async move { s.amqp_ready() }
+        })
+        .await;
+        self.broker = Some(running);
+    }
+
+    pub async fn stop_broker(&mut self) {
+        if let Some(b) = self.broker.take() {
+            b.stop().await;
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn store(&self) -> Store {
+        self.broker
+            .as_ref()
+            .expect("broker running")
+            .shared
+            .store()
+            .clone()
+    }
+
+    /// The participant client of one demo participant, on the harness clock.
+    pub fn client(&self, id: &str) -> Client {
+        let cfg = crate::world::client_config(self.dir.path(), id, &self.vhost.url()).unwrap();
+        let mut c = Client::load(cfg).unwrap();
+        c.clock = self.clock.clone();
+        c
+    }
+
+    pub fn example(&self, name: &str) -> varsel_protocol::alert::Document {
+        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .join("deploy/examples")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        self.stop_broker().await;
+    }
+}
+
+/// Reads everything now in a participant's inbox (receipts go back automatically).
+pub async fn drain(c: &Client) -> Vec<Item> {
+    let mut items = Vec::new();
+    c.inbox(false, &Signals::new(), |i| items.push(i.clone()))
+        .await
+        .expect("inbox readable");
+    items
+}
+
+/// Polls until `check` holds; panics with `what` after `limit`. Waiting for an asynchronous
+/// outcome, not asserting on speed: the limit only bounds a hung test.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A weekday morning (09:00 UTC, 10:00 or 11:00 in Stockholm) when socialtjänsten is open, at
+/// least a day from now so the demo keys (valid from a few minutes ago) are valid.
+pub fn office_morning() -> DateTime<Utc> {
+    let hours: varsel_protocol::calendar::OfficeHours = "mon-fri 07:30-16:30".parse().unwrap();
+    let mut day = Utc::now().date_naive() + Days::new(1);
+    loop {
+        let t = Utc.from_utc_datetime(&day.and_hms_opt(9, 0, 0).unwrap());
+        if hours.is_open(t) && hours.is_open(t + chrono::Duration::hours(6)) {
+            return t;
+        }
+        day = day + Days::new(1);
+    }
+}

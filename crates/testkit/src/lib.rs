@@ -1,0 +1,20 @@
+//! What varsel's tests, `varsel demo` and `varsel bench` share, so each exists once:
+//! [`world`] (the demo's participants, keys, registry, routing table and configurations),
+//! [`harness`] (a real broker on a RabbitMQ virtual host of its own), [`smtp`] (a real SMTP
+//! server on loopback that keeps what it receives), [`certs`] (a small certificate authority for
+//! mutual TLS), [`rabbitmq`] (virtual hosts and `rabbitmqctl`), and [`wait`] (polling with a
+//! deadline that says what it waited for).
+#![forbid(unsafe_code)]
+
+pub mod certs;
+pub mod harness;
+pub mod smtp;
+pub mod world;
+
+/// A fresh scratch directory, removed when the returned guard is dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("varsel-test-")
+        .tempdir()
+        .expect("create a scratch directory")
+}

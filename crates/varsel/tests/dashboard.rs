@@ -1,0 +1,262 @@
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium`, installed by
+//! deploy/dev/browser.sh, which deploy/dev/test.sh runs) opens the page served by the broker and
+//! must show an overdue alert as overdue. A screenshot is kept in target/test-output/.
+//!
+//! An ignored test measures the dashboard and /metrics with 1,000 open alerts:
+//! `cargo test --test dashboard -- --ignored --nocapture`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use varsel::status::fetch;
+use varsel_broker::ops::http::DeliveryView;
+use varsel_protocol::message::Category;
+use varsel_testkit::harness::{drain, office_morning, wait_until, Harness};
+use varsel_transport::clock::Clock;
+
+const TOKEN: &str = "demo-token-0123456789";
+
+/// The Chromium to drive: `VARSEL_CHROMIUM`, or the first of the usual names on the PATH.
+fn chromium() -> PathBuf {
+    if let Ok(p) = std::env::var("VARSEL_CHROMIUM") {
+        return PathBuf::from(p);
+    }
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome-stable",
+        "google-chrome",
+    ] {
+        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    panic!("no Chromium found: run deploy/dev/browser.sh (or set VARSEL_CHROMIUM)");
+}
+
+/// Where the test keeps what a person may want to look at afterwards.
+fn output_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("target"));
+    let dir = target.join("test-output");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs headless Chromium on `url` with `extra` arguments; returns standard output.
+async fn headless(url: &str, extra: &[String]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=1400,900",
+        // Lets the page's fetches and rendering finish before the DOM or screenshot is taken.
+        "--virtual-time-budget=10000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(extra)
+    .arg(url)
+    .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
+        .await
+        .expect("chromium finished within 3 minutes")
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn alert_doc(h: &Harness) -> varsel_protocol::alert::Document {
+    let mut doc = h.example("alert.json");
+    doc.header.category = Category::NotReturnedAfterBreak;
+    doc.header.planned_departure = None;
+    if let Some(t) = doc.body.travel.as_mut() {
+        t.planned_departure = None;
+    }
+    doc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_an_overdue_alert_as_overdue() {
+    let clock = Clock::manual(office_morning());
+    let h = Harness::start_with("dashboard", clock.clone(), None).await;
+    let base = format!("http://{}", h.broker.as_ref().unwrap().ops_addr.unwrap());
+
+    // One alert nobody at socialtjänsten reads, one the informed agencies receipt, and an
+    // exercise that is not yet late.
+    let school = h.client("norrkoping-ektorpsskolan");
+    let late = school.send(&alert_doc(&h)).await.unwrap();
+    let exercise = school
+        .send(&h.example("exercise-alert.json"))
+        .await
+        .unwrap();
+    let informed = h.client("forsakringskassan");
+    wait_until(
+        Duration::from_secs(60),
+        "the informed agency's copy",
+        || {
+            let c = &informed;
+            async move { !drain(c).await.is_empty() }
+        },
+    )
+    .await;
+    clock.advance(chrono::Duration::minutes(35));
+    wait_until(
+        Duration::from_secs(30),
+        "the API to report it overdue",
+        || {
+            let base = base.clone();
+            async move {
+                let (_, body) = fetch(&base, "/api/deliveries?state=overdue", Some(TOKEN))
+                    .await
+                    .unwrap();
+                let overdue: Vec<DeliveryView> = serde_json::from_str(&body).unwrap();
+                overdue.len() == 1 && overdue[0].alert == late
+            }
+        },
+    )
+    .await;
+
+    let url = format!("{base}/?token={TOKEN}&lang=en");
+    let dom = headless(&url, &["--dump-dom".to_owned()]).await;
+    let out = output_dir();
+    std::fs::write(out.join("dashboard.html"), &dom).unwrap();
+    assert!(
+        dom.contains("data-loaded=\"1\""),
+        "the page did not finish loading: {dom}"
+    );
+    // The late alert's socialtjänsten row is marked overdue, and says so in words.
+    let row = dom
+        .split("<tr")
+        .find(|r| {
+            r.contains(&format!("data-alert=\"{late}\"")) && r.contains("norrkoping-socialtjansten")
+        })
+        .unwrap_or_else(|| panic!("no row for {late}: {dom}"));
+    assert!(row.contains("class=\"overdue\""), "{row}");
+    assert!(row.contains("data-overdue=\"true\""), "{row}");
+    assert!(row.contains("OVERDUE"), "{row}");
+    // The exercise is listed, not overdue (its receipt deadline is an hour).
+    let ex_rows: Vec<&str> = dom
+        .split("<tr")
+        .filter(|r| r.contains(&format!("data-alert=\"{exercise}\"")))
+        .collect();
+    assert!(!ex_rows.is_empty(), "the exercise is not listed");
+    assert!(ex_rows.iter().all(|r| r.contains("data-overdue=\"false\"")));
+    assert!(dom.contains("1 overdue deliveries"), "health line: {dom}");
+    assert!(dom.contains("Ready"));
+
+    // The same page in Swedish.
+    let sv = headless(
+        &format!("{base}/?token={TOKEN}&lang=sv"),
+        &["--dump-dom".to_owned()],
+    )
+    .await;
+    assert!(sv.contains("FÖRSENAD") && sv.contains("Öppna varsel"));
+
+    let shot = out.join("dashboard-overdue.png");
+    let _ = std::fs::remove_file(&shot);
+    headless(&url, &[format!("--screenshot={}", shot.display())]).await;
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    eprintln!("screenshot: {}", shot.display());
+
+    // Without the token the page's API calls are refused and nothing is listed.
+    let refused = headless(&format!("{base}/api/alerts"), &["--dump-dom".to_owned()]).await;
+    assert!(!refused.contains(&late.to_string()));
+    h.stop().await;
+}
+
+/// Figures for the report, not assertions on speed: the size of /metrics and how long the
+/// dashboard takes with 1,000 open alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+async fn measure_with_a_thousand_open_alerts() {
+    const N: usize = 1000;
+    let h = Harness::start("dashboard-1000").await;
+    let base = format!("http://{}", h.broker.as_ref().unwrap().ops_addr.unwrap());
+    let school = h.client("norrkoping-ektorpsskolan");
+    let doc = alert_doc(&h);
+    let (conn, publisher) = school.connect().await.unwrap();
+    let started = Instant::now();
+    for _ in 0..N {
+        let (payload, compact) = school.seal(&doc, h.clock.now()).unwrap();
+        school
+            .publish(&publisher, &payload, &compact)
+            .await
+            .unwrap();
+    }
+    let _ = conn.close(200, "sent".into()).await;
+    let store = h.store();
+    wait_until(Duration::from_secs(900), "every alert committed", || {
+        let store = store.clone();
+        async move {
+            store
+                .stats(Utc::now())
+                .await
+                .map(|s| {
+                    s.alerts.iter().map(|a| a.count).sum::<u64>() == N as u64
+                        && s.outbox_pending == 0
+                })
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    eprintln!("{N} alerts sent and committed in {:?}", started.elapsed());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let (_, metrics) = fetch(&base, "/metrics", Some(TOKEN)).await.unwrap();
+    eprintln!(
+        "/metrics: {} bytes, {} lines",
+        metrics.len(),
+        metrics.lines().count()
+    );
+    for _ in 0..3 {
+        let t = Instant::now();
+        let (status, body) = fetch(&base, "/api/alerts?state=open&limit=5000", Some(TOKEN))
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        eprintln!(
+            "/api/alerts?state=open: {} bytes in {:?}",
+            body.len(),
+            t.elapsed()
+        );
+    }
+    let t = Instant::now();
+    let (_, refusals) = fetch(&base, "/api/refusals", Some(TOKEN)).await.unwrap();
+    eprintln!(
+        "/api/refusals: {} bytes in {:?}",
+        refusals.len(),
+        t.elapsed()
+    );
+    let url = format!("{base}/?token={TOKEN}&lang=en");
+    for _ in 0..2 {
+        let t = Instant::now();
+        let dom = headless(&url, &["--dump-dom".to_owned()]).await;
+        let rows = dom.matches("<tr class=").count();
+        eprintln!(
+            "dashboard in headless Chromium (--dump-dom, process start to DOM): {:?}, {} rows, loaded={}",
+            t.elapsed(),
+            rows,
+            dom.contains("data-loaded=\"1\"")
+        );
+    }
+    h.stop().await;
+}

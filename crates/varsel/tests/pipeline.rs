@@ -1,0 +1,623 @@
+//! The broker pipeline against the real RabbitMQ: routing to exactly the right inboxes with
+//! exactly the granted sections, feedback to the school, refusals of forged, stale, reused,
+//! tampered, unknown and misrouted input, a SIGKILL during a burst, and unroutable deliveries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc, Weekday};
+use lapin::options::{BasicGetOptions, QueueDeleteOptions};
+use varsel_broker::store::{AlertState, Store};
+use varsel_participant::client::Item;
+use varsel_protocol::envelope;
+use varsel_protocol::message::{DeliveryState, Kind, Outcome, Payload, SectionLabel};
+use varsel_transport::amqp;
+use varsel_transport::clock::Clock;
+
+use varsel_testkit::harness::{drain, wait_until, Harness};
+
+const SCHOOL: &str = "norrkoping-ektorpsskolan";
+const SOCIAL: &str = "norrkoping-socialtjansten";
+const JOUR: &str = "norrkoping-socialjouren";
+const POLICE: &str = "polisen-region-ost";
+const FK: &str = "forsakringskassan";
+const SKV: &str = "skatteverket";
+const OPS: &str = "varsel-ops";
+
+/// 10:00 in Stockholm on the next ordinary weekday `day` at least two days ahead (keys made now
+/// are valid then, and socialtjänsten is open).
+pub fn next_office_hour(day: Weekday) -> DateTime<Utc> {
+    let mut date = (Utc::now() + chrono::Duration::days(2)).date_naive();
+    while date.weekday() != day || varsel_protocol::calendar::is_holiday(date).is_some() {
+        date = date.succ_opt().unwrap();
+    }
+    stockholm(date, 10, 0)
+}
+
+pub fn stockholm(date: NaiveDate, h: u32, m: u32) -> DateTime<Utc> {
+    varsel_protocol::calendar::TZ
+        .from_local_datetime(&date.and_hms_opt(h, m, 0).unwrap())
+        .single()
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// The example alert with its planned departure eight hours after `now` (an example departure
+/// already passed would pull the ladder's departure steps forward at once).
+fn departing_alert(h: &Harness) -> varsel_protocol::alert::Document {
+    let mut doc = h.example("alert.json");
+    let departure = h.clock.now() + chrono::Duration::hours(8);
+    doc.header.planned_departure = Some(departure);
+    if let Some(t) = doc.body.travel.as_mut() {
+        t.planned_departure = Some(departure);
+    }
+    doc
+}
+
+fn sections(list: &[SectionLabel]) -> BTreeSet<&'static str> {
+    list.iter().map(|l| l.code()).collect()
+}
+
+async fn all_sent(store: &Store, alert: uuid::Uuid) -> bool {
+    store
+        .deliveries_of(alert)
+        .await
+        .map(|d| !d.is_empty() && d.iter().all(|d| d.state != DeliveryState::Pending))
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_reaches_exactly_its_inboxes_with_exactly_its_sections_and_feedback_returns() {
+    let clock = Clock::manual(next_office_hour(Weekday::Tue));
+    let h = Harness::start_with("route", clock, None).await;
+    let store = h.store();
+    let school = h.client(SCHOOL);
+    let alert = school.send(&departing_alert(&h)).await.unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the deliveries to be published",
+        || all_sent(&store, alert),
+    )
+    .await;
+    // The alert is `immediate`: its deliveries were queued ahead of routine sends.
+    let to_agencies: Vec<_> = store
+        .outbox_of(alert)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.destination != format!("inbox.{SCHOOL}"))
+        .collect();
+    assert!(!to_agencies.is_empty());
+    assert!(to_agencies.iter().all(|o| o.urgent));
+
+    let expected: BTreeMap<&str, BTreeSet<&str>> = [
+        (SOCIAL, sections(SectionLabel::ALL)),
+        (
+            POLICE,
+            sections(&[SectionLabel::Core, SectionLabel::Travel]),
+        ),
+        (FK, sections(&[SectionLabel::Core])),
+        (SKV, sections(&[SectionLabel::Core])),
+    ]
+    .into_iter()
+    .collect();
+    let mut delivery_of = BTreeMap::new();
+    for id in [SOCIAL, JOUR, POLICE, FK, SKV, OPS] {
+        let items = drain(&h.client(id)).await;
+        let deliveries: Vec<_> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Delivery(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        match expected.get(id) {
+            None => assert!(
+                deliveries.is_empty(),
+                "{id} must receive nothing, got {}",
+                deliveries.len()
+            ),
+            Some(granted) => {
+                assert_eq!(deliveries.len(), 1, "{id} gets exactly one delivery");
+                let d = deliveries[0];
+                assert_eq!(d.alert, alert);
+                assert_eq!(
+                    sections(&d.opened),
+                    *granted,
+                    "{id} opens exactly its granted sections"
+                );
+                let all = sections(SectionLabel::ALL);
+                let others: BTreeSet<_> = all.difference(granted).copied().collect();
+                assert_eq!(
+                    sections(&d.not_granted),
+                    others,
+                    "{id} cannot open the rest"
+                );
+                assert_eq!(d.body.core.is_some(), granted.contains("core"));
+                assert_eq!(d.body.family.is_some(), granted.contains("family"));
+                assert_eq!(d.body.travel.is_some(), granted.contains("travel"));
+                assert_eq!(
+                    d.body.school_actions.is_some(),
+                    granted.contains("school_actions")
+                );
+                delivery_of.insert(id, d.delivery);
+            }
+        }
+    }
+
+    // Receipts went back automatically; the school hears of each.
+    wait_until(
+        Duration::from_secs(30),
+        "every delivery to be received",
+        || async {
+            store
+                .deliveries_of(alert)
+                .await
+                .unwrap()
+                .iter()
+                .all(|d| d.state == DeliveryState::Received)
+        },
+    )
+    .await;
+    h.client(SOCIAL)
+        .ack(delivery_of[SOCIAL], "Anna Handläggare", Outcome::CaseOpened)
+        .await
+        .unwrap();
+    h.client(POLICE)
+        .ack(delivery_of[POLICE], "Insp. Berg", Outcome::CaseOpened)
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the alert to be acknowledged",
+        || async { store.alert(alert).await.unwrap().unwrap().state == AlertState::Acknowledged },
+    )
+    .await;
+    wait_until(Duration::from_secs(30), "feedback to be sent", || async {
+        store.stats(h.clock.now()).await.unwrap().outbox_pending == 0
+    })
+    .await;
+    let feedback: Vec<_> = drain(&school)
+        .await
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Feedback(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    let received: BTreeSet<_> = feedback
+        .iter()
+        .filter(|f| f.state == DeliveryState::Received)
+        .map(|f| f.recipient.to_string())
+        .collect();
+    assert_eq!(received, expected.keys().map(|s| s.to_string()).collect());
+    let acked: BTreeMap<_, _> = feedback
+        .iter()
+        .filter(|f| f.state == DeliveryState::Acknowledged)
+        .map(|f| (f.recipient.to_string(), f.officer.clone()))
+        .collect();
+    assert_eq!(acked.len(), 2);
+    assert_eq!(acked[SOCIAL].as_deref(), Some("Anna Handläggare"));
+    assert_eq!(acked[POLICE].as_deref(), Some("Insp. Berg"));
+    h.stop().await;
+}
+
+/// Reads every dead letter: (reason header, routing key header).
+async fn dead_letters(url: &str) -> Vec<(String, String)> {
+    let conn = amqp::connect(url, "test-dead-letters").await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let mut out = Vec::new();
+    while let Some(m) = ch
+        .basic_get(amqp::DEAD_LETTERS.into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        out.push((
+            amqp::header(&m.delivery.properties, amqp::H_REASON).unwrap_or_default(),
+            amqp::header(&m.delivery.properties, amqp::H_ROUTING_KEY).unwrap_or_default(),
+        ));
+    }
+    out
+}
+
+/// Replaces one character of the payload part with another valid base64url character.
+fn tamper(compact: &str) -> String {
+    let dot = compact.find('.').unwrap();
+    let mut bytes = compact.as_bytes().to_vec();
+    let i = dot + 20;
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_stale_reused_tampered_unknown_and_misrouted_messages_are_dead_lettered_with_their_reason(
+) {
+    let clock = Clock::manual(next_office_hour(Weekday::Wed));
+    let h = Harness::start_with("attacks", clock, None).await;
+    let store = h.store();
+    let school = h.client(SCHOOL);
+    let now = h.clock.now();
+    let doc = departing_alert(&h);
+    let conn = amqp::connect(&h.vhost.url(), "test-attacker")
+        .await
+        .unwrap();
+    let publisher = amqp::Publisher::open(&conn).await.unwrap();
+    let send = |key: String, body: Vec<u8>, kind: Kind| {
+        let publisher = publisher.clone();
+        async move {
+            let props = amqp::properties(kind, uuid::Uuid::now_v7(), None);
+            let r = publisher
+                .publish(amqp::IN, &key, &body, props, true)
+                .await
+                .unwrap();
+            assert_eq!(r, amqp::Published::Confirmed);
+        }
+    };
+    let key = amqp::routing_key(Kind::Alert, school.me());
+
+    // A genuine alert, and the very same bytes again (a duplicate, acknowledged without effect).
+    let (genuine, genuine_jws) = school.seal(&doc, now).unwrap();
+    send(key.clone(), genuine_jws.clone().into_bytes(), Kind::Alert).await;
+    send(key.clone(), genuine_jws.clone().into_bytes(), Kind::Alert).await;
+
+    // Forged: the school's kid, someone else's signature.
+    let (other, _) = envelope::SigningKeyPair::generate().unwrap();
+    let (_, jws) = school.seal(&doc, now).unwrap();
+    let signing_input = &jws[..jws.rfind('.').unwrap()];
+    let forged = format!(
+        "{signing_input}.{}",
+        envelope::b64(&other.sign(signing_input.as_bytes()))
+    );
+    send(key.clone(), forged.into_bytes(), Kind::Alert).await;
+    // Stale: sent an hour ago (a replay after the window).
+    let (_, stale) = school.seal(&doc, now - chrono::Duration::hours(1)).unwrap();
+    send(key.clone(), stale.into_bytes(), Kind::Alert).await;
+    // Reused id: another message under the genuine alert's id.
+    let (mut reused, _) = school.seal(&doc, now).unwrap();
+    reused.id = genuine.id;
+    let reused_jws = envelope::sign(&reused, &school.keys.signing);
+    send(key.clone(), reused_jws.into_bytes(), Kind::Alert).await;
+    // Tampered: one character of the payload changed.
+    let (_, jws) = school.seal(&doc, now).unwrap();
+    send(key.clone(), tamper(&jws).into_bytes(), Kind::Alert).await;
+    // Unknown sender: keys nobody registered.
+    let stranger_dir = tempfile::tempdir().unwrap();
+    let stranger_id: varsel_protocol::message::ParticipantId = "okand-skola".parse().unwrap();
+    envelope::keygen(
+        &stranger_id,
+        stranger_dir.path(),
+        now - chrono::Duration::days(1),
+    )
+    .unwrap();
+    let stranger = envelope::KeySet::load(stranger_dir.path(), &stranger_id).unwrap();
+    let mut p: Payload = genuine.clone();
+    p.id = uuid::Uuid::now_v7();
+    p.sender = stranger_id.clone();
+    send(
+        amqp::routing_key(Kind::Alert, &stranger_id),
+        envelope::sign(&p, &stranger.signing).into_bytes(),
+        Kind::Alert,
+    )
+    .await;
+    // Misrouted: the school's message under another participant's routing key.
+    let (_, jws) = school.seal(&doc, now).unwrap();
+    send(format!("alert.{SOCIAL}"), jws.into_bytes(), Kind::Alert).await;
+    // Oversized and malformed.
+    send(key.clone(), vec![b'a'; 300 * 1024], Kind::Alert).await;
+    send(key.clone(), b"not a message".to_vec(), Kind::Alert).await;
+
+    let mut letters = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while letters.len() < 8 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for eight dead letters, got {letters:?}"
+        );
+        letters.extend(dead_letters(&h.vhost.url()).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut reasons: Vec<&str> = letters.iter().map(|(r, _)| r.as_str()).collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "bad_signature",
+            "bad_signature",
+            "malformed",
+            "oversized",
+            "reused_id",
+            "stale",
+            "unknown_key",
+            "wrong_routing_key"
+        ]
+    );
+    assert!(letters
+        .iter()
+        .any(|(r, k)| r == "wrong_routing_key" && k == &format!("alert.{SOCIAL}")));
+
+    // Exactly one alert was accepted, with its four deliveries; nothing else reached an inbox.
+    wait_until(
+        Duration::from_secs(30),
+        "the genuine alert to be delivered",
+        || all_sent(&store, genuine.id),
+    )
+    .await;
+    let alerts = store.alerts(&Default::default()).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].id, genuine.id);
+    for id in [SOCIAL, POLICE, FK, SKV] {
+        let n = drain(&h.client(id))
+            .await
+            .iter()
+            .filter(|i| matches!(i, Item::Delivery(_)))
+            .count();
+        assert_eq!(n, 1, "{id} holds exactly the genuine delivery");
+    }
+    for id in [JOUR, OPS] {
+        assert!(drain(&h.client(id)).await.is_empty(), "{id} holds nothing");
+    }
+    // Error replies went to the school where the signer was known; never for forgeries.
+    wait_until(
+        Duration::from_secs(30),
+        "error replies to be sent",
+        || async { store.stats(h.clock.now()).await.unwrap().outbox_pending == 0 },
+    )
+    .await;
+    let mut replied: Vec<String> = drain(&school)
+        .await
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Error(e) => Some(e.reason),
+            _ => None,
+        })
+        .collect();
+    replied.sort();
+    assert_eq!(replied, ["reused_id", "stale", "wrong_routing_key"]);
+    // Every refusal is in the audit log with its reason.
+    let refused = store
+        .audit_entries(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "message_refused")
+        .count();
+    assert_eq!(refused, 8);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_nobody_can_take_is_marked_unroutable_for_ops() {
+    let clock = Clock::manual(next_office_hour(Weekday::Thu));
+    let h = Harness::start_with("unroutable", clock, None).await;
+    let store = h.store();
+    // Försäkringskassan's inbox disappears (deleted by hand, say).
+    let conn = amqp::connect(&h.vhost.url(), "test-admin").await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.queue_delete(
+        format!("inbox.{FK}").as_str().into(),
+        QueueDeleteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let alert = h.client(SCHOOL).send(&departing_alert(&h)).await.unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the delivery to Försäkringskassan to be marked unroutable",
+        || async {
+            store
+                .deliveries_of(alert)
+                .await
+                .unwrap()
+                .iter()
+                .any(|d| d.recipient.as_str() == FK && d.state == DeliveryState::Unroutable)
+        },
+    )
+    .await;
+    let audit = store.audit_entries(Some(alert)).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "delivery_unroutable"));
+    // The others were delivered as usual.
+    let others: Vec<_> = store
+        .deliveries_of(alert)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.recipient.as_str() != FK)
+        .collect();
+    assert_eq!(others.len(), 3);
+    assert!(others.iter().all(|d| d.state == DeliveryState::Sent));
+    h.stop().await;
+}
+
+/// Waits for a child broker process to consume its intake queue.
+async fn wait_consuming(url: &str) {
+    wait_until(
+        Duration::from_secs(60),
+        "the broker process to consume",
+        || async {
+            let Ok(conn) = amqp::connect(url, "test-probe").await else {
+                return false;
+            };
+            let Ok(ch) = conn.create_channel().await else {
+                return false;
+            };
+            let opts = lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            let ok = match ch
+                .queue_declare(amqp::INTAKE.into(), opts, Default::default())
+                .await
+            {
+                Ok(q) => q.consumer_count() > 0,
+                Err(_) => false,
+            };
+            let _ = conn.close(200, "probe".into()).await;
+            ok
+        },
+    )
+    .await;
+}
+
+fn spawn_broker(config: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_varsel"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start varsel serve")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_survives_sigkill_of_the_broker_routed_once_delivered_and_processed_once() {
+    const ALERTS: usize = 500;
+    let vhost = varsel_testkit::harness::Vhost::create("sigkill");
+    let dir = tempfile::tempdir().unwrap();
+    varsel_testkit::world::write_world(dir.path()).unwrap();
+    varsel_testkit::world::broker_config(dir.path(), &vhost.url(), 1, None, "127.0.0.1:0").unwrap();
+    let config = dir.path().join("varsel.toml");
+    let mut broker = spawn_broker(&config);
+    wait_consuming(&vhost.url()).await;
+
+    let client = |id: &str| {
+        let cfg = varsel_testkit::world::client_config(dir.path(), id, &vhost.url()).unwrap();
+        varsel_participant::client::Client::load(cfg).unwrap()
+    };
+    let school = client(SCHOOL);
+    let mut doc: varsel_protocol::alert::Document =
+        serde_json::from_str(varsel_testkit::world::ALERT_EXAMPLE).unwrap();
+    doc.header.category = varsel_protocol::message::Category::SuspectedAbroad;
+    doc.header.planned_departure = None;
+    doc.body.travel = None;
+    let (conn, publisher) = school.connect().await.unwrap();
+    let mut ids = Vec::new();
+    let mut sends = Vec::new();
+    for _ in 0..ALERTS {
+        let (payload, compact) = school.seal(&doc, Utc::now()).unwrap();
+        ids.push(payload.id);
+        sends.push((payload, compact));
+    }
+    let publishing = {
+        let school = &school;
+        let publisher = &publisher;
+        futures_util::future::join_all(
+            sends
+                .iter()
+                .map(|(p, c)| async move { school.publish(publisher, p, c).await }),
+        )
+    };
+    let store_url = format!("sqlite://{}", dir.path().join("varsel.db").display());
+    let killer = async {
+        // Kill the broker once it has taken part of the burst, mid-flight.
+        let store = loop {
+            if let Ok(s) = Store::connect(&store_url).await {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        wait_until(
+            Duration::from_secs(120),
+            "a first part of the burst to be routed",
+            || async {
+                store
+                    .alerts(&Default::default())
+                    .await
+                    .map(|a| a.len() >= 50)
+                    .unwrap_or(false)
+            },
+        )
+        .await;
+        broker.kill().expect("SIGKILL the broker");
+        broker.wait().unwrap();
+        store
+    };
+    let (published, store) = tokio::join!(publishing, killer);
+    assert!(
+        published.iter().all(|r| r.is_ok()),
+        "every alert was taken by RabbitMQ"
+    );
+    let _ = conn.close(200, "done".into()).await;
+    let routed_before = store.alerts(&Default::default()).await.unwrap().len();
+    assert!(
+        routed_before < ALERTS,
+        "the kill came mid-burst ({routed_before} routed)"
+    );
+
+    // Restart: the rest is routed, nothing twice.
+    let mut broker = spawn_broker(&config);
+    wait_until(
+        Duration::from_secs(300),
+        "all alerts to be routed and delivered",
+        || async {
+            let alerts = store
+                .alerts(&varsel_broker::store::AlertFilter {
+                    limit: Some(10_000),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let stats = store.stats(Utc::now()).await.unwrap();
+            alerts.len() == ALERTS && stats.outbox_pending == 0
+        },
+    )
+    .await;
+    let alerts = store
+        .alerts(&varsel_broker::store::AlertFilter {
+            limit: Some(10_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let routed: BTreeSet<_> = alerts.iter().map(|a| a.id).collect();
+    assert_eq!(
+        routed,
+        ids.iter().copied().collect(),
+        "every alert routed, no other"
+    );
+    let mut per_recipient: BTreeMap<String, BTreeSet<uuid::Uuid>> = BTreeMap::new();
+    for a in &alerts {
+        let ds = store.deliveries_of(a.id).await.unwrap();
+        let recipients: Vec<_> = ds.iter().map(|d| d.recipient.to_string()).collect();
+        let unique: BTreeSet<_> = recipients.iter().cloned().collect();
+        assert_eq!(
+            recipients.len(),
+            unique.len(),
+            "alert {} routed once: one delivery per recipient",
+            a.id
+        );
+        // Social services, or socialjouren instead outside office hours; and the two informed.
+        assert_eq!(unique.len(), 3);
+        assert!(unique.contains(FK) && unique.contains(SKV));
+        assert!(unique.contains(SOCIAL) ^ unique.contains(JOUR));
+        for d in ds {
+            per_recipient
+                .entry(d.recipient.to_string())
+                .or_default()
+                .insert(d.id);
+        }
+    }
+    // Each agency's client processes each of its deliveries exactly once, however often RabbitMQ
+    // delivered it.
+    for id in per_recipient.keys().cloned().collect::<Vec<_>>() {
+        let id = id.as_str();
+        let c = client(id);
+        drain(&c).await;
+        let processed = c.state().processed();
+        let deliveries: Vec<uuid::Uuid> = processed
+            .iter()
+            .filter_map(|k| k.strip_prefix("delivery-").and_then(|s| s.parse().ok()))
+            .collect();
+        let unique: BTreeSet<_> = deliveries.iter().copied().collect();
+        assert_eq!(
+            deliveries.len(),
+            unique.len(),
+            "{id} processed no delivery twice"
+        );
+        assert_eq!(
+            unique, per_recipient[id],
+            "{id} processed every delivery made to it"
+        );
+    }
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+}
