@@ -120,7 +120,7 @@ impl<'a> Entry<'a> {
             "delivery": self.delivery.map(|d| d.to_string()),
             "detail": self.detail,
         });
-        canonical_json(&v)
+        varsel_protocol::canonical::to_string(&v)
     }
 }
 
@@ -132,66 +132,6 @@ pub fn entry_hash(prev: &[u8], entry: &Entry<'_>) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(ctx.finish().as_ref());
     out
-}
-
-/// The canonical JSON text of a value (see the module documentation).
-pub fn canonical_json(v: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(v, &mut out);
-    out
-}
-
-fn write_canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(k, out);
-                out.push(':');
-                if let Some(v) = map.get(k) {
-                    write_canonical(v, out);
-                }
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// Checks a whole chain, given in seq order from entry 1: gapless seqs, each `prev_hash`
@@ -435,22 +375,6 @@ mod tests {
             rows.push(row);
         }
         rows
-    }
-
-    #[test]
-    fn canonical_json_sorts_keys_and_escapes_like_jcs() {
-        let v = json!({"b": 1, "a": [true, null, "x\"\n\u{1}é"], "A": {"z": -2, "y": "€"}});
-        assert_eq!(
-            canonical_json(&v),
-            r#"{"A":{"y":"€","z":-2},"a":[true,null,"x\"\n\u0001é"],"b":1}"#
-        );
-    }
-
-    #[test]
-    fn canonical_json_orders_keys_by_utf16_units() {
-        // U+FF61 sorts after U+1F600 in UTF-16 (surrogate 0xD83D < 0xFF61) but before it in UTF-8.
-        let v = json!({"\u{ff61}": 1, "\u{1f600}": 2});
-        assert_eq!(canonical_json(&v), "{\"\u{1f600}\":2,\"\u{ff61}\":1}");
     }
 
     #[test]

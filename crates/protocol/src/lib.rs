@@ -6,7 +6,8 @@
 //! as a compact JWS (EdDSA). The [`registry`] names every participant with its keys and rights;
 //! [`refusal`] holds the reason codes every refusal carries; [`personnummer`] checks Swedish
 //! identity numbers; [`calendar`] knows Swedish public holidays and office hours.
-//! [`problems`] is the one way files are loaded and their problems reported.
+//! [`problems`] is the one way files are loaded and their problems reported; [`canonical`] the one
+//! canonical JSON (RFC 8785).
 //!
 //! This crate does no I/O beyond reading and writing key files: no async runtime, no AMQP, no
 //! database, so an agency's own integration can depend on it alone.
@@ -14,6 +15,7 @@
 
 pub mod alert;
 pub mod calendar;
+pub mod canonical;
 pub mod envelope;
 pub mod message;
 pub mod personnummer;

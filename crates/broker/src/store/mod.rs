@@ -1446,7 +1446,7 @@ impl Tx {
     /// Adds an entry to the audit chain. It is chained (given its seq and hash) when the
     /// transaction commits, and vanishes with it on rollback.
     pub async fn audit(&mut self, e: &NewAudit) -> Result<(), Error> {
-        let detail = crate::audit::canonical_json(&e.detail);
+        let detail = varsel_protocol::canonical::to_string(&e.detail);
         self.audit.push((e.clone(), detail));
         Ok(())
     }

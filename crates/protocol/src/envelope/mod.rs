@@ -29,7 +29,6 @@ pub mod seal;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::Value;
 
 pub use jws::{payload_of, sign, verify, Verified, DEFAULT_MAX_MESSAGE};
 pub use keys::{keygen, KeySet, Keygen, SealingSecret, SigningKeyPair};
@@ -107,59 +106,9 @@ pub fn unb64(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }
 
-/// Canonical JSON of a value: object keys sorted by their UTF-8 bytes, no whitespace, strings
-/// escaped as `serde_json` does. Written out by hand so it does not depend on whether some other
-/// crate switched on `serde_json`'s `preserve_order`.
-pub fn canonical_json(value: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_canonical(value, &mut out);
-    out
-}
-
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push(b'{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(&Value::String(k.clone()), out);
-                out.push(b':');
-                write_canonical(v, out);
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(b']');
-        }
-        // Scalars have a single serde_json rendering; serialising them cannot fail.
-        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn canonical_json_sorts_keys_at_every_level() {
-        let v = json!({"b": 1, "a": {"z": [true, null], "y": "é\"x"}});
-        assert_eq!(
-            String::from_utf8(canonical_json(&v)).unwrap(),
-            r#"{"a":{"y":"é\"x","z":[true,null]},"b":1}"#
-        );
-    }
 
     #[test]
     fn key_ids_depend_on_tag_and_key() {

@@ -30,8 +30,8 @@
 //!    (enc, wrapped) = SealBase(pkR, info, aad, K)
 //!    ```
 //!
-//! `canonical_json` writes object keys sorted by their UTF-8 bytes, no whitespace, strings with
-//! JSON's minimal escapes (as `serde_json`); timestamps in the header are RFC 3339 in UTC with
+//! `canonical_json` is RFC 8785 (JCS, [`crate::canonical`]): object keys sorted, no whitespace,
+//! strings with JSON's minimal escapes; timestamps in the header are RFC 3339 in UTC with
 //! `Z`, with fractional seconds only when not zero. All binary fields are base64url without
 //! padding.
 
@@ -41,7 +41,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::keys::{hpke_seal, SealingSecret};
-use super::{b64, canonical_json, unb64, Error};
+use super::{b64, unb64, Error};
+use crate::canonical::to_vec as canonical_json;
 use crate::message::{Aead, Header, KeyWrap, ParticipantId, SealedSection, SectionLabel};
 use crate::refusal::{Reason, Refusal};
 use crate::registry::SealingKey;
