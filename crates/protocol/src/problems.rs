@@ -23,11 +23,17 @@ pub struct Error {
     pub problems: Vec<Problem>,
 }
 
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.expected)
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{} has {} problem(s):", self.origin, self.problems.len())?;
         for p in &self.problems {
-            writeln!(f, "  {}: {}", p.key, p.expected)?;
+            writeln!(f, "  {p}")?;
         }
         Ok(())
     }
@@ -51,6 +57,12 @@ impl Problems {
     /// Whether nothing was found wrong so far.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// How many problems were found so far; a validator compares it before and after a part to
+    /// see whether that part was sound.
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
     /// A duration in humantime's grammar (`90s`, `15m`, `2h`, `1h 30m`); zero with a problem
@@ -79,6 +91,12 @@ impl Problems {
         }
     }
 
+    /// Every problem noted, in the order found: for what is kept beside a valid result, such as a
+    /// routing table's warnings.
+    pub fn into_vec(self) -> Vec<Problem> {
+        self.0
+    }
+
     /// `Ok` when nothing was found wrong, else every problem with the file's name.
     pub fn finish(self, origin: &str) -> Result<(), Error> {
         if self.0.is_empty() {
@@ -103,17 +121,27 @@ pub fn read(path: &Path) -> Result<String, Error> {
     })
 }
 
-/// Deserializes TOML into a `Raw…` struct; a syntax or type error names the byte it was found at.
+/// Deserializes TOML into a `Raw…` struct. A value of the wrong type or an unknown key is named
+/// by its key path (`rule[0].recipient[1].role`); a syntax error by the byte it was found at.
 pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Result<T, Error> {
-    toml::from_str(text).map_err(|e| Error {
+    let one = |key: String, e: toml::de::Error| Error {
         origin: origin.to_owned(),
         problems: vec![Problem {
-            key: e
-                .span()
-                .map(|s| format!("(at byte {})", s.start))
-                .unwrap_or_else(|| "(file)".into()),
+            key,
             expected: e.message().to_owned(),
         }],
+    };
+    let at = |e: &toml::de::Error| {
+        e.span()
+            .map(|s| format!("(at byte {})", s.start))
+            .unwrap_or_else(|| "(file)".into())
+    };
+    let document = toml::Deserializer::parse(text).map_err(|e| one(at(&e), e))?;
+    serde_path_to_error::deserialize(document).map_err(|e| {
+        let path = e.path().to_string();
+        let e = e.into_inner();
+        let key = if path == "." { at(&e) } else { path };
+        one(key, e)
     })
 }
 

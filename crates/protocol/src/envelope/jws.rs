@@ -15,11 +15,10 @@ use chrono::{DateTime, Utc};
 use ring::signature::{UnparsedPublicKey, ED25519};
 use serde_json::{Map, Value};
 
-use super::keys::SigningKeyPair;
+use super::keys::{KeyLookup, SigningKeyPair, Usability};
 use super::{b64, sha256, unb64};
 use crate::message::{Kind, Payload, VERSION};
 use crate::refusal::{Reason, Refusal};
-use crate::registry::{Registry, Usability};
 
 /// The default size limit of a received message: 256 KiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 256 * 1024;
@@ -75,7 +74,7 @@ pub fn payload_of(compact: &str) -> Result<Payload, String> {
 /// Verify a received message (see the module docs for the order of checks).
 pub fn verify(
     bytes: &[u8],
-    registry: &Registry,
+    registry: &(impl KeyLookup + ?Sized),
     now: DateTime<Utc>,
     max_size: usize,
 ) -> Result<Verified, Refusal> {
@@ -146,7 +145,7 @@ pub fn verify(
     let signature =
         unb64(s64).ok_or_else(|| refuse(Reason::Malformed, "JWS signature is not base64url"))?;
 
-    let (owner, key) = registry.signing_key(kid).ok_or_else(|| {
+    let (owner, key) = registry.signing_key_owner(kid).ok_or_else(|| {
         refuse(
             Reason::UnknownKey,
             format!("no registered signing key {kid:?}"),
@@ -205,18 +204,18 @@ pub fn verify(
             ),
         ));
     }
-    let sender = registry.participant(&payload.sender).ok_or_else(|| {
-        refuse(
+    if !registry.is_registered(&payload.sender) {
+        return Err(refuse(
             Reason::UnknownSender,
             format!("sender {} is not registered", payload.sender),
-        )
-    })?;
-    if sender.id != owner.id {
+        ));
+    }
+    if payload.sender != *owner {
         return Err(refuse(
             Reason::KeyNotSenders,
             format!(
-                "key {kid} belongs to {}, not to the sender {}",
-                owner.id, sender.id
+                "key {kid} belongs to {owner}, not to the sender {}",
+                payload.sender
             ),
         ));
     }
@@ -230,7 +229,7 @@ pub fn verify(
         ));
     }
     Ok(Verified {
-        signer: owner.id.clone(),
+        signer: owner.clone(),
         payload,
         compact: text.to_owned(),
         kid: kid.to_owned(),

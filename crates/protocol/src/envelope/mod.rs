@@ -5,7 +5,9 @@
 //! * [`seal`] encrypts alert sections with per-section content keys and wraps those keys with
 //!   HPKE (RFC 9180) to each recipient; the broker re-wraps granted sections without ever seeing
 //!   the plaintext body.
-//! * [`keys`] holds the private key types, their file formats and `keygen`.
+//! * [`keys`] holds the private key types, their file formats and `keygen`, and the registered
+//!   public keys with the [`KeyLookup`](keys::KeyLookup) verification asks, so the envelope
+//!   needs nothing from the registry.
 //!
 //! Primitives: `ring` for Ed25519, ChaCha20-Poly1305 / AES-256-GCM, SHA-256 and randomness; the
 //! `hpke` crate for key wrapping, because `ring` only offers ephemeral X25519 keys.

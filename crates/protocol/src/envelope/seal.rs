@@ -40,12 +40,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::keys::{hpke_seal, SealingSecret};
+use super::keys::{hpke_seal, SealingKey, SealingSecret};
 use super::{b64, unb64, Error};
 use crate::canonical::to_vec as canonical_json;
 use crate::message::{Aead, Header, KeyWrap, ParticipantId, SealedSection, SectionLabel};
 use crate::refusal::{Reason, Refusal};
-use crate::registry::SealingKey;
 
 /// The HPKE `info` of every key wrap.
 pub const WRAP_INFO: &[u8] = b"varsel/v1 key wrap";

@@ -1,5 +1,4 @@
-//! Private keys: a participant's Ed25519 signing key and its HPKE sealing secrets, their files,
-//! and `keygen`.
+//! The files a participant's private keys live in, and `keygen`, which makes them.
 //!
 //! Files written by [`keygen`], both created with mode 0600 and never overwritten:
 //!
@@ -8,10 +7,7 @@
 //! * `<id>.sealing.toml`: one `[[sealing_secret]]` table per secret with `suite`, `kid`,
 //!   `secret` (base64url of the 32-byte HPKE private key; for X-Wing the 32-byte seed) and
 //!   `created`.
-//!
-//! Nothing here prints secret bytes: `Debug` shows the suite and key id only.
 
-use std::fmt;
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -20,277 +16,13 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use hpke::kem::{X25519HkdfSha256, XWing};
-use hpke::{Deserializable, Kem, Serializable};
-use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, KeyPair as _};
 
-use super::{b64, key_id, unb64, Error, SIGNING_KEY_TAG};
+use super::{SealingSecret, SigningKeyPair};
+use crate::envelope::{b64, unb64, Error};
 use crate::message::{ParticipantId, Suite};
 
 /// How long keys made by [`keygen`] are entered as valid in the registry snippet.
 pub const KEYGEN_VALIDITY_DAYS: i64 = 730;
-
-/// An Ed25519 signing key pair.
-pub struct SigningKeyPair {
-    pair: Ed25519KeyPair,
-    kid: String,
-}
-
-impl SigningKeyPair {
-    /// A fresh key pair and its PKCS#8 v2 document (the only form in which the secret leaves
-    /// memory).
-    pub fn generate() -> Result<(SigningKeyPair, Vec<u8>), Error> {
-        let rng = SystemRandom::new();
-        let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| Error::Random)?;
-        let der = doc.as_ref().to_vec();
-        Ok((SigningKeyPair::from_pkcs8(&der)?, der))
-    }
-
-    /// Load a key pair from a PKCS#8 (v1 or v2) document.
-    pub fn from_pkcs8(der: &[u8]) -> Result<SigningKeyPair, Error> {
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
-            .map_err(|e| Error::BadSigningKey(e.to_string()))?;
-        Ok(SigningKeyPair::from_ring(pair))
-    }
-
-    /// Load a key pair from a PEM `PRIVATE KEY` block.
-    pub fn from_pem(text: &str) -> Result<SigningKeyPair, Error> {
-        let der = pem_decode(text, "PRIVATE KEY")
-            .ok_or_else(|| Error::BadSigningKey("not a PEM \"PRIVATE KEY\" block".into()))?;
-        SigningKeyPair::from_pkcs8(&der)
-    }
-
-    /// Load a key pair from a 32-byte RFC 8032 seed and check it against the public key. Meant
-    /// for test vectors; real keys live in PKCS#8 files.
-    pub fn from_seed(seed: &[u8], public_key: &[u8]) -> Result<SigningKeyPair, Error> {
-        let pair = Ed25519KeyPair::from_seed_and_public_key(seed, public_key)
-            .map_err(|e| Error::BadSigningKey(e.to_string()))?;
-        Ok(SigningKeyPair::from_ring(pair))
-    }
-
-    fn from_ring(pair: Ed25519KeyPair) -> SigningKeyPair {
-        let kid = key_id(SIGNING_KEY_TAG, pair.public_key().as_ref());
-        SigningKeyPair { pair, kid }
-    }
-
-    /// The key id (see the `envelope` module docs).
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// The 32-byte Ed25519 public key.
-    pub fn public_key(&self) -> &[u8] {
-        self.pair.public_key().as_ref()
-    }
-
-    /// The 64-byte Ed25519 signature of `msg`.
-    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        self.pair.sign(msg).as_ref().to_vec()
-    }
-}
-
-impl fmt::Debug for SigningKeyPair {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKeyPair")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
-// The X-Wing key holds its expanded ML-KEM key (a few KiB); boxing it would only add an
-// allocation, and a participant has a handful of these.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone)]
-enum SecretKey {
-    X25519(<X25519HkdfSha256 as Kem>::PrivateKey),
-    XWing(<XWing as Kem>::PrivateKey),
-}
-
-/// A sealing (HPKE) private key of one suite. Kept parsed, so opening a wrap does not repeat the
-/// X-Wing key expansion.
-#[derive(Clone)]
-pub struct SealingSecret {
-    pub suite: Suite,
-    pub kid: String,
-    secret: SecretKey,
-    public_key: Vec<u8>,
-}
-
-impl SealingSecret {
-    /// A fresh random secret of the given suite.
-    pub fn generate(suite: Suite) -> Result<SealingSecret, Error> {
-        let mut ikm = [0u8; 32];
-        ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut ikm)
-            .map_err(|_| Error::Random)?;
-        let secret = SealingSecret::derive(suite, &ikm);
-        ikm.fill(0);
-        Ok(secret)
-    }
-
-    /// The key pair RFC 9180 `DeriveKeyPair` gives for this input keying material.
-    pub fn derive(suite: Suite, ikm: &[u8]) -> SealingSecret {
-        match suite {
-            Suite::X25519 => {
-                let (sk, pk) = X25519HkdfSha256::derive_keypair(ikm);
-                SealingSecret::assemble(suite, SecretKey::X25519(sk), pk.to_bytes().to_vec())
-            }
-            Suite::XWing => {
-                let (sk, pk) = XWing::derive_keypair(ikm);
-                SealingSecret::assemble(suite, SecretKey::XWing(sk), pk.to_bytes().to_vec())
-            }
-        }
-    }
-
-    /// Load a secret from its 32 stored bytes.
-    pub fn from_bytes(suite: Suite, bytes: &[u8]) -> Result<SealingSecret, Error> {
-        let bad = |e: hpke::HpkeError| Error::BadSealingKey {
-            suite,
-            why: e.to_string(),
-        };
-        Ok(match suite {
-            Suite::X25519 => {
-                let sk = <X25519HkdfSha256 as Kem>::PrivateKey::from_bytes(bytes).map_err(bad)?;
-                let pk = X25519HkdfSha256::sk_to_pk(&sk).to_bytes().to_vec();
-                SealingSecret::assemble(suite, SecretKey::X25519(sk), pk)
-            }
-            Suite::XWing => {
-                let sk = <XWing as Kem>::PrivateKey::from_bytes(bytes).map_err(bad)?;
-                let pk = XWing::sk_to_pk(&sk).to_bytes().to_vec();
-                SealingSecret::assemble(suite, SecretKey::XWing(sk), pk)
-            }
-        })
-    }
-
-    fn assemble(suite: Suite, secret: SecretKey, public_key: Vec<u8>) -> SealingSecret {
-        SealingSecret {
-            suite,
-            kid: key_id(suite.code(), &public_key),
-            secret,
-            public_key,
-        }
-    }
-
-    /// The 32 secret bytes, for writing the key file.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        match &self.secret {
-            SecretKey::X25519(sk) => sk.to_bytes().to_vec(),
-            SecretKey::XWing(sk) => sk.to_bytes().to_vec(),
-        }
-    }
-
-    /// The public key to enter in the registry.
-    pub fn public_key(&self) -> &[u8] {
-        &self.public_key
-    }
-
-    /// Whether two secrets are the same key. The hpke key types compare in constant time.
-    pub fn same_secret(&self, other: &SealingSecret) -> bool {
-        match (&self.secret, &other.secret) {
-            (SecretKey::X25519(a), SecretKey::X25519(b)) => a == b,
-            (SecretKey::XWing(a), SecretKey::XWing(b)) => a == b,
-            _ => false,
-        }
-    }
-
-    /// HPKE base-mode open with this secret.
-    pub(crate) fn open(
-        &self,
-        enc: &[u8],
-        ciphertext: &[u8],
-        info: &[u8],
-        aad: &[u8],
-    ) -> Result<Vec<u8>, hpke::HpkeError> {
-        use hpke::aead::ChaCha20Poly1305;
-        use hpke::kdf::HkdfSha256;
-        match &self.secret {
-            SecretKey::X25519(sk) => {
-                let enc = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(enc)?;
-                hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
-                    &hpke::OpModeR::Base,
-                    sk,
-                    &enc,
-                    info,
-                    ciphertext,
-                    aad,
-                )
-            }
-            SecretKey::XWing(sk) => {
-                let enc = <XWing as Kem>::EncappedKey::from_bytes(enc)?;
-                hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, XWing>(
-                    &hpke::OpModeR::Base,
-                    sk,
-                    &enc,
-                    info,
-                    ciphertext,
-                    aad,
-                )
-            }
-        }
-    }
-}
-
-impl fmt::Debug for SealingSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SealingSecret")
-            .field("suite", &self.suite)
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Check that bytes are a valid public key of a suite (used by the registry).
-pub fn check_sealing_public_key(suite: Suite, bytes: &[u8]) -> Result<(), String> {
-    let res = match suite {
-        Suite::X25519 => <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(bytes).map(|_| ()),
-        Suite::XWing => <XWing as Kem>::PublicKey::from_bytes(bytes).map(|_| ()),
-    };
-    res.map_err(|e| e.to_string())
-}
-
-/// The expected length of a public sealing key of a suite.
-pub fn sealing_public_key_len(suite: Suite) -> usize {
-    match suite {
-        Suite::X25519 => <<X25519HkdfSha256 as Kem>::PublicKey as Serializable>::size(),
-        Suite::XWing => <<XWing as Kem>::PublicKey as Serializable>::size(),
-    }
-}
-
-/// HPKE base-mode seal to a public key of a suite: `(enc, ciphertext)`.
-pub(crate) fn hpke_seal(
-    suite: Suite,
-    public_key: &[u8],
-    info: &[u8],
-    plaintext: &[u8],
-    aad: &[u8],
-) -> Result<(Vec<u8>, Vec<u8>), hpke::HpkeError> {
-    use hpke::aead::ChaCha20Poly1305;
-    use hpke::kdf::HkdfSha256;
-    match suite {
-        Suite::X25519 => {
-            let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(public_key)?;
-            let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
-                &hpke::OpModeS::Base,
-                &pk,
-                info,
-                plaintext,
-                aad,
-            )?;
-            Ok((enc.to_bytes().to_vec(), ct))
-        }
-        Suite::XWing => {
-            let pk = <XWing as Kem>::PublicKey::from_bytes(public_key)?;
-            let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, XWing>(
-                &hpke::OpModeS::Base,
-                &pk,
-                info,
-                plaintext,
-                aad,
-            )?;
-            Ok((enc.to_bytes().to_vec(), ct))
-        }
-    }
-}
 
 /// A participant's private keys, as loaded by [`KeySet::load`].
 #[derive(Debug)]
@@ -523,23 +255,6 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"
         )
         .is_err());
-    }
-
-    #[test]
-    fn sealing_secret_round_trips_and_hides_its_bytes() {
-        for suite in Suite::ALL {
-            let s = SealingSecret::generate(*suite).unwrap();
-            let back = SealingSecret::from_bytes(*suite, &s.to_bytes()).unwrap();
-            assert_eq!(back.kid, s.kid);
-            assert_eq!(back.public_key(), s.public_key());
-            assert!(back.same_secret(&s));
-            assert!(!SealingSecret::generate(*suite).unwrap().same_secret(&s));
-            let dbg = format!("{s:?}");
-            assert!(!dbg.contains(&b64(&s.to_bytes())));
-            assert!(dbg.contains(&s.kid));
-            assert_eq!(s.public_key().len(), sealing_public_key_len(*suite));
-            assert!(check_sealing_public_key(*suite, s.public_key()).is_ok());
-        }
     }
 
     #[test]

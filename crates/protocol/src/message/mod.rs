@@ -1,0 +1,247 @@
+//! The payload of every varsel message (wire format v1): who sent it, when, what kind it is, the
+//! cleartext routing header, references, and the kind-specific content.
+//!
+//! The payload travels as the payload of a JWS (see `envelope`). Everything in this module is
+//! cleartext on the wire and in the store's plain columns, so nothing here may hold personal data:
+//! the routing [`Header`] is made only of codes, enums, timestamps and opaque tokens, and pupil,
+//! family and travel details exist only inside [`SealedSection`] ciphertext.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+mod codes;
+mod ids;
+
+pub use codes::{
+    code_enum, Aead, Category, DeliveryState, Kind, Outcome, RecipientRole, SectionLabel, Status,
+    Suite, Urgency,
+};
+#[doc(hidden)]
+pub use ids::invalid;
+pub use ids::{InvalidValue, Kommunkod, ParticipantId, Token};
+
+/// The wire format version carried in every payload (`v`).
+pub const VERSION: u8 = 1;
+
+/// The cleartext routing header of an alert, update or cancel. It holds no personal data: every
+/// field is a code, an enum, a timestamp or an opaque token, and unknown fields are refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub municipality: Kommunkod,
+    pub category: Category,
+    pub urgency: Urgency,
+    pub status: Status,
+    /// When the pupil is expected to leave the country, if known. Escalation steps may be timed
+    /// against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_departure: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub correlation: Vec<Token>,
+}
+
+/// One encrypted section of an alert body. The ciphertext includes the AEAD tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedSection {
+    pub label: SectionLabel,
+    pub aead: Aead,
+    /// base64url (no padding) of the 12-byte nonce.
+    pub nonce: String,
+    /// base64url (no padding) of ciphertext and tag.
+    pub ciphertext: String,
+}
+
+/// A section's content key wrapped with HPKE to one recipient's sealing key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyWrap {
+    pub section: SectionLabel,
+    pub recipient: ParticipantId,
+    /// The key id of the recipient's sealing key.
+    pub kid: String,
+    pub suite: Suite,
+    /// base64url of the HPKE encapsulated key.
+    pub enc: String,
+    /// base64url of the HPKE ciphertext of the content key.
+    pub wrapped: String,
+}
+
+/// The content of an alert, update or cancel from a school: header, sealed sections and the
+/// content keys wrapped to the broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sealed {
+    pub header: Header,
+    #[serde(default)]
+    pub sections: Vec<SealedSection>,
+    #[serde(default)]
+    pub wraps: Vec<KeyWrap>,
+}
+
+/// An agency client's machine receipt for a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    pub delivery: Uuid,
+}
+
+/// A named officer's acknowledgement of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ack {
+    pub delivery: Uuid,
+    /// The officer who took the case (staff, not pupil data; kept out of logs and metrics).
+    pub officer: String,
+    pub outcome: Outcome,
+}
+
+/// The broker's hand-over of one alert (or update, or cancel) to one recipient: the school's
+/// original signed message unchanged, plus the content keys of the granted sections wrapped to
+/// this recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    pub delivery: Uuid,
+    pub alert: Uuid,
+    pub recipient: ParticipantId,
+    pub role: RecipientRole,
+    /// The school's message in JWS compact serialization, exactly as received.
+    pub original: String,
+    pub wraps: Vec<KeyWrap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_due: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_due: Option<DateTime<Utc>>,
+}
+
+/// The broker's report to a school about one recipient of its alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feedback {
+    pub alert: Uuid,
+    pub delivery: Uuid,
+    pub recipient: ParticipantId,
+    pub state: DeliveryState,
+    pub at: DateTime<Utc>,
+    /// The officer's name, only when the recipient's registry entry allows it to be shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Set when this report is about an escalation step rather than a recipient's own action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<String>,
+}
+
+/// The broker's refusal of a message, sent to the sender's inbox when the sender is known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorReply {
+    /// The refused message's id, when it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Uuid>,
+    /// The reason code (see `refusal::Reason`).
+    pub reason: String,
+    /// A human-readable explanation without personal data.
+    pub detail: String,
+}
+
+/// The kind-specific content of a payload, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Content {
+    Alert(Sealed),
+    Update(Sealed),
+    Cancel(Sealed),
+    Receipt(Receipt),
+    Ack(Ack),
+    Delivery(Delivery),
+    Feedback(Feedback),
+    Error(ErrorReply),
+}
+
+impl Content {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Content::Alert(_) => Kind::Alert,
+            Content::Update(_) => Kind::Update,
+            Content::Cancel(_) => Kind::Cancel,
+            Content::Receipt(_) => Kind::Receipt,
+            Content::Ack(_) => Kind::Ack,
+            Content::Delivery(_) => Kind::Delivery,
+            Content::Feedback(_) => Kind::Feedback,
+            Content::Error(_) => Kind::Error,
+        }
+    }
+
+    /// The sealed content of an alert, update or cancel.
+    pub fn sealed(&self) -> Option<&Sealed> {
+        match self {
+            Content::Alert(s) | Content::Update(s) | Content::Cancel(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The JSON payload of a varsel JWS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    /// Wire format version, always [`VERSION`].
+    pub v: u8,
+    /// The message id, a UUIDv7.
+    pub id: Uuid,
+    pub sender: ParticipantId,
+    pub sent_at: DateTime<Utc>,
+    /// Ids of earlier messages this one is about (CAP `references`): an update's or cancel's
+    /// original alert, a receipt's alert.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<Uuid>,
+    #[serde(flatten)]
+    pub content: Content,
+}
+
+impl Payload {
+    /// A new payload with a fresh UUIDv7 id, sent now.
+    pub fn new(sender: ParticipantId, content: Content) -> Payload {
+        Payload {
+            v: VERSION,
+            id: Uuid::now_v7(),
+            sender,
+            sent_at: Utc::now(),
+            references: Vec::new(),
+            content,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.content.kind()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_refuses_unknown_fields() {
+        let json = r#"{"municipality":"0581","category":"departure_imminent","urgency":"immediate",
+                       "status":"actual","pupil_name":"Anna"}"#;
+        assert!(serde_json::from_str::<Header>(json).is_err());
+    }
+
+    #[test]
+    fn payload_round_trips_with_kind_tag() {
+        let p = Payload::new(
+            "skola-a".parse().unwrap(),
+            Content::Receipt(Receipt {
+                delivery: Uuid::now_v7(),
+            }),
+        );
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["kind"], "receipt");
+        let back: Payload = serde_json::from_value(json).unwrap();
+        assert_eq!(back, p);
+    }
+}
