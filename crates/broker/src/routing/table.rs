@@ -1,0 +1,120 @@
+//! A validated routing table: its rules in order, its escalation policies, and what it says
+//! about itself (name, origin, version, the participants it names, its warnings).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use varsel_protocol::message::{ParticipantId, RecipientRole, SectionLabel};
+use varsel_protocol::problems::{Problem, Problems};
+
+use super::matcher::Match;
+use super::Error;
+use crate::escalation::Policy;
+
+/// A validated routing table.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub(super) name: String,
+    pub(super) origin: String,
+    pub(super) version: String,
+    pub(super) default_recipient: ParticipantId,
+    pub(super) default_policy: Option<String>,
+    pub(super) rules: Vec<Rule>,
+    pub(super) policies: BTreeMap<String, Policy>,
+    /// Every participant named, with the key it is named under, for [`Table::check_against`].
+    pub(super) named: Vec<(String, ParticipantId)>,
+    pub(super) warnings: Vec<Problem>,
+}
+
+/// One `[[rule]]`: when it fires, who it adds, and whether evaluation goes on after it.
+#[derive(Debug, Clone)]
+pub(super) struct Rule {
+    pub(super) name: String,
+    pub(super) matcher: Match,
+    pub(super) recipients: Vec<RuleRecipient>,
+    pub(super) continues: bool,
+}
+
+/// A recipient a rule adds, with the policy it falls back to already resolved.
+#[derive(Debug, Clone)]
+pub(super) struct RuleRecipient {
+    pub(super) participant: ParticipantId,
+    pub(super) role: RecipientRole,
+    pub(super) sections: Vec<SectionLabel>,
+    pub(super) when_closed: Option<WhenClosed>,
+    pub(super) policy: Option<String>,
+}
+
+/// Who takes a recipient's alerts while its office is closed.
+#[derive(Debug, Clone)]
+pub(super) struct WhenClosed {
+    pub(super) participant: ParticipantId,
+    pub(super) mode: ClosedMode,
+    /// Overrides the original recipient's role for the alternative.
+    pub(super) role: Option<RecipientRole>,
+    /// Overrides the original recipient's policy for the alternative, e.g. a round-the-clock
+    /// service needs no ladder that adds itself.
+    pub(super) policy: Option<String>,
+}
+
+/// What `when_closed` does with the original recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ClosedMode {
+    /// Route to the alternative as well as the original.
+    Also,
+    /// Route to the alternative only.
+    Instead,
+}
+
+impl Table {
+    /// The table's `name`, or its origin if it has none.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where the table was loaded from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Hex SHA-256 of the table's bytes, recorded on every alert routed with it.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Where alerts no rule takes are sent.
+    pub fn default_recipient(&self) -> &ParticipantId {
+        &self.default_recipient
+    }
+
+    /// The escalation policy called `name`.
+    pub fn policy(&self, name: &str) -> Option<&Policy> {
+        self.policies.get(name)
+    }
+
+    /// Every policy by name.
+    pub fn policies(&self) -> &BTreeMap<String, Policy> {
+        &self.policies
+    }
+
+    /// Every participant the table names (recipients, `when_closed` alternatives, participants
+    /// added by escalation steps, the default recipient).
+    pub fn participants(&self) -> BTreeSet<ParticipantId> {
+        self.named.iter().map(|(_, p)| p.clone()).collect()
+    }
+
+    /// Things that are allowed but probably not meant: unused policies, policies that never page
+    /// ops, rules that can never fire.
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
+    }
+
+    /// Check every participant the table names against the registry: `known` says whether a
+    /// participant id is registered. Reports all unknown ones at once.
+    pub fn check_against(&self, known: &dyn Fn(&ParticipantId) -> bool) -> Result<(), Error> {
+        let mut problems = Problems::default();
+        for (key, p) in self.named.iter().filter(|(_, p)| !known(p)) {
+            problems.add(key, format!("{p} is not in the registry"));
+        }
+        problems.finish(&self.origin).map_err(Error::Invalid)
+    }
+}
