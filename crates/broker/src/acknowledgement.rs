@@ -9,23 +9,19 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::delivery;
-use crate::escalation::scheduler::{page_ops, Timer};
-use crate::escalation::{Action as EscalationAction, Policy};
-use crate::intake::{Committed, Error, Intake, Timing, World};
-use crate::store::{self, NewAudit, NewMessage, NewOutbox, NewTimer};
-use varsel_protocol::envelope;
-use varsel_protocol::message::{
-    Content, DeliveryState, Feedback, Kind, Outcome, ParticipantId, Payload,
-};
+use crate::commit::{self, Committed, Error, Timing, Writer};
+use crate::escalation::{Action as EscalationAction, Policy, Timer};
+use crate::lifecycle;
+use crate::store::{self, NewAudit, NewMessage, NewTimer};
+use varsel_protocol::message::{Content, DeliveryState, Feedback, Kind, ParticipantId, Payload};
 use varsel_protocol::refusal::{Reason, Refusal};
-use varsel_transport::amqp;
+use varsel_protocol::registry::Registry;
 
 /// Applies a receipt or an ack in the caller's transaction.
-pub(crate) async fn apply(
-    intake: &Intake,
+pub async fn apply(
+    writer: &Writer,
     tx: &mut store::Tx,
-    world: &World,
+    registry: &Registry,
     message: &NewMessage,
     payload: &Payload,
     now: DateTime<Utc>,
@@ -40,7 +36,7 @@ pub(crate) async fn apply(
             )))
         }
     };
-    if let Some(seen) = intake.insert_message(tx, message).await? {
+    if let Some(seen) = commit::insert_message(tx, message).await? {
         return Ok(Committed::Seen(seen));
     }
     let Some(d) = tx.delivery_for_update(delivery_id).await? else {
@@ -67,8 +63,8 @@ pub(crate) async fn apply(
         }
     }
     let (from, to) = match ack {
-        None => delivery::on_receipt(),
-        Some(a) => delivery::on_ack(a.outcome),
+        None => lifecycle::delivery::on_receipt(),
+        Some(a) => lifecycle::delivery::on_ack(a.outcome),
     };
     let applied = tx
         .transition_delivery(
@@ -109,7 +105,7 @@ pub(crate) async fn apply(
             if stopped > 0 {
                 tx.audit(&NewAudit {
                     at: now,
-                    actor: intake.broker.to_string(),
+                    actor: writer.broker().to_string(),
                     action: "timers_stopped".into(),
                     alert: Some(d.alert),
                     delivery: Some(delivery_id),
@@ -118,17 +114,16 @@ pub(crate) async fn apply(
                 .await?;
             }
             let rerouted = if to == DeliveryState::Declined && d.kind == Kind::Alert {
-                reroute(tx, intake, world, &d, now).await?
+                reroute(tx, writer, registry, &d, now).await?
             } else {
                 false
             };
             if d.kind == Kind::Alert && !rerouted {
-                settle_alert(tx, intake, d.alert, now).await?;
+                settle_alert(tx, writer, d.alert, now).await?;
             }
         }
         if let Some(alert) = tx.alert_for_update(d.alert).await?.map(|a| a.sender) {
-            let show_officer = world
-                .registry
+            let show_officer = registry
                 .participant(&d.recipient)
                 .is_some_and(|p| p.show_officer_name);
             let fb = Feedback {
@@ -141,7 +136,7 @@ pub(crate) async fn apply(
                 outcome: ack.map(|a| a.outcome),
                 escalation: None,
             };
-            enqueue_feedback(tx, intake, &alert, fb, now).await?;
+            writer.feedback(tx, &alert, fb, now).await?;
         }
     }
     // Measured from the delivery's creation (when the alert was accepted for this recipient),
@@ -165,8 +160,8 @@ pub(crate) async fn apply(
 /// a new recipient is on its way.
 async fn reroute(
     tx: &mut store::Tx,
-    intake: &Intake,
-    world: &World,
+    writer: &Writer,
+    registry: &Registry,
     declined: &store::DeliveryRow,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
@@ -203,19 +198,19 @@ async fn reroute(
         tx.schedule(&NewTimer {
             alert: declined.alert,
             delivery: None,
-            action: serde_json::to_value(Timer {
+            action: Timer {
                 policy: policy.clone(),
                 step,
                 round: 0,
-            })
-            .unwrap_or_default(),
+            }
+            .to_value(),
             due_at: now,
             created_at: now,
         })
         .await?;
         tx.audit(&NewAudit {
             at: now,
-            actor: intake.broker.to_string(),
+            actor: writer.broker().to_string(),
             action: "delivery_rerouted".into(),
             alert: Some(declined.alert),
             delivery: Some(declined.id),
@@ -227,27 +222,20 @@ async fn reroute(
     let open = deliveries
         .iter()
         .filter(|d| d.kind == Kind::Alert && d.id != declined.id)
-        .any(|d| delivery::holds_alert_open(d.role, d.state));
+        .any(|d| lifecycle::delivery::holds_alert_open(d.role, d.state));
     let acked = deliveries
         .iter()
         .any(|d| d.kind == Kind::Alert && d.state == DeliveryState::Acknowledged);
     if !open && !acked {
         let detail = json!({ "why": "declined and no required recipient left", "declined_by": declined.recipient });
         if alert.status == varsel_protocol::message::Status::Actual {
-            page_ops(
-                tx,
-                &intake.broker,
-                &world.registry,
-                &alert,
-                None,
-                now,
-                detail,
-            )
-            .await?;
+            writer
+                .page_ops(tx, registry, &alert, None, now, detail)
+                .await?;
         } else {
             tx.audit(&NewAudit {
                 at: now,
-                actor: intake.broker.to_string(),
+                actor: writer.broker().to_string(),
                 action: "escalation_skipped".into(),
                 alert: Some(declined.alert),
                 delivery: Some(declined.id),
@@ -260,9 +248,9 @@ async fn reroute(
 }
 
 /// Marks the alert acknowledged when no required recipient is still open.
-pub(crate) async fn settle_alert(
+async fn settle_alert(
     tx: &mut store::Tx,
-    intake: &Intake,
+    writer: &Writer,
     alert: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
@@ -270,19 +258,15 @@ pub(crate) async fn settle_alert(
     let open = deliveries
         .iter()
         .filter(|d| d.kind == Kind::Alert)
-        .any(|d| delivery::holds_alert_open(d.role, d.state));
+        .any(|d| lifecycle::delivery::holds_alert_open(d.role, d.state));
     let acked = deliveries
         .iter()
         .any(|d| d.kind == Kind::Alert && d.state == DeliveryState::Acknowledged);
-    if !open
-        && acked
-        && tx
-            .set_alert_state(alert, &["open", "escalated"], "acknowledged", now)
-            .await?
-    {
+    let (from, to) = lifecycle::alert::on_settled();
+    if !open && acked && tx.set_alert_state(alert, from, to, now).await? {
         tx.audit(&NewAudit {
             at: now,
-            actor: intake.broker.to_string(),
+            actor: writer.broker().to_string(),
             action: "alert_acknowledged".into(),
             alert: Some(alert),
             delivery: None,
@@ -291,33 +275,4 @@ pub(crate) async fn settle_alert(
         .await?;
     }
     Ok(())
-}
-
-/// Signs a feedback message and puts it in the outbox for the school's inbox.
-pub(crate) async fn enqueue_feedback(
-    tx: &mut store::Tx,
-    intake: &Intake,
-    school: &ParticipantId,
-    fb: Feedback,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let alert = fb.alert;
-    let mut p = Payload::new(intake.broker.clone(), Content::Feedback(fb));
-    p.sent_at = now;
-    p.references = vec![alert];
-    let signed = envelope::sign(&p, &intake.keys.signing);
-    tx.enqueue(&NewOutbox::amqp(
-        amqp::inbox(school),
-        signed.into_bytes(),
-        None,
-        Some(alert),
-        now,
-    ))
-    .await?;
-    Ok(())
-}
-
-/// Whether an outcome declines the delivery.
-pub fn declines(outcome: Outcome) -> bool {
-    outcome == Outcome::NotOurJurisdiction
 }

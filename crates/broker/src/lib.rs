@@ -1,36 +1,38 @@
-//! varsel: a secure inter-agency alert broker.
+//! varsel-broker: the daemon that takes signed, sealed alerts from schools off RabbitMQ, routes
+//! them to the agencies and tracks every delivery until a named person has acknowledged it.
 //!
-//! A school's alert travels through these modules, in this order:
+//! The modules follow an input message through the broker, in this order:
 //!
 //! | step | module | what happens |
 //! |---|---|---|
-//! | 1 | [`message`], [`alert`], [`personnummer`] | the school writes the alert; the body is split into sections |
-//! | 2 | [`envelope`] | sections are sealed (AEAD + HPKE key wraps) and the payload signed as a JWS |
-//! | 3 | [`client`] | the school's client publishes it to `varsel.in` with publisher confirms |
-//! | 4 | [`amqp`] | the broker's connection, topology, consumers and confirmed publishing |
-//! | 5 | [`intake`] | verify signature, registry, rights, freshness and replay; or refuse ([`refusal`]) |
-//! | 6 | [`routing`] | the routing table picks recipients, sections and an escalation policy |
-//! | 7 | [`store`], [`audit`] | one transaction: alert, deliveries, outbox, timers, hash-chained audit |
-//! | 8 | [`outbox`] | persisted sends are published per recipient (re-wrapped keys), marked sent on confirm |
-//! | 9 | [`client`] | the agency opens its sections, sends a receipt, and an officer acks |
-//! | 10 | [`acknowledgement`], [`delivery`] | receipts and acks move deliveries on; feedback goes to the school |
-//! | 11 | [`escalation`], [`calendar`], [`mailer`] | due timers redeliver, email, add recipients, page ops |
+//! | 1 | [`daemon`] | the AMQP session takes a batch off `varsel.intake`; one store transaction per batch |
+//! | 2 | [`intake`] | verify signature, registry, rights, freshness and replay; or refuse |
+//! | 3 | [`routing`] | the routing table picks recipients, sections and an escalation policy |
+//! | 4 | [`commit`] | the message, its deliveries (sections re-wrapped per recipient), outbox rows and timers |
+//! | 5 | [`store`], [`audit`] | written in that one transaction, with hash-chained audit entries |
+//! | 6 | [`outbox`] | persisted sends are published per recipient, marked sent on confirm; email |
+//! | 7 | [`acknowledgement`] | receipts and acks move deliveries on; feedback goes to the school |
+//! | 8 | [`escalation`] | due timers redeliver, email, add recipients, page ops |
 //!
-//! Around them: [`registry`] (participants and keys), [`config`], [`broker`] (runs it all),
-//! [`shutdown`], [`clock`], [`ops`] (health, metrics, API, dashboard), [`demo`], [`bench`]
-//! (end-to-end benchmark against a bare RabbitMQ relay) and [`cli`].
-//! Transport: [`tls`] (AMQPS with client certificates, the demo CA) and [`rabbitmq`] (users,
-//! permissions and topology for RabbitMQ, generated from the registry).
+//! Beside the flow: [`lifecycle`] (the alert's and each delivery's state machine, the only place
+//! that says which event may move what), [`config`] (the daemon's file), [`mailer`] (SMTP and the
+//! notices it sends), [`metrics`] and [`health`] (what every part reports into), [`ops`] (health,
+//! metrics, JSON API and dashboard over HTTP) and [`rabbitmq`] (users, permissions and topology
+//! for RabbitMQ, generated from the registry). The wire format lives in `varsel-protocol`, the
+//! AMQP connection and shutdown in `varsel-transport`.
 #![forbid(unsafe_code)]
 
 pub mod acknowledgement;
 pub mod audit;
-pub mod broker;
+pub mod commit;
 pub mod config;
-pub mod delivery;
+pub mod daemon;
 pub mod escalation;
+pub mod health;
 pub mod intake;
+pub mod lifecycle;
 pub mod mailer;
+pub mod metrics;
 pub mod ops;
 pub mod outbox;
 pub mod rabbitmq;

@@ -16,10 +16,9 @@ use serde_json::json;
 use tokio::sync::{watch, Notify};
 
 use crate::config;
-use crate::delivery;
+use crate::lifecycle::delivery;
 use crate::mailer;
-use crate::ops::metrics::{EmailResult, PublishResult};
-use crate::ops::Metrics;
+use crate::metrics::{EmailResult, Metrics, PublishResult};
 use crate::store::{Channel, NewAudit, OutboxOutcome, OutboxRow, Store};
 use varsel_protocol::message::{DeliveryState, Kind};
 use varsel_transport::amqp;

@@ -1520,13 +1520,12 @@ async fn intake_batch_commits_exactly_the_right_rows(ctx: Ctx) {
         "127.0.0.1:0",
     )
     .expect("config");
-    let world = varsel_broker::broker::load_world(&config).expect("load world");
+    let world = varsel_broker::daemon::load_world(&config).expect("load world");
     let intake = Intake::new(
-        store.clone(),
         Arc::new(KeySet::load(&config.keys_dir, &config.broker_id).expect("broker keys")),
         config.broker_id.clone(),
         config.intake.clone(),
-        varsel_broker::ops::Metrics::new(),
+        varsel_broker::metrics::Metrics::new(),
     );
     let client = |id: &str| {
         let id = participant(id);

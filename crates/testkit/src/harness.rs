@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Days, TimeZone, Utc};
 
-use varsel_broker::broker::{self, Running};
+use varsel_broker::daemon::{self, Running};
 use varsel_broker::config::Config;
 use varsel_broker::store::Store;
 use varsel_participant::client::{Client, Item};
@@ -124,7 +124,7 @@ impl Harness {
     /// (Re)starts the in-process broker and waits until it consumes.
     pub async fn start_broker(&mut self) {
         self.signals = Signals::new();
-        let running = broker::start(
+        let running = daemon::start(
             self.config.clone(),
             self.signals.clone(),
             self.clock.clone(),

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::demo;
 use varsel_broker::audit;
-use varsel_broker::broker;
+use varsel_broker::daemon;
 use varsel_broker::config::{Config, LogFormat};
 use varsel_broker::routing;
 use varsel_broker::store;
@@ -386,7 +386,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             } else {
                 clock::Clock::system()
             };
-            broker::run(config, signals, clock).await.map_err(|e| {
+            daemon::run(config, signals, clock).await.map_err(|e| {
                 let code = match e {
                     broker::Error::Store(_) => EX_UNAVAILABLE,
                     _ => EX_CONFIG,
@@ -396,7 +396,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Check { config } => {
             let c = load_config(&config)?;
-            let world = broker::load_world(&c).map_err(|e| fail(EX_CONFIG)(e.into()))?;
+            let world = daemon::load_world(&c).map_err(|e| fail(EX_CONFIG)(e.into()))?;
             println!(
                 "{}: ok (registry {} with {} participants, routing table {})",
                 config.display(),

@@ -22,7 +22,7 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use varsel_broker::broker;
+use varsel_broker::daemon;
 use varsel_broker::store::Store;
 use varsel_participant::client::{Client, Item};
 use varsel_protocol::alert::Document;
@@ -89,7 +89,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
     let clock = Clock::scaled(scale);
     let signals = Signals::from_os().unwrap_or_default();
-    let running = broker::start(config.clone(), signals.clone(), clock.clone(), None)
+    let running = daemon::start(config.clone(), signals.clone(), clock.clone(), None)
         .await
         .context("starting the broker")?;
     if let Some(a) = running.ops_addr {

@@ -16,7 +16,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use uuid::Uuid;
 
-use varsel_broker::broker::{self, Running};
+use varsel_broker::daemon::{self, Running};
 use varsel_participant::client::{Client, Item};
 use varsel_protocol::message::{Outcome, ParticipantId};
 use varsel_testkit::certs;
@@ -288,7 +288,7 @@ async fn mutual_tls_least_privilege_and_attacks() {
         varsel_testkit::world::broker_config_via(dir.path(), &transport, 1, None, "127.0.0.1:0")
             .unwrap();
     let signals = Signals::new();
-    let running = broker::start(config.clone(), signals.clone(), Clock::system(), None)
+    let running = daemon::start(config.clone(), signals.clone(), Clock::system(), None)
         .await
         .expect("the broker starts over TLS");
     {

@@ -15,35 +15,37 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
+use tokio::sync::Notify;
 
-use super::{Action, EmailTarget, Policy};
-use crate::acknowledgement;
-use crate::broker::Shared;
-use crate::delivery;
-use crate::intake::{self, HandOver};
+use super::{Action, EmailTarget, Policy, Timer};
+use crate::commit::{self, HandOver, Writer};
+use crate::config;
+use crate::lifecycle;
 use crate::mailer;
-use crate::store::{self, AlertState, NewAudit, NewOutbox, TimerRow};
-use varsel_protocol::message::ParticipantId;
+use crate::metrics::Metrics;
+use crate::store::{self, NewAudit, NewOutbox, Store, TimerRow};
 use varsel_protocol::message::{Feedback, Kind, Payload, Status};
-use varsel_protocol::registry::{Registry, Role};
+use varsel_protocol::registry::Registry;
+use varsel_transport::clock::Clock;
 use varsel_transport::shutdown::Signals;
 
-/// What a timer row says: which step of which frozen policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Timer {
-    pub policy: String,
-    pub step: usize,
-    pub round: u32,
-}
+/// Reads the registry in force; a reload (SIGHUP) may replace it between two timers.
+pub type Registries = Arc<dyn Fn() -> Arc<Registry> + Send + Sync>;
 
-/// Fires due escalation timers.
+/// Fires due escalation timers: what one broker instance's scheduler works with.
 pub struct Scheduler {
-    shared: Arc<Shared>,
-    owner: String,
+    pub(crate) store: Store,
+    pub(crate) clock: Clock,
+    pub(crate) metrics: Metrics,
+    /// Writes added recipients, feedback and pages as the broker.
+    pub(crate) writer: Writer,
+    pub(crate) registry: Registries,
+    /// Names this instance in claims.
+    pub(crate) owner: String,
+    pub(crate) config: config::Escalation,
+    /// Woken after a batch, so what the steps put in the outbox goes out without waiting.
+    pub(crate) outbox_wake: Arc<Notify>,
 }
 
 /// Why a timer could not be fired (it stays claimed until its lease ends, then is retried).
@@ -52,28 +54,23 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] store::Error),
     #[error(transparent)]
-    Intake(#[from] intake::Error),
+    Commit(#[from] commit::Error),
     #[error("timer {0}: {1}")]
     Bad(i64, String),
 }
 
 impl Scheduler {
-    pub fn new(shared: Arc<Shared>, owner: String) -> Scheduler {
-        Scheduler { shared, owner }
-    }
-
     /// Runs until asked to stop, polling for due timers.
     pub async fn run(self, signals: Signals) {
-        let poll = self.shared.config.escalation.poll;
-        let lease = self.shared.config.escalation.lease;
+        let poll = self.config.poll;
+        let lease = self.config.lease;
         loop {
             if signals.is_stopping() {
                 break;
             }
-            let now = self.shared.clock.now();
+            let now = self.clock.now();
             let due = match self
-                .shared
-                .store()
+                .store
                 .claim_timers(&self.owner, now, lease, 64)
                 .await
             {
@@ -89,7 +86,7 @@ impl Scheduler {
                         for (t, r) in due.iter().zip(results) {
                             match r {
                                 Ok(Some(action)) => {
-                                    tracing::info!(alert = %t.alert, delivery = ?t.delivery, timer = t.id, action, late_ms = (self.shared.clock.now() - t.due_at).num_milliseconds(), "escalation step fired");
+                                    tracing::info!(alert = %t.alert, delivery = ?t.delivery, timer = t.id, action, late_ms = (self.clock.now() - t.due_at).num_milliseconds(), "escalation step fired");
                                 }
                                 Ok(None) => {}
                                 Err(e) => {
@@ -102,7 +99,7 @@ impl Scheduler {
                         tracing::warn!(timers = due.len(), error = %e, "escalation steps not fired; retried when their lease ends")
                     }
                 }
-                self.shared.outbox_wake.notify_one();
+                self.outbox_wake.notify_one();
                 continue;
             }
             tokio::select! {
@@ -121,7 +118,7 @@ impl Scheduler {
         &self,
         due: &[TimerRow],
     ) -> Result<Vec<Result<Option<&'static str>, Error>>, Error> {
-        let mut tx = self.shared.store().begin().await?;
+        let mut tx = self.store.begin().await?;
         let mut results = Vec::with_capacity(due.len());
         let mut fired = Vec::new();
         for t in due {
@@ -143,7 +140,7 @@ impl Scheduler {
         }
         tx.commit().await?;
         for (action, status) in fired {
-            self.shared.metrics.escalation_step(action, status);
+            self.metrics.escalation_step(action, status);
         }
         Ok(results)
     }
@@ -155,10 +152,9 @@ impl Scheduler {
         tx: &mut store::Tx,
         t: &TimerRow,
     ) -> Result<Option<(&'static str, Status)>, Error> {
-        let now = self.shared.clock.now();
+        let now = self.clock.now();
         let spec: Timer = serde_json::from_value(t.action.clone())
             .map_err(|e| Error::Bad(t.id, e.to_string()))?;
-        let store = self.shared.store();
         if !tx.finish_timer(t.id, &self.owner, now).await? {
             return Ok(None);
         }
@@ -190,13 +186,13 @@ impl Scheduler {
             Some(d) => tx.delivery_for_update(d).await?,
             None => None,
         };
-        let alert_open = matches!(alert.state, AlertState::Open | AlertState::Escalated);
+        let alert_open = lifecycle::alert::is_open(alert.state);
         let delivery_open = recipient
             .as_ref()
-            .is_none_or(|d| delivery::is_open(d.state));
+            .is_none_or(|d| lifecycle::delivery::is_open(d.state));
         let audit = |action: &str, detail: serde_json::Value| NewAudit {
             at: now,
-            actor: self.shared.intake.broker.to_string(),
+            actor: self.writer.broker().to_string(),
             action: action.into(),
             alert: Some(t.alert),
             delivery: t.delivery,
@@ -207,9 +203,8 @@ impl Scheduler {
             return Ok(None);
         }
         let exercise = alert.status != Status::Actual;
-        let world = self.shared.world();
-        let school_name = world
-            .registry
+        let registry = (self.registry)();
+        let school_name = registry
             .participant(&alert.sender)
             .map(|p| p.name.clone())
             .unwrap_or_default();
@@ -250,7 +245,7 @@ impl Scheduler {
                     EmailTarget::Address(a) => Some(a.clone()),
                     EmailTarget::Mailbox => who
                         .as_ref()
-                        .and_then(|r| world.registry.participant(r))
+                        .and_then(|r| registry.participant(r))
                         .and_then(|p| p.mailbox.clone()),
                 };
                 match address {
@@ -285,7 +280,7 @@ impl Scheduler {
                 {
                     tx.audit(&audit("escalation_skipped", json!({ "action": "add_recipient", "participant": participant, "why": "already a recipient" }))).await?;
                 } else {
-                    let Some(original) = store.message(t.alert).await? else {
+                    let Some(original) = self.store.message(t.alert).await? else {
                         return Err(Error::Bad(
                             t.id,
                             "the alert's message is not in the store".into(),
@@ -298,12 +293,14 @@ impl Scheduler {
                     let Some(sealed) = payload.content.sealed() else {
                         return Err(Error::Bad(t.id, "the alert's message is not sealed".into()));
                     };
-                    let policy = policies.get(&spec.policy);
-                    self.shared
-                        .intake
+                    // The added recipient gets the policy's deadlines, but no second ladder.
+                    let deadlines = policies.get(&spec.policy).map(|p| {
+                        p.deadlines(&spec.policy, *role, now, alert.planned_departure, false)
+                    });
+                    self.writer
                         .hand_over(
                             tx,
-                            &world,
+                            &registry,
                             HandOver {
                                 alert: t.alert,
                                 message: t.alert,
@@ -313,10 +310,7 @@ impl Scheduler {
                                 role: *role,
                                 sections,
                                 kind: Kind::Alert,
-                                policy: policy.map(|p| (spec.policy.clone(), p)),
-                                plan_steps: false,
-                                created: now,
-                                planned_departure: alert.planned_departure,
+                                deadlines,
                             },
                             now,
                         )
@@ -332,16 +326,9 @@ impl Scheduler {
                     ))
                     .await?;
                 } else {
-                    page_ops(
-                        tx,
-                        &self.shared.intake.broker,
-                        &world.registry,
-                        &alert,
-                        t.delivery,
-                        now,
-                        detail,
-                    )
-                    .await?;
+                    self.writer
+                        .page_ops(tx, &registry, &alert, t.delivery, now, detail)
+                        .await?;
                 }
             }
         }
@@ -356,70 +343,8 @@ impl Scheduler {
                 outcome: None,
                 escalation: Some(action.code().to_owned()),
             };
-            acknowledgement::enqueue_feedback(tx, &self.shared.intake, &alert.sender, fb, now)
-                .await?;
+            self.writer.feedback(tx, &alert.sender, fb, now).await?;
         }
         Ok(Some((action.code(), alert.status)))
     }
-}
-
-/// Hands an alert to a human in ops: the alert becomes `escalated`, the page is audited (and
-/// counted by the caller), and every ops participant with a functional mailbox gets a notice by
-/// email.
-pub(crate) async fn page_ops(
-    tx: &mut store::Tx,
-    broker: &ParticipantId,
-    registry: &Registry,
-    alert: &store::AlertRow,
-    delivery_id: Option<Uuid>,
-    now: DateTime<Utc>,
-    detail: serde_json::Value,
-) -> Result<(), store::Error> {
-    tx.set_alert_state(alert.id, &[AlertState::Open], AlertState::Escalated, now)
-        .await?;
-    if let Some(d) = delivery_id {
-        let (from, to) = delivery::on_escalated();
-        tx.transition_delivery(d, from, to, now, None, None).await?;
-    }
-    tx.audit(&NewAudit {
-        at: now,
-        actor: broker.to_string(),
-        action: "ops_paged".into(),
-        alert: Some(alert.id),
-        delivery: delivery_id,
-        detail,
-    })
-    .await?;
-    let school_name = registry
-        .participant(&alert.sender)
-        .map(|p| p.name.clone())
-        .unwrap_or_default();
-    for ops in registry
-        .participants()
-        .iter()
-        .filter(|p| p.role == Role::Ops)
-    {
-        if let Some(mailbox) = &ops.mailbox {
-            let notice = mailer::Notice {
-                alert: alert.id,
-                category: alert.category,
-                urgency: alert.urgency,
-                status: alert.status,
-                school_name: school_name.clone(),
-                deadline: None,
-                reason: mailer::NoticeReason::Escalated,
-            };
-            if let Ok(body) = serde_json::to_vec(&notice) {
-                tx.enqueue(&NewOutbox::email(
-                    mailbox.clone(),
-                    body,
-                    delivery_id,
-                    Some(alert.id),
-                    now,
-                ))
-                .await?;
-            }
-        }
-    }
-    Ok(())
 }

@@ -2,7 +2,6 @@
 //! (compared in constant time): `/readyz`, `/metrics`, the JSON API of alert and delivery status
 //! (metadata only: ids, codes, participant ids, times; never section content) and the dashboard.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, Request, State};
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::broker::Shared;
+use super::Context as Shared;
 use crate::store::{self, AlertFilter, AlertRow, AlertState, DeliveryRow};
 use varsel_protocol::message::{Category, DeliveryState, Status};
 use varsel_transport::shutdown::Signals;
@@ -66,13 +65,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 /// Accepts `Authorization: Bearer <token>`, or `?token=` for the dashboard page in a browser.
 async fn require_token(State(ops): St, req: Request, next: Next) -> Response {
-    let Some(expected) = ops
-        .shared
-        .config
-        .ops
-        .as_ref()
-        .and_then(|o| o.token.as_deref())
-    else {
+    let Some(expected) = ops.shared.token.as_deref() else {
         // No token configured: the server only listens where the configuration put it.
         return next.run(req).await;
     };
@@ -115,7 +108,7 @@ async fn readyz(State(ops): St) -> Response {
         tokio::time::timeout(std::time::Duration::from_secs(2), ping).await,
         Ok(Ok(()))
     );
-    shared.store_ok.store(store_ok, Ordering::Relaxed);
+    shared.health.set_store_ok(store_ok);
     if !store_ok {
         problems.push("store: not reachable");
     } else if shared.intake_held() {
@@ -134,7 +127,7 @@ async fn readyz(State(ops): St) -> Response {
 
 async fn metrics(State(ops): St) -> Response {
     (
-        [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         ops.shared.metrics.render(),
     )
         .into_response()
@@ -431,7 +424,7 @@ async fn health(State(ops): St) -> Response {
     let amqp_ready = shared.amqp_ready();
     let stats = shared.store().stats(now).await;
     let store_ok = stats.is_ok();
-    shared.store_ok.store(store_ok, Ordering::Relaxed);
+    shared.health.set_store_ok(store_ok);
     let s = stats.map(|s| store_stats(&s)).unwrap_or_default();
     Json(Health {
         ready: amqp_ready && store_ok,
@@ -452,12 +445,12 @@ async fn dashboard() -> Html<&'static str> {
 }
 
 /// Builds the metrics snapshot of the store's counts.
-pub fn store_stats(s: &store::Stats) -> super::metrics::StoreStats {
-    super::metrics::StoreStats {
+pub fn store_stats(s: &store::Stats) -> crate::metrics::StoreStats {
+    crate::metrics::StoreStats {
         alerts: s
             .alerts
             .iter()
-            .map(|a| super::metrics::AlertCount {
+            .map(|a| crate::metrics::AlertCount {
                 state: a.state.code().to_owned(),
                 category: a.category,
                 status: a.status,
@@ -467,7 +460,7 @@ pub fn store_stats(s: &store::Stats) -> super::metrics::StoreStats {
         deliveries: s
             .deliveries
             .iter()
-            .map(|d| super::metrics::DeliveryCount {
+            .map(|d| crate::metrics::DeliveryCount {
                 recipient: d.recipient.clone(),
                 state: d.state,
                 count: d.count,

@@ -1,5 +1,5 @@
-//! The per-recipient delivery state machine, and the broker-signed `delivery` message that hands
-//! one alert (or update, or cancel) to one recipient.
+//! The per-recipient delivery lifecycle: the states a delivery of one alert (or update, or
+//! cancel) to one recipient goes through, and which event moves it where.
 //!
 //! ```text
 //! pending ─► sent ─► received ─► acknowledged
@@ -11,17 +11,19 @@
 //! idempotent and race-safe: a late receipt after an ack changes nothing, and of two brokers
 //! applying the same transition exactly one succeeds.
 
-use chrono::{DateTime, Utc};
-use uuid::Uuid;
-
-use varsel_protocol::message::{
-    Content, Delivery, DeliveryState, KeyWrap, Outcome, ParticipantId, Payload, RecipientRole,
-};
+use varsel_protocol::message::{DeliveryState, Outcome, RecipientRole};
 
 use DeliveryState::*;
 
-/// The states a delivery can be in when its message has been published, or is about to be.
-pub const OUTSTANDING: &[DeliveryState] = &[Pending, Sent, Escalated];
+/// The state a new delivery starts in: `pending`, or `unroutable` when its sections cannot be
+/// passed on to the recipient (no usable sealing key).
+pub fn initial(reachable: bool) -> DeliveryState {
+    if reachable {
+        Pending
+    } else {
+        Unroutable
+    }
+}
 
 /// The transition a machine receipt causes: `(from, to)`.
 pub fn on_receipt() -> (&'static [DeliveryState], DeliveryState) {
@@ -68,46 +70,6 @@ pub fn holds_alert_open(role: RecipientRole, state: DeliveryState) -> bool {
     role == RecipientRole::Required && is_open(state)
 }
 
-/// What the broker needs to build one delivery message.
-pub struct Handover<'a> {
-    pub broker: &'a ParticipantId,
-    pub delivery: Uuid,
-    pub alert: Uuid,
-    /// The id of the school's message being handed over (the alert itself, an update or a cancel).
-    pub message: Uuid,
-    pub recipient: &'a ParticipantId,
-    pub role: RecipientRole,
-    pub original: &'a str,
-    pub wraps: Vec<KeyWrap>,
-    pub receipt_due: Option<DateTime<Utc>>,
-    pub ack_due: Option<DateTime<Utc>>,
-    pub now: DateTime<Utc>,
-}
-
-/// The unsigned payload of a delivery message.
-pub fn payload(h: Handover<'_>) -> Payload {
-    let mut p = Payload::new(
-        h.broker.clone(),
-        Content::Delivery(Delivery {
-            delivery: h.delivery,
-            alert: h.alert,
-            recipient: h.recipient.clone(),
-            role: h.role,
-            original: h.original.to_owned(),
-            wraps: h.wraps,
-            receipt_due: h.receipt_due,
-            ack_due: h.ack_due,
-        }),
-    );
-    p.sent_at = h.now;
-    p.references = if h.message == h.alert {
-        vec![h.alert]
-    } else {
-        vec![h.alert, h.message]
-    };
-    p
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +87,14 @@ mod tests {
         assert_eq!(on_ack(Outcome::NotOurJurisdiction).1, Declined);
         assert_eq!(on_ack(Outcome::CaseOpened).1, Acknowledged);
         assert!(!on_ack(Outcome::CaseOpened).0.contains(&Acknowledged));
+    }
+
+    #[test]
+    fn an_unreachable_recipient_starts_unroutable_and_can_still_answer() {
+        assert_eq!(initial(true), Pending);
+        assert_eq!(initial(false), Unroutable);
+        assert!(on_receipt().0.contains(&Unroutable));
+        assert!(is_open(initial(false)));
     }
 
     #[test]

@@ -1,0 +1,295 @@
+//! The daemon (`varsel serve`): loads the registry, routing table and keys, opens the store, and
+//! runs the workers until told to stop:
+//! - the AMQP supervisor ([`session`]): connects (with backoff, logging every attempt), declares
+//!   the topology, consumes `varsel.intake` with manual acks and a bounded prefetch, hands each
+//!   batch to [`process`], and reconnects when RabbitMQ goes away;
+//! - the outbox worker (`outbox`), the escalation scheduler (`escalation`), and the ops HTTP
+//!   server (`ops`);
+//! - [`watch`]: SIGHUP reloads the registry and routing table (a bad file is refused and the old
+//!   one stays), and the store's gauges are refreshed for `/metrics`.
+//!
+//! Each input message is acknowledged on AMQP only after what it caused is committed to the store.
+//! On stop, the message in hand is finished, the rest of the prefetch is left unacknowledged and
+//! RabbitMQ redelivers it to the next consumer.
+
+mod process;
+mod session;
+mod watch;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{watch as channel, Notify};
+use uuid::Uuid;
+
+use crate::commit::Writer;
+use crate::config::Config;
+use crate::escalation;
+use crate::health::Health;
+use crate::intake::{Intake, World};
+use crate::mailer;
+use crate::metrics::Metrics;
+use crate::ops;
+use crate::outbox;
+use crate::routing;
+use crate::store::Store;
+use varsel_protocol::envelope::KeySet;
+use varsel_protocol::message::ParticipantId;
+use varsel_protocol::registry::{Registry, Role};
+use varsel_transport::amqp;
+use varsel_transport::clock::Clock;
+use varsel_transport::shutdown::Signals;
+
+/// Why the daemon could not start (or had to stop).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Registry(#[from] varsel_protocol::registry::Error),
+    #[error(transparent)]
+    Routing(#[from] crate::routing::Error),
+    #[error("the broker's keys: {0}")]
+    Keys(String),
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error("the ops server: {0}")]
+    Ops(std::io::Error),
+}
+
+/// State shared by the broker's tasks.
+pub struct Shared {
+    world: Arc<RwLock<World>>,
+    pub intake: Intake,
+    pub store: Store,
+    pub clock: Clock,
+    pub metrics: Metrics,
+    pub config: Config,
+    /// Wakes the outbox worker after a commit that enqueued something.
+    pub outbox_wake: Arc<Notify>,
+    pub health: Arc<Health>,
+}
+
+impl Shared {
+    /// The current registry and routing table.
+    pub fn world(&self) -> World {
+        read(&self.world)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Whether the broker is connected to RabbitMQ and consuming its intake.
+    pub fn amqp_ready(&self) -> bool {
+        self.health.amqp_ready()
+    }
+
+    /// Whether intake is holding input because the store refuses to commit it.
+    pub fn intake_held(&self) -> bool {
+        self.health.intake_held()
+    }
+}
+
+fn read(world: &RwLock<World>) -> World {
+    world.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// The mailer's settings from the daemon configuration.
+fn mailer_config(s: &crate::config::Smtp) -> mailer::Config {
+    mailer::Config {
+        host: s.host.clone(),
+        port: s.port,
+        tls: if s.starttls {
+            mailer::TlsMode::StartTls
+        } else {
+            mailer::TlsMode::Plain
+        },
+        from: s.from.clone(),
+        username: s.username.clone(),
+        password: s.password.clone(),
+        ca_file: None,
+        timeout: Duration::from_secs(30),
+    }
+}
+
+/// Loads and cross-checks the registry and routing table.
+pub fn load_world(config: &Config) -> Result<World, Error> {
+    let registry = Registry::load(&config.registry)?;
+    let table = routing::Table::load(&config.routing)?;
+    check_world(config, &registry, &table)?;
+    Ok(World {
+        registry: Arc::new(registry),
+        table: Arc::new(table),
+    })
+}
+
+fn check_world(config: &Config, registry: &Registry, table: &routing::Table) -> Result<(), Error> {
+    match registry.participant(&config.broker_id) {
+        Some(p) if p.role == Role::Broker => {}
+        Some(_) => {
+            return Err(Error::Setup(format!(
+                "{} is in the registry but its role is not broker",
+                config.broker_id
+            )))
+        }
+        None => {
+            return Err(Error::Setup(format!(
+                "the broker id {} is not in the registry {}",
+                config.broker_id,
+                config.registry.display()
+            )))
+        }
+    }
+    table.check_against(&|id: &ParticipantId| registry.participant(id).is_some())?;
+    Ok(())
+}
+
+/// A started broker, for tests and the demo: where its ops server listens, and how to stop it.
+pub struct Running {
+    pub shared: Arc<Shared>,
+    pub ops_addr: Option<SocketAddr>,
+    task: tokio::task::JoinHandle<()>,
+    signals: Signals,
+}
+
+impl Running {
+    /// Stops the broker and waits for its tasks to finish.
+    pub async fn stop(self) {
+        self.signals.stop();
+        let _ = self.task.await;
+    }
+
+    pub fn signals(&self) -> &Signals {
+        &self.signals
+    }
+}
+
+/// Starts the broker's tasks and returns once they are running (the AMQP connection may still be
+/// on its way). `ops_listener` lets a caller bind port 0 itself; otherwise the configured address
+/// is bound.
+pub async fn start(
+    config: Config,
+    signals: Signals,
+    clock: Clock,
+    ops_listener: Option<tokio::net::TcpListener>,
+) -> Result<Running, Error> {
+    let world = load_world(&config)?;
+    let keys = KeySet::load(&config.keys_dir, &config.broker_id)
+        .map_err(|e| Error::Keys(e.to_string()))?;
+    let store = Store::connect(&config.store_url).await?;
+    let metrics = Metrics::new();
+    let owner = format!(
+        "{}-{}",
+        config.broker_id,
+        &Uuid::now_v7().simple().to_string()[20..]
+    );
+    let mailer = match &config.smtp {
+        Some(s) => {
+            Some(mailer::Mailer::new(&mailer_config(s)).map_err(|e| Error::Setup(e.to_string()))?)
+        }
+        None => None,
+    };
+    let keys = Arc::new(keys);
+    let health = Arc::new(Health::default());
+    let shared = Arc::new(Shared {
+        world: Arc::new(RwLock::new(world)),
+        intake: Intake::new(
+            keys.clone(),
+            config.broker_id.clone(),
+            config.intake.clone(),
+            metrics.clone(),
+        ),
+        store: store.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        outbox_wake: Arc::new(Notify::new()),
+        health: health.clone(),
+        config: config.clone(),
+    });
+    let world = shared.world.clone();
+    let scheduler = escalation::Scheduler {
+        store: store.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        writer: Writer::new(config.broker_id.clone(), keys),
+        registry: Arc::new(move || read(&world).registry),
+        owner: owner.clone(),
+        config: config.escalation.clone(),
+        outbox_wake: shared.outbox_wake.clone(),
+    };
+    let ops = Arc::new(ops::Context {
+        store: store.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        health,
+        token: config.ops.as_ref().and_then(|o| o.token.clone()),
+    });
+
+    let listener = match (ops_listener, &config.ops) {
+        (Some(l), _) => Some(l),
+        (None, Some(o)) => Some(
+            tokio::net::TcpListener::bind(o.listen)
+                .await
+                .map_err(Error::Ops)?,
+        ),
+        (None, None) => None,
+    };
+    let ops_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+
+    let (link_tx, link_rx) = channel::channel::<Option<amqp::Publisher>>(None);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(
+        outbox::Worker {
+            store: store.clone(),
+            owner: owner.clone(),
+            config: config.outbox.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            wake: shared.outbox_wake.clone(),
+            mailer,
+        }
+        .run(link_rx, signals.clone()),
+    );
+    tasks.spawn(scheduler.run(signals.clone()));
+    tasks.spawn(watch::reload_watcher(shared.clone(), signals.clone()));
+    tasks.spawn(watch::stats_refresher(shared.clone(), signals.clone()));
+    if let Some(l) = listener {
+        tasks.spawn(ops::serve(l, ops, signals.clone()));
+    }
+    tasks.spawn(session::supervise_amqp(shared.clone(), link_tx, signals.clone()));
+
+    let grace = config.shutdown_grace;
+    let stop = signals.clone();
+    let task = tokio::spawn(async move {
+        stop.stopped().await;
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "shutdown grace period over, abandoning tasks (unacked input is redelivered)"
+            );
+            tasks.abort_all();
+        }
+        tracing::info!("broker stopped");
+    });
+    Ok(Running {
+        shared,
+        ops_addr,
+        task,
+        signals,
+    })
+}
+
+/// Runs the broker until `signals` asks it to stop (`varsel serve`).
+pub async fn run(config: Config, signals: Signals, clock: Clock) -> Result<(), Error> {
+    let running = start(config, signals.clone(), clock, None).await?;
+    if let Some(a) = running.ops_addr {
+        tracing::info!(%a, "ops HTTP server listening");
+    }
+    signals.stopped().await;
+    running.stop().await;
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! One batch of input: verified and written in one store transaction, committed once, then
+//! acknowledged message by message; a refused message is dead-lettered (confirmed) first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Shared;
+use crate::intake::{Input, Outcome, World};
+use crate::store::{NewAudit, NewOutbox, Tx};
+use varsel_protocol::message::{Kind, ParticipantId};
+use varsel_transport::amqp;
+use varsel_transport::shutdown::Signals;
+
+/// The most input messages committed in one store transaction.
+pub(super) const BATCH_MAX: usize = 64;
+
+/// Handles the input messages that were waiting together (often just one): each is verified and
+/// what it causes written under its own savepoint in **one** store transaction (a refusal undoes
+/// only its own message's writes, and its audit entry and error reply join the same transaction);
+/// one commit; then each message is acknowledged in order, refused ones after their dead letter is
+/// confirmed. If the store fails, nothing was acknowledged: the whole batch is held and retried,
+/// and on stop handed back to RabbitMQ.
+pub(super) async fn process(
+    shared: &Arc<Shared>,
+    publisher: &amqp::Publisher,
+    batch: Vec<lapin::message::Delivery>,
+    signals: &Signals,
+) -> Result<(), amqp::Error> {
+    let world = shared.world();
+    let mut delay = Duration::from_millis(200);
+    let outcomes = loop {
+        let started = std::time::Instant::now();
+        match commit_batch(shared, &world, &batch).await {
+            Ok(o) => {
+                shared.metrics.observe_store_commit(started.elapsed());
+                break o;
+            }
+            Err(e) => {
+                shared.health.set_store_ok(false);
+                shared.health.set_intake_held(true);
+                tracing::warn!(error = %e, messages = batch.len(), retry_in_ms = delay.as_millis() as u64, "intake: cannot commit, holding the messages");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = signals.stopped() => {
+                        for d in &batch {
+                            let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                        }
+                        return Ok(());
+                    }
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
+    shared.health.set_store_ok(true);
+    shared.health.set_intake_held(false);
+    let mut wake = false;
+    for (d, outcome) in batch.iter().zip(outcomes) {
+        match outcome {
+            Outcome::Accepted {
+                id,
+                kind,
+                alert,
+                deliveries,
+                defaulted,
+                labels,
+                ..
+            } => {
+                note_accepted(shared, id, kind, alert, deliveries, defaulted, labels);
+                wake = true;
+            }
+            Outcome::Duplicate { id } => {
+                tracing::info!(message_id = %id, "duplicate of an accepted message, acknowledged without effect");
+            }
+            Outcome::Refused {
+                refusal, id, kind, ..
+            } => {
+                shared.metrics.refused(refusal.reason);
+                tracing::warn!(message_id = ?id, kind = ?kind, reason = refusal.reason.code(), detail = %refusal.detail, "refused");
+                wake = true;
+                if !dead_letter(publisher, d, &refusal).await? {
+                    continue;
+                }
+            }
+        }
+        d.acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(|source| amqp::Error::Protocol {
+                what: "acknowledging input".into(),
+                source,
+            })?;
+    }
+    if wake {
+        shared.outbox_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Verifies and writes a batch in one transaction and commits it; the outcomes are in the
+/// batch's order.
+async fn commit_batch(
+    shared: &Arc<Shared>,
+    world: &World,
+    batch: &[lapin::message::Delivery],
+) -> Result<Vec<Outcome>, crate::commit::Error> {
+    let mut tx = shared.store().begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for d in batch {
+        let now = shared.clock.now();
+        let routing_key = d.routing_key.as_str();
+        let user_id = d.properties.user_id().as_ref().map(|u| u.as_str());
+        let input = Input {
+            body: &d.data,
+            routing_key,
+            user_id,
+        };
+        let outcome = shared.intake.handle_in(&mut tx, world, input, now).await?;
+        if let Outcome::Refused {
+            refusal,
+            id,
+            kind,
+            reply_to,
+        } = &outcome
+        {
+            write_refusal(
+                &mut tx,
+                shared,
+                refusal,
+                *id,
+                *kind,
+                reply_to.as_ref(),
+                routing_key,
+                now,
+            )
+            .await?;
+        }
+        outcomes.push(outcome);
+    }
+    tx.commit().await?;
+    for o in &outcomes {
+        shared.intake.committed(o);
+    }
+    Ok(outcomes)
+}
+
+/// Writes a refusal's audit entry and, for a known signer, its error reply into `tx`.
+#[allow(clippy::too_many_arguments)]
+async fn write_refusal(
+    tx: &mut Tx,
+    shared: &Arc<Shared>,
+    refusal: &varsel_protocol::refusal::Refusal,
+    id: Option<Uuid>,
+    kind: Option<Kind>,
+    reply_to: Option<&ParticipantId>,
+    routing_key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), crate::store::Error> {
+    tx.audit(&NewAudit {
+        at: now,
+        actor: shared.intake.broker().to_string(),
+        action: "message_refused".into(),
+        alert: None,
+        delivery: None,
+        detail: json!({
+            "message": id,
+            "kind": kind,
+            "reason": refusal.reason.code(),
+            "signer": reply_to,
+            "routing_key": routing_key,
+        }),
+    })
+    .await?;
+    if let Some(to) = reply_to {
+        let (dest, body) = shared.intake.error_reply(to, id, refusal, now);
+        tx.enqueue(&NewOutbox::amqp(dest, body, None, None, now))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Counts and logs an accepted input message.
+fn note_accepted(
+    shared: &Shared,
+    id: Uuid,
+    kind: Kind,
+    alert: Uuid,
+    deliveries: usize,
+    defaulted: bool,
+    labels: Option<(
+        varsel_protocol::message::Category,
+        varsel_protocol::message::Status,
+    )>,
+) {
+    shared.metrics.message_received(kind);
+    if kind == Kind::Alert {
+        if let Some((category, status)) = labels {
+            shared.metrics.alert_received(category, status);
+        }
+        if defaulted {
+            shared.metrics.unrouted_alert();
+        }
+    }
+    tracing::info!(message_id = %id, %kind, %alert, deliveries, "accepted");
+}
+
+/// Publishes a refused input to the dead-letter exchange with its reason, detail and routing key
+/// (and the publisher's user id moved to a header). Returns whether RabbitMQ confirmed it; if
+/// not, the input has been given back for redelivery and must not be acknowledged.
+async fn dead_letter(
+    publisher: &amqp::Publisher,
+    d: &lapin::message::Delivery,
+    refusal: &varsel_protocol::refusal::Refusal,
+) -> Result<bool, amqp::Error> {
+    let props = amqp::with_headers(
+        amqp::republished(&d.properties),
+        &[
+            (amqp::H_REASON, refusal.reason.code().to_owned()),
+            (amqp::H_DETAIL, refusal.detail.clone()),
+            (amqp::H_ROUTING_KEY, d.routing_key.as_str().to_owned()),
+        ],
+    );
+    let key = format!("refused.{}", refusal.reason.code());
+    match publisher
+        .publish(amqp::DEAD, &key, &d.data, props, false)
+        .await?
+    {
+        amqp::Published::Confirmed => Ok(true),
+        other => {
+            tracing::warn!(
+                ?other,
+                "dead-lettering not confirmed; input left for redelivery"
+            );
+            let _ = d
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+            Ok(false)
+        }
+    }
+}
