@@ -26,6 +26,7 @@
 pub mod acknowledgement;
 pub mod audit;
 pub mod broker;
+pub mod chain;
 pub mod config;
 pub mod delivery;
 pub mod escalation;

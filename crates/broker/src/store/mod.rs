@@ -532,7 +532,7 @@ pub struct NewAudit {
     pub detail: serde_json::Value,
 }
 
-/// A stored audit entry; see [`crate::audit`] for how `hash` is computed.
+/// A stored audit entry; see [`crate::chain`] for how `hash` is computed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRow {
     pub seq: i64,
@@ -544,6 +544,21 @@ pub struct AuditRow {
     pub detail: serde_json::Value,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
+}
+
+impl AuditRow {
+    /// The fields of this entry that its hash covers.
+    pub fn entry(&self) -> crate::chain::Entry<'_> {
+        crate::chain::Entry {
+            seq: self.seq,
+            at: ms(self.at),
+            actor: &self.actor,
+            action: &self.action,
+            alert: self.alert,
+            delivery: self.delivery,
+            detail: &self.detail,
+        }
+    }
 }
 
 /// Alerts counted by state, category and status.
@@ -1512,13 +1527,13 @@ impl Tx {
                 "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
             ))
             .await?;
-        let (mut seq, mut prev) = tail.unwrap_or((0, crate::audit::GENESIS.to_vec()));
+        let (mut seq, mut prev) = tail.unwrap_or((0, crate::chain::GENESIS.to_vec()));
         for (e, detail) in entries {
             seq += 1;
             let at = ms(e.at);
-            let hash = crate::audit::entry_hash(
+            let hash = crate::chain::entry_hash(
                 &prev,
-                &crate::audit::Entry {
+                &crate::chain::Entry {
                     seq,
                     at,
                     actor: &e.actor,
