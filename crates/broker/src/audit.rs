@@ -1,34 +1,7 @@
-//! The hash-chained audit log: appending, verifying the chain and exporting one alert's history.
-//!
-//! # The chain
-//!
-//! Entries are numbered `seq` = 1, 2, 3, … without gaps. Each entry stores `prev_hash`, the
-//! `hash` of the entry before it (32 zero bytes for entry 1), and its own
-//!
-//! ```text
-//! hash = SHA-256( prev_hash (32 bytes) || canonical JSON of
-//!          {"seq": <integer>, "at": <unix milliseconds, integer>, "actor": <string>,
-//!           "action": <string>, "alert": <UUID string or null>,
-//!           "delivery": <UUID string or null>, "detail": <JSON value>} )
-//! ```
-//!
-//! UUIDs are written lowercase with hyphens. The canonical JSON is RFC 8785 (JCS) for every
-//! value the broker writes: no whitespace; object keys sorted by their UTF-16 code units;
-//! strings escaped only where JSON requires (`\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`,
-//! other control characters as `\u00xx`), everything else as raw UTF-8; integers in
-//! decimal. (Details hold ids, codes and counts; a fractional number would be written as
-//! `serde_json` writes it, which JCS may write differently.) The stored `detail` column holds
-//! the canonical text of the detail, so an inspector with read access to the table can
-//! recompute every hash with `sha256sum`-level tools.
-//!
-//! Seqs follow commit order (entries are chained when their transaction commits), and the
-//! entries of one transaction are adjacent; `at` is the writer's own time and need not
-//! increase with seq.
-//!
-//! Since each hash covers its predecessor's, changing, deleting, inserting or reordering any
-//! entry breaks the chain at that entry or the next one; [`verify`] finds the first such seq.
-//! Removing entries from the end is only visible against a head (seq and hash) recorded
-//! elsewhere, for example in an earlier [`export`].
+//! The audit log as an inspector reads it: verifying the stored chain and exporting one
+//! alert's history in a form that can be verified on its own. Entries are appended by the store
+//! ([`Tx::audit`](crate::store::Tx::audit)) under the hash rule of [`crate::chain`], which also
+//! describes the chain.
 //!
 //! # Exporting one alert
 //!
@@ -36,8 +9,8 @@
 //! fields, its `prev_hash` (the hash of the entry just before it in the whole chain, which
 //! usually belongs to another alert) and its `hash`, plus the chain's head at export time. An
 //! inspector verifies it by ([`verify_export`] does the same):
-//! 1. recomputing each entry's hash from its `prev_hash` and fields as above: this proves the
-//!    entry is exactly what was chained after `prev_hash`;
+//! 1. recomputing each entry's hash from its `prev_hash` and fields by the chain's rule: this
+//!    proves the entry is exactly what was chained after `prev_hash`;
 //! 2. checking that seqs increase, and that where two exported entries are consecutive
 //!    (seq n and n+1) the second's `prev_hash` is the first's `hash`;
 //! 3. checking that every entry names the exported alert and no seq exceeds the head's
@@ -51,10 +24,10 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::chain::{self, entry_hash, Entry, Link, GENESIS};
 use crate::store::{self, AuditRow, Store};
 
-/// The `prev_hash` of the first entry.
-pub const GENESIS: [u8; 32] = [0; 32];
+pub use crate::chain::Broken;
 
 /// The `format` of an [`export`].
 pub const EXPORT_FORMAT: &str = "varsel-audit-export/1";
@@ -66,115 +39,14 @@ pub enum Error {
     Store(#[from] store::Error),
 }
 
-/// Where and why a chain or an export failed verification. `seq` is 0 when the problem is
-/// not with one entry (a malformed export).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("audit chain broken at entry {seq}: {why}")]
-pub struct Broken {
-    pub seq: i64,
-    pub why: String,
-}
-
-fn broken(seq: i64, why: impl Into<String>) -> Broken {
-    Broken {
-        seq,
-        why: why.into(),
-    }
-}
-
-/// The fields of one entry that its hash covers.
-#[derive(Debug, Clone, Copy)]
-pub struct Entry<'a> {
-    pub seq: i64,
-    /// Unix milliseconds.
-    pub at: i64,
-    pub actor: &'a str,
-    pub action: &'a str,
-    pub alert: Option<Uuid>,
-    pub delivery: Option<Uuid>,
-    pub detail: &'a Value,
-}
-
-impl<'a> Entry<'a> {
-    /// The hashed fields of a stored entry.
-    pub fn of(row: &'a AuditRow) -> Entry<'a> {
-        Entry {
-            seq: row.seq,
-            at: row.at.timestamp_millis(),
-            actor: &row.actor,
-            action: &row.action,
-            alert: row.alert,
-            delivery: row.delivery,
-            detail: &row.detail,
-        }
-    }
-
-    /// The canonical JSON the hash covers.
-    pub fn canonical(&self) -> String {
-        let v = json!({
-            "seq": self.seq,
-            "at": self.at,
-            "actor": self.actor,
-            "action": self.action,
-            "alert": self.alert.map(|a| a.to_string()),
-            "delivery": self.delivery.map(|d| d.to_string()),
-            "detail": self.detail,
-        });
-        varsel_protocol::canonical::to_string(&v)
-    }
-}
-
-/// SHA-256 over `prev` followed by the entry's canonical JSON.
-pub fn entry_hash(prev: &[u8], entry: &Entry<'_>) -> [u8; 32] {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(prev);
-    ctx.update(entry.canonical().as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
-}
-
-/// Checks a whole chain, given in seq order from entry 1: gapless seqs, each `prev_hash`
-/// equal to the previous entry's `hash`, and each `hash` recomputed. Returns how many entries
-/// were checked, or the first entry that fails.
+/// Checks a whole stored chain, given in seq order from entry 1 (see [`chain::verify`]).
+/// Returns how many entries were checked, or the first entry that fails.
 pub fn verify(entries: &[AuditRow]) -> Result<usize, Broken> {
-    let mut prev: &[u8] = &GENESIS;
-    for (i, row) in entries.iter().enumerate() {
-        let expected = i64::try_from(i).map_or(i64::MAX, |i| i + 1);
-        if row.seq > expected {
-            return Err(broken(
-                expected,
-                format!(
-                    "entry {expected} is missing (the next entry is {})",
-                    row.seq
-                ),
-            ));
-        }
-        if row.seq < expected {
-            return Err(broken(
-                expected,
-                format!(
-                    "entry {} appears again where entry {expected} belongs",
-                    row.seq
-                ),
-            ));
-        }
-        if row.prev_hash != prev {
-            return Err(broken(
-                row.seq,
-                "its prev_hash is not the hash of the entry before it (an entry was changed, \
-                 removed, inserted or moved)",
-            ));
-        }
-        if entry_hash(&row.prev_hash, &Entry::of(row)) != row.hash.as_slice() {
-            return Err(broken(
-                row.seq,
-                "its content does not match its hash (the entry was changed)",
-            ));
-        }
-        prev = &row.hash;
-    }
-    Ok(entries.len())
+    chain::verify(entries.iter().map(|row| Link {
+        entry: row.entry(),
+        prev_hash: &row.prev_hash,
+        hash: &row.hash,
+    }))
 }
 
 /// A self-contained, verifiable record of one alert's audit entries (see the module
@@ -213,9 +85,9 @@ pub async fn export(store: &Store, alert: Uuid) -> Result<Value, Error> {
 pub fn verify_export(export: &Value) -> Result<(), Broken> {
     let obj = export
         .as_object()
-        .ok_or_else(|| broken(0, "the export is not a JSON object"))?;
+        .ok_or_else(|| Broken::new(0, "the export is not a JSON object"))?;
     if obj.get("format").and_then(Value::as_str) != Some(EXPORT_FORMAT) {
-        return Err(broken(
+        return Err(Broken::new(
             0,
             format!("the export's format is not {EXPORT_FORMAT}"),
         ));
@@ -224,33 +96,33 @@ pub fn verify_export(export: &Value) -> Result<(), Broken> {
         .get("alert")
         .and_then(Value::as_str)
         .and_then(|a| Uuid::parse_str(a).ok())
-        .ok_or_else(|| broken(0, "the export does not name its alert"))?;
+        .ok_or_else(|| Broken::new(0, "the export does not name its alert"))?;
     let entries = obj
         .get("entries")
         .and_then(Value::as_array)
-        .ok_or_else(|| broken(0, "the export has no entries list"))?;
+        .ok_or_else(|| Broken::new(0, "the export has no entries list"))?;
     let head = match obj.get("chain_head") {
         None | Some(Value::Null) => None,
         Some(h) => Some((
             h.get("seq")
                 .and_then(Value::as_i64)
-                .ok_or_else(|| broken(0, "the chain head has no seq"))?,
+                .ok_or_else(|| Broken::new(0, "the chain head has no seq"))?,
             h.get("hash")
                 .and_then(Value::as_str)
                 .and_then(unhex)
-                .ok_or_else(|| broken(0, "the chain head has no hash"))?,
+                .ok_or_else(|| Broken::new(0, "the chain head has no hash"))?,
         )),
     };
     if head.is_none() && !entries.is_empty() {
-        return Err(broken(0, "the export has entries but no chain head"));
+        return Err(Broken::new(0, "the export has entries but no chain head"));
     }
     let mut last: Option<(i64, Vec<u8>)> = None;
     for e in entries {
         let seq = e
             .get("seq")
             .and_then(Value::as_i64)
-            .ok_or_else(|| broken(0, "an entry has no seq"))?;
-        let field = |name: &str| broken(seq, format!("the entry has no valid {name}"));
+            .ok_or_else(|| Broken::new(0, "an entry has no seq"))?;
+        let field = |name: &str| Broken::new(seq, format!("the entry has no valid {name}"));
         let at = e
             .get("at")
             .and_then(Value::as_i64)
@@ -277,23 +149,23 @@ pub fn verify_export(export: &Value) -> Result<(), Broken> {
             .and_then(unhex)
             .ok_or_else(|| field("hash"))?;
         if entry_alert != Some(alert) {
-            return Err(broken(seq, "the entry belongs to another alert"));
+            return Err(Broken::new(seq, "the entry belongs to another alert"));
         }
         if seq < 1 {
-            return Err(broken(seq, "seqs start at 1"));
+            return Err(Broken::new(seq, "seqs start at 1"));
         }
         if seq == 1 && prev_hash != GENESIS {
-            return Err(broken(seq, "entry 1 must follow the all-zero hash"));
+            return Err(Broken::new(seq, "entry 1 must follow the all-zero hash"));
         }
         if let Some((last_seq, last_hash)) = &last {
             if seq <= *last_seq {
-                return Err(broken(
+                return Err(Broken::new(
                     seq,
                     format!("the entry comes after entry {last_seq}"),
                 ));
             }
             if seq == last_seq + 1 && prev_hash != *last_hash {
-                return Err(broken(
+                return Err(Broken::new(
                     seq,
                     "its prev_hash is not the hash of the entry before it",
                 ));
@@ -309,17 +181,20 @@ pub fn verify_export(export: &Value) -> Result<(), Broken> {
             detail,
         };
         if entry_hash(&prev_hash, &entry) != hash.as_slice() {
-            return Err(broken(
+            return Err(Broken::new(
                 seq,
                 "its content does not match its hash (the entry was changed)",
             ));
         }
         if let Some((head_seq, head_hash)) = &head {
             if seq > *head_seq {
-                return Err(broken(seq, "the entry lies beyond the chain head"));
+                return Err(Broken::new(seq, "the entry lies beyond the chain head"));
             }
             if seq == *head_seq && hash != *head_hash {
-                return Err(broken(seq, "the entry is the head but its hash differs"));
+                return Err(Broken::new(
+                    seq,
+                    "the entry is the head but its hash differs",
+                ));
             }
         }
         last = Some((seq, hash));
@@ -370,34 +245,11 @@ mod tests {
                 prev_hash: prev.clone(),
                 hash: Vec::new(),
             };
-            row.hash = entry_hash(&prev, &Entry::of(&row)).to_vec();
+            row.hash = entry_hash(&prev, &row.entry()).to_vec();
             prev = row.hash.clone();
             rows.push(row);
         }
         rows
-    }
-
-    #[test]
-    fn entry_hash_matches_the_documented_rule() {
-        let detail = json!({"recipients": 3});
-        let alert = Uuid::from_u128(7);
-        let e = Entry {
-            seq: 1,
-            at: 1000,
-            actor: "broker",
-            action: "alert.accepted",
-            alert: Some(alert),
-            delivery: None,
-            detail: &detail,
-        };
-        let text = format!(
-            r#"{{"action":"alert.accepted","actor":"broker","alert":"{alert}","at":1000,"delivery":null,"detail":{{"recipients":3}},"seq":1}}"#
-        );
-        assert_eq!(e.canonical(), text);
-        let mut bytes = GENESIS.to_vec();
-        bytes.extend_from_slice(text.as_bytes());
-        let expected = ring::digest::digest(&ring::digest::SHA256, &bytes);
-        assert_eq!(entry_hash(&GENESIS, &e).as_slice(), expected.as_ref());
     }
 
     #[test]
@@ -423,7 +275,7 @@ mod tests {
         // Re-hashing a changed entry moves the break to the next entry, never hides it.
         let mut rehashed = rows.clone();
         rehashed[2].actor = "someone".into();
-        rehashed[2].hash = entry_hash(&rehashed[2].prev_hash, &Entry::of(&rehashed[2])).to_vec();
+        rehashed[2].hash = entry_hash(&rehashed[2].prev_hash, &rehashed[2].entry()).to_vec();
         assert_eq!(verify(&rehashed).unwrap_err().seq, 4);
     }
 

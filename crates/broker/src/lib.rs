@@ -9,7 +9,7 @@
 //! | 2 | [`intake`] | verify signature, registry, rights, freshness and replay; or refuse |
 //! | 3 | [`routing`] | the routing table picks recipients, sections and an escalation policy |
 //! | 4 | [`commit`] | the message, its deliveries (sections re-wrapped per recipient), outbox rows and timers |
-//! | 5 | [`store`], [`audit`] | written in that one transaction, with hash-chained audit entries |
+//! | 5 | [`store`], [`chain`] | written in that one transaction, with hash-chained audit entries ([`audit`] exports and verifies the chain) |
 //! | 6 | [`outbox`] | persisted sends are published per recipient, marked sent on confirm; email |
 //! | 7 | [`acknowledgement`] | receipts and acks move deliveries on; feedback goes to the school |
 //! | 8 | [`escalation`] | due timers redeliver, email, add recipients, page ops |
@@ -24,6 +24,7 @@
 
 pub mod acknowledgement;
 pub mod audit;
+pub mod chain;
 pub mod commit;
 pub mod config;
 pub mod daemon;
