@@ -49,7 +49,7 @@ use varsel_protocol::message::{Category, DeliveryState};
 
 use varsel_testkit::harness::{drain, Vhost};
 use varsel_testkit::rabbitmq::{self, is_root};
-use varsel_testkit::wait::until as wait_for;
+use varsel_testkit::wait;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -668,6 +668,18 @@ async fn count_alerts(store: &Store) -> usize {
         .await
         .map(|a| a.len())
         .unwrap_or(0)
+}
+
+/// Polls until `check` holds and returns how long it took; every 200 ms, since each check may
+/// query every broker's store while the brokers are being killed and restarted.
+async fn wait_for<F, Fut>(limit: Duration, what: &str, check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    wait::holds(limit, Duration::from_millis(200), what, check)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// What the final check found, for the test's log.
