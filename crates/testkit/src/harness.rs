@@ -4,7 +4,6 @@
 //! running in-process on a clock the test controls.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, TimeZone, Utc};
@@ -16,74 +15,9 @@ use varsel_participant::client::{Client, Item};
 use varsel_transport::clock::Clock;
 use varsel_transport::shutdown::Signals;
 
-fn rabbitmqctl(args: &[&str]) -> std::io::Result<std::process::Output> {
-    let root = unsafe_free_is_root();
-    let mut c = if root {
-        Command::new("rabbitmqctl")
-    } else {
-        let mut c = Command::new("sudo");
-        c.arg("-n").arg("rabbitmqctl");
-        c
-    };
-    c.args(args).output()
-}
-
-fn unsafe_free_is_root() -> bool {
-    std::env::var("USER").map(|u| u == "root").unwrap_or(false)
-        || Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout.starts_with(b"0"))
-            .unwrap_or(false)
-}
-
-/// A RabbitMQ virtual host that exists for one test.
-pub struct Vhost {
-    pub name: String,
-}
-
-impl Vhost {
-    pub fn create(prefix: &str) -> Vhost {
-        let name = format!(
-            "varsel-test-{prefix}-{}",
-            &uuid::Uuid::now_v7().simple().to_string()[20..]
-        );
-        let out = rabbitmqctl(&["-q", "add_vhost", &name])
-            .expect("rabbitmqctl must be runnable (deploy/dev/services.sh installs RabbitMQ)");
-        assert!(
-            out.status.success(),
-            "rabbitmqctl add_vhost failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = rabbitmqctl(&[
-            "-q",
-            "set_permissions",
-            "-p",
-            &name,
-            "guest",
-            ".*",
-            ".*",
-            ".*",
-        ])
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "rabbitmqctl set_permissions failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Vhost { name }
-    }
-
-    pub fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
-    }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        let _ = rabbitmqctl(&["-q", "delete_vhost", &self.name]);
-    }
-}
+// Where they lived first; tests name them from here.
+pub use crate::rabbitmq::Vhost;
+pub use crate::wait::until as wait_until;
 
 /// A running broker with its world, for one test.
 pub struct Harness {
@@ -187,26 +121,6 @@ pub async fn drain(c: &Client) -> Vec<Item> {
         .await
         .expect("inbox readable");
     items
-}
-
-/// Polls until `check` holds; panics with `what` after `limit`. Waiting for an asynchronous
-/// outcome, not asserting on speed: the limit only bounds a hung test.
-pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A weekday morning (09:00 UTC, 10:00 or 11:00 in Stockholm) when socialtjänsten is open, at

@@ -8,7 +8,9 @@
 
 pub mod certs;
 pub mod harness;
+pub mod rabbitmq;
 pub mod smtp;
+pub mod wait;
 pub mod world;
 
 /// A fresh scratch directory, removed when the returned guard is dropped.

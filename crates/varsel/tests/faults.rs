@@ -48,6 +48,8 @@ use varsel_protocol::alert::Document;
 use varsel_protocol::message::{Category, DeliveryState};
 
 use varsel_testkit::harness::{drain, Vhost};
+use varsel_testkit::rabbitmq::{self, is_root};
+use varsel_testkit::wait;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -127,14 +129,6 @@ ack_deadline = "2h"
 after = "30m"
 action = "page_ops"
 "#;
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
 
 fn run(cmd: &mut Command) -> std::process::Output {
     let out = cmd
@@ -359,16 +353,9 @@ impl Drop for PgStopped<'_> {
 // ---------------------------------------------------------------------------------------------
 // RabbitMQ: stop and start the application of the local node.
 
+/// Runs `rabbitmqctl`; a failure fails the test.
 fn rabbitmqctl(args: &[&str]) -> std::process::Output {
-    let mut c = if is_root() {
-        Command::new("rabbitmqctl")
-    } else {
-        let mut c = Command::new("sudo");
-        c.args(["-n", "rabbitmqctl"]);
-        c
-    };
-    c.args(args);
-    run(&mut c)
+    rabbitmq::ctl(args).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The RabbitMQ application, stopped; started again when dropped (also when a test fails).
@@ -683,19 +670,16 @@ async fn count_alerts(store: &Store) -> usize {
         .unwrap_or(0)
 }
 
-async fn wait_for<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+/// Polls until `check` holds and returns how long it took; every 200 ms, since each check may
+/// query every broker's store while the brokers are being killed and restarted.
+async fn wait_for<F, Fut>(limit: Duration, what: &str, check: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait::holds(limit, Duration::from_millis(200), what, check)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// What the final check found, for the test's log.

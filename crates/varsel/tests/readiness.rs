@@ -4,43 +4,27 @@
 //! This stops the shared local RabbitMQ (`rabbitmqctl stop_app`), so it lives in a test binary of
 //! its own with a single test, and a guard starts RabbitMQ again even when the test fails.
 
-use std::process::Command;
 use std::time::Duration;
 
 use varsel::status::fetch;
 use varsel_testkit::harness::{wait_until, Harness};
+use varsel_testkit::rabbitmq;
 
 const TOKEN: &str = "demo-token-0123456789";
-
-fn rabbitmqctl(args: &[&str]) -> std::process::Output {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false);
-    let mut c = if root {
-        Command::new("rabbitmqctl")
-    } else {
-        let mut c = Command::new("sudo");
-        c.args(["-n", "rabbitmqctl"]);
-        c
-    };
-    c.args(args).output().expect("rabbitmqctl runs")
-}
 
 /// Starts the RabbitMQ application again when dropped, whatever happened in between.
 struct Restart;
 
 impl Drop for Restart {
     fn drop(&mut self) {
-        let out = rabbitmqctl(&["start_app"]);
+        let out = rabbitmq::rabbitmqctl(&["start_app"]).expect("rabbitmqctl runs");
         if !out.status.success() {
             eprintln!(
                 "could not restart RabbitMQ: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let _ = rabbitmqctl(&["await_startup"]);
+        let _ = rabbitmq::rabbitmqctl(&["await_startup"]).expect("rabbitmqctl runs");
     }
 }
 
@@ -52,7 +36,7 @@ async fn readyz_follows_rabbitmq() {
     assert_eq!(ready(url.clone()).await, (200, "ready\n".to_owned()));
 
     let guard = Restart;
-    let out = rabbitmqctl(&["stop_app"]);
+    let out = rabbitmq::rabbitmqctl(&["stop_app"]).expect("rabbitmqctl runs");
     assert!(
         out.status.success(),
         "rabbitmqctl stop_app: {}",

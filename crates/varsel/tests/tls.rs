@@ -21,6 +21,7 @@ use varsel_participant::client::{Client, Item};
 use varsel_protocol::message::{Outcome, ParticipantId};
 use varsel_testkit::certs;
 use varsel_testkit::harness::{drain, wait_until};
+use varsel_testkit::wait;
 use varsel_testkit::world::Transport;
 use varsel_transport::amqp;
 use varsel_transport::clock::Clock;
@@ -166,24 +167,16 @@ async fn refusal_of(running: &Running, id: Uuid) -> Option<String> {
         .and_then(|e| e.detail["reason"].as_str().map(str::to_owned))
 }
 
-/// Polls until `check` yields a value; panics with `what` after `limit` (a bound on a hung test,
-/// not an assertion on speed).
-async fn poll<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+/// Polls every 100 ms until `check` yields a value; panics with `what` after `limit` (a bound on
+/// a hung test, not an assertion on speed). Some checks open a TLS connection each time.
+async fn poll<T, F, Fut>(limit: Duration, what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait::poll(limit, Duration::from_millis(100), what, check)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Adds a school B (keys, registry entry with amqp_user, certificate from the demo CA).

@@ -14,22 +14,31 @@
 //! takes the case; the school cancels the exercise. It ends with a timeline and each recipient's
 //! state, read from the store's audit log.
 
+mod queues;
+mod timeline;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration as StdDuration;
 
 use anyhow::{bail, Context};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use uuid::Uuid;
 
 use varsel_broker::daemon;
-use varsel_broker::store::Store;
 use varsel_participant::client::{Client, Item};
 use varsel_protocol::alert::Document;
 use varsel_protocol::message::{Kind, Outcome, Status};
+use varsel_testkit::wait;
 use varsel_testkit::world::*;
 use varsel_transport::clock::Clock;
 use varsel_transport::shutdown::Signals;
+
+use queues::{purge_demo_queues, read_inbox};
+use timeline::{human, print_timeline, say};
+
+/// How often the story checks whether the broker has got where it waits for.
+const POLL: StdDuration = StdDuration::from_millis(100);
 
 /// How `varsel demo` runs.
 #[derive(Debug, Clone)]
@@ -96,9 +105,12 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         println!("  dashboard:  http://{a}/?token=demo-token-0123456789\n");
     }
     let store = running.shared.store().clone();
-    wait_for(StdDuration::from_secs(30), || async {
-        running.shared.amqp_ready()
-    })
+    wait::holds(
+        StdDuration::from_secs(30),
+        POLL,
+        "the broker to connect",
+        || async { running.shared.amqp_ready() },
+    )
     .await
     .map_err(|_| anyhow::anyhow!("the broker did not connect to RabbitMQ within 30 s"))?;
 
@@ -145,17 +157,22 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     );
 
     // 3. Every agency reads its inbox; receipts go back automatically.
-    let routed = wait_for(StdDuration::from_secs(20), || async {
-        store
-            .deliveries_of(alert)
-            .await
-            .map(|d| {
-                !d.is_empty()
-                    && d.iter()
-                        .all(|d| d.state != varsel_protocol::message::DeliveryState::Pending)
-            })
-            .unwrap_or(false)
-    })
+    let routed = wait::holds(
+        StdDuration::from_secs(20),
+        POLL,
+        "the alert to be delivered",
+        || async {
+            store
+                .deliveries_of(alert)
+                .await
+                .map(|d| {
+                    !d.is_empty()
+                        && d.iter()
+                            .all(|d| d.state != varsel_protocol::message::DeliveryState::Pending)
+                })
+                .unwrap_or(false)
+        },
+    )
     .await;
     if routed.is_err() {
         bail!("the alert was not delivered within 20 s; is the broker consuming?");
@@ -219,18 +236,23 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         started,
         "Socialtjänsten har inte kvitterat; eskaleringstrappan löper (komprimerad tid)...",
     );
-    let steps_seen = wait_for(StdDuration::from_secs(60), || async {
-        store
-            .audit_entries(Some(alert))
-            .await
-            .map(|e| {
-                e.iter()
-                    .filter(|a| a.action.starts_with("escalation_"))
-                    .count()
-                    >= 2
-            })
-            .unwrap_or(false)
-    })
+    let steps_seen = wait::holds(
+        StdDuration::from_secs(60),
+        POLL,
+        "two escalation steps",
+        || async {
+            store
+                .audit_entries(Some(alert))
+                .await
+                .map(|e| {
+                    e.iter()
+                        .filter(|a| a.action.starts_with("escalation_"))
+                        .count()
+                        >= 2
+                })
+                .unwrap_or(false)
+        },
+    )
     .await;
     if steps_seen.is_err() {
         println!(
@@ -290,23 +312,28 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         &format!("Ektorpsskolan återkallar övningen ({cancel_id})"),
     );
 
-    let settled = wait_for(StdDuration::from_secs(20), || async {
-        let a = store
-            .alert(alert)
-            .await
-            .ok()
-            .flatten()
-            .map(|a| a.state == varsel_broker::store::AlertState::Acknowledged)
-            .unwrap_or(false);
-        let e = store
-            .alert(exercise)
-            .await
-            .ok()
-            .flatten()
-            .map(|a| a.state == varsel_broker::store::AlertState::Cancelled)
-            .unwrap_or(false);
-        a && e
-    })
+    let settled = wait::holds(
+        StdDuration::from_secs(20),
+        POLL,
+        "both alerts to settle",
+        || async {
+            let a = store
+                .alert(alert)
+                .await
+                .ok()
+                .flatten()
+                .map(|a| a.state == varsel_broker::store::AlertState::Acknowledged)
+                .unwrap_or(false);
+            let e = store
+                .alert(exercise)
+                .await
+                .ok()
+                .flatten()
+                .map(|a| a.state == varsel_broker::store::AlertState::Cancelled)
+                .unwrap_or(false);
+            a && e
+        },
+    )
     .await;
     // Receipts for the cancel, and the school's feedback.
     let mut feedback = Vec::new();
@@ -333,13 +360,18 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         }
     }
     // Feedback to the school goes out through the outbox: wait until it is empty.
-    let _ = wait_for(StdDuration::from_secs(10), || async {
-        store
-            .stats(clock.now())
-            .await
-            .map(|s| s.outbox_pending == 0)
-            .unwrap_or(false)
-    })
+    let _ = wait::holds(
+        StdDuration::from_secs(10),
+        POLL,
+        "an empty outbox",
+        || async {
+            store
+                .stats(clock.now())
+                .await
+                .map(|s| s.outbox_pending == 0)
+                .unwrap_or(false)
+        },
+    )
     .await;
     feedback.extend(read_inbox(school).await?);
     println!();
@@ -369,138 +401,5 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         human(Duration::from_std(real_start.elapsed()).unwrap_or_default()),
         dir.display()
     );
-    Ok(())
-}
-
-/// Empties the demo's queues so a run never reads messages signed with an earlier run's keys.
-/// Over TLS each participant empties its own inbox (the only queue it may read) and the broker
-/// the intake and unrouted queues.
-async fn purge_demo_queues(
-    dir: &Path,
-    transport: &Transport,
-    broker: &varsel_transport::settings::Amqp,
-) -> anyhow::Result<()> {
-    let mut jobs: Vec<(&str, Vec<String>)> = vec![(
-        "varsel-broker",
-        vec![
-            varsel_transport::amqp::INTAKE.into(),
-            varsel_transport::amqp::UNROUTED.into(),
-        ],
-    )];
-    // Nobody reads the broker's own inbox (not even the broker, under least privilege).
-    for p in PARTICIPANTS.iter().filter(|p| p.role != "broker") {
-        jobs.push((p.id, vec![format!("inbox.{}", p.id)]));
-    }
-    if !transport.is_tls() {
-        let all = jobs.into_iter().flat_map(|(_, q)| q).collect();
-        jobs = vec![("varsel-broker", all)];
-    }
-    for (who, queues) in jobs {
-        let settings = if who == "varsel-broker" {
-            broker.clone()
-        } else {
-            client_config_via(dir, who, transport)?.amqp
-        };
-        let conn = varsel_transport::amqp::connect_to(&settings, "varsel-demo-setup").await?;
-        for q in queues {
-            // A queue that does not exist yet closes the channel; open a fresh one for each.
-            let ch = conn.create_channel().await?;
-            let _ = ch.queue_purge(q.as_str().into(), Default::default()).await;
-        }
-        let _ = conn.close(200, "ok".into()).await;
-    }
-    Ok(())
-}
-
-async fn read_inbox(c: &Client) -> anyhow::Result<Vec<Item>> {
-    let mut items = Vec::new();
-    let signals = Signals::new();
-    c.inbox(false, &signals, |i| items.push(i.clone())).await?;
-    Ok(items)
-}
-
-fn say(clock: &Clock, start: DateTime<Utc>, text: &str) {
-    println!("[+{}] {text}", hms(clock.now() - start));
-}
-
-fn hms(d: Duration) -> String {
-    let s = d.num_seconds().max(0);
-    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
-}
-
-fn human(d: Duration) -> String {
-    let s = d.num_seconds();
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s / 60) % 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
-/// Polls `check` until it holds or `limit` (real time) passes.
-pub async fn wait_for<F, Fut>(limit: StdDuration, mut check: F) -> Result<(), ()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if check().await {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(());
-        }
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
-    }
-}
-
-/// Prints one alert's timeline from the audit log and each recipient's final state.
-async fn print_timeline(store: &Store, alert: Uuid, title: &str) -> anyhow::Result<()> {
-    let Some(a) = store.alert(alert).await? else {
-        bail!("alert {alert} is not in the store");
-    };
-    println!(
-        "{title} {alert}: {} ({}, {}, {})",
-        a.state, a.category, a.urgency, a.status
-    );
-    let entries = store.audit_entries(Some(alert)).await?;
-    let start = entries.first().map(|e| e.at).unwrap_or(a.created_at);
-    for e in &entries {
-        let who = e
-            .delivery
-            .map(|d| format!(" delivery {}", &d.to_string()[..8]))
-            .unwrap_or_default();
-        println!(
-            "  +{}  {:<28} {:<26}{who}",
-            hms(e.at - start),
-            e.action,
-            e.actor
-        );
-    }
-    let deliveries = store.deliveries_of(alert).await?;
-    println!(
-        "  {:<28} {:<7} {:<9} {:<13} {:<9} {:<9} av",
-        "mottagare", "typ", "roll", "läge", "mottaget", "kvitterat"
-    );
-    for d in deliveries {
-        let rel = |t: Option<DateTime<Utc>>| {
-            t.map(|t| format!("+{}", hms(t - start)))
-                .unwrap_or_else(|| "-".into())
-        };
-        println!(
-            "  {:<28} {:<7} {:<9} {:<13} {:<9} {:<9} {}",
-            d.recipient.as_str(),
-            d.kind.code(),
-            d.role.code(),
-            d.state.code(),
-            rel(d.received_at),
-            rel(d.acked_at),
-            d.officer.unwrap_or_default()
-        );
-    }
-    println!();
     Ok(())
 }

@@ -1,0 +1,185 @@
+//! What the inbox yields: an opened delivery, feedback, an error reply or a refused message; as
+//! JSON for `--json` and as the Swedish text an officer or school reads.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use varsel_protocol::alert::Body;
+use varsel_protocol::message::{Kind, ParticipantId, SectionLabel};
+use varsel_protocol::refusal::Refusal;
+
+/// A delivery as the recipient sees it after opening.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenedDelivery {
+    pub delivery: Uuid,
+    pub alert: Uuid,
+    pub kind: Kind,
+    pub message: Uuid,
+    pub school: ParticipantId,
+    pub school_name: String,
+    pub role: varsel_protocol::message::RecipientRole,
+    pub header: varsel_protocol::message::Header,
+    pub sent_at: DateTime<Utc>,
+    pub receipt_due: Option<DateTime<Utc>>,
+    pub ack_due: Option<DateTime<Utc>>,
+    /// The sections this recipient could open.
+    pub opened: Vec<SectionLabel>,
+    /// Sections in the message that were not granted to this recipient.
+    pub not_granted: Vec<SectionLabel>,
+    pub body: Body,
+}
+
+/// One processed inbox message.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "item", rename_all = "snake_case")]
+pub enum Item {
+    Delivery(Box<OpenedDelivery>),
+    Feedback(varsel_protocol::message::Feedback),
+    Error(varsel_protocol::message::ErrorReply),
+    Refused(#[serde(serialize_with = "ser_refusal")] Refusal),
+}
+
+fn ser_refusal<S: serde::Serializer>(r: &Refusal, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(2))?;
+    m.serialize_entry("reason", r.reason.code())?;
+    m.serialize_entry("detail", &r.detail)?;
+    m.end()
+}
+
+impl Item {
+    /// The key the client deduplicates on: the delivery id for deliveries.
+    pub(super) fn key(&self) -> String {
+        match self {
+            Item::Delivery(d) => format!("delivery-{}", d.delivery),
+            Item::Feedback(f) => match &f.escalation {
+                Some(step) => format!(
+                    "feedback-{}-escalation-{step}-{}",
+                    f.delivery,
+                    f.at.timestamp_millis()
+                ),
+                None => format!("feedback-{}-{}", f.delivery, f.state),
+            },
+            Item::Error(e) => format!(
+                "error-{}",
+                e.refused
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| e.reason.clone())
+            ),
+            Item::Refused(_) => String::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for Item {
+    /// The text an officer or school sees in the terminal (Swedish).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Item::Delivery(d) => {
+                let what = match d.kind {
+                    Kind::Alert => "VARSEL",
+                    Kind::Update => "UPPDATERING",
+                    Kind::Cancel => "ÅTERKALLAT",
+                    _ => "MEDDELANDE",
+                };
+                let exercise = match d.header.status {
+                    varsel_protocol::message::Status::Actual => "",
+                    varsel_protocol::message::Status::Exercise => " [ÖVNING]",
+                    varsel_protocol::message::Status::Test => " [TEST]",
+                };
+                writeln!(
+                    f,
+                    "=== {what}{exercise} från {} ({}) ===",
+                    d.school_name, d.school
+                )?;
+                writeln!(f, "  leverans:  {}", d.delivery)?;
+                writeln!(f, "  varsel:    {}", d.alert)?;
+                writeln!(
+                    f,
+                    "  kategori:  {}   brådska: {}   kommun: {}",
+                    d.header.category, d.header.urgency, d.header.municipality
+                )?;
+                if let Some(t) = d.header.planned_departure {
+                    writeln!(
+                        f,
+                        "  avresa:    {}",
+                        t.with_timezone(&chrono_tz::Europe::Stockholm)
+                            .format("%Y-%m-%d %H:%M")
+                    )?;
+                }
+                writeln!(
+                    f,
+                    "  roll:      {}",
+                    if d.role == varsel_protocol::message::RecipientRole::Required {
+                        "måste kvittera"
+                    } else {
+                        "för kännedom"
+                    }
+                )?;
+                if let Some(t) = d.ack_due {
+                    writeln!(
+                        f,
+                        "  kvittera senast: {}",
+                        t.with_timezone(&chrono_tz::Europe::Stockholm)
+                            .format("%Y-%m-%d %H:%M")
+                    )?;
+                }
+                let opened: Vec<&str> = d.opened.iter().map(|l| l.code()).collect();
+                writeln!(f, "  öppnade delar: {}", opened.join(", "))?;
+                if !d.not_granted.is_empty() {
+                    let others: Vec<&str> = d.not_granted.iter().map(|l| l.code()).collect();
+                    writeln!(f, "  ej tilldelade delar: {}", others.join(", "))?;
+                }
+                let body = serde_json::to_string_pretty(&d.body).unwrap_or_default();
+                for line in body.lines() {
+                    writeln!(f, "  | {line}")?;
+                }
+                writeln!(
+                    f,
+                    "  Kvittera: varsel ack {} --officer \"Namn\" --outcome case_opened",
+                    d.delivery
+                )
+            }
+            Item::Feedback(fb) => {
+                let state = match fb.state {
+                    varsel_protocol::message::DeliveryState::Sent => "levererat",
+                    varsel_protocol::message::DeliveryState::Received => "mottaget",
+                    varsel_protocol::message::DeliveryState::Acknowledged => "kvitterat",
+                    varsel_protocol::message::DeliveryState::Declined => "avböjt",
+                    varsel_protocol::message::DeliveryState::Escalated => "eskalerat",
+                    other => other.code(),
+                };
+                write!(
+                    f,
+                    "--- återkoppling: varsel {} hos {}: {state}",
+                    fb.alert, fb.recipient
+                )?;
+                if let Some(o) = &fb.officer {
+                    write!(f, " av {o}")?;
+                }
+                if let Some(o) = fb.outcome {
+                    write!(f, " ({o})")?;
+                }
+                if let Some(e) = &fb.escalation {
+                    write!(f, " [eskalering: {e}]")?;
+                }
+                writeln!(
+                    f,
+                    " {}",
+                    fb.at
+                        .with_timezone(&chrono_tz::Europe::Stockholm)
+                        .format("%H:%M:%S")
+                )
+            }
+            Item::Error(e) => writeln!(
+                f,
+                "!!! avvisat av mäklaren: {} ({}) {}",
+                e.reason,
+                e.detail,
+                e.refused.map(|i| i.to_string()).unwrap_or_default()
+            ),
+            Item::Refused(r) => writeln!(f, "!!! ogiltigt meddelande i inkorgen: {r}"),
+        }
+    }
+}

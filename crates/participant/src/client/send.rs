@@ -1,0 +1,157 @@
+//! Making and sending messages: validating, sealing and signing a document, receipts and acks,
+//! and publishing them on `varsel.in` with a confirm.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use varsel_protocol::alert::Document;
+use varsel_protocol::envelope;
+use varsel_protocol::message::{
+    Ack, Aead, Content, Kind, Outcome, ParticipantId, Payload, Receipt, Sealed,
+};
+use varsel_transport::amqp;
+
+use super::{Client, Error};
+
+impl Client {
+    /// Validates a document and turns it into a signed message (JWS compact) sealed to the
+    /// broker, without sending.
+    pub fn seal(&self, doc: &Document, now: DateTime<Utc>) -> Result<(Payload, String), Error> {
+        let broker = self.registry.broker().id.clone();
+        self.seal_to(doc, &broker, now)
+    }
+
+    /// Like [`Client::seal`], with the sections wrapped to any participant (offline trials).
+    pub fn seal_to(
+        &self,
+        doc: &Document,
+        to: &ParticipantId,
+        now: DateTime<Utc>,
+    ) -> Result<(Payload, String), Error> {
+        doc.validate().map_err(|problems| {
+            Error::Invalid(
+                problems
+                    .iter()
+                    .map(|p| format!("  {p}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })?;
+        let key = self
+            .registry
+            .sealing_key_for(to, Some(self.config.suite), now)
+            .ok_or_else(|| Error::Keys(format!("{to} has no valid sealing key in the registry")))?;
+        let id = Uuid::now_v7();
+        let sections = doc.body.to_sections();
+        let (sealed_sections, wraps) = envelope::seal(
+            id,
+            &doc.header,
+            &sections,
+            &[(to.clone(), key)],
+            Aead::ChaCha20Poly1305,
+        )
+        .map_err(|e| Error::Other(e.to_string()))?;
+        let sealed = Sealed {
+            header: doc.header.clone(),
+            sections: sealed_sections,
+            wraps,
+        };
+        let content = match doc.kind {
+            Kind::Alert => Content::Alert(sealed),
+            Kind::Update => Content::Update(sealed),
+            Kind::Cancel => Content::Cancel(sealed),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "  kind: a document is an alert, update or cancel, not {other}"
+                )))
+            }
+        };
+        let mut payload = Payload::new(self.me().clone(), content);
+        payload.id = id;
+        payload.sent_at = now;
+        payload.references = doc.references.clone();
+        let compact = envelope::sign(&payload, &self.keys.signing);
+        Ok((payload, compact))
+    }
+
+    /// Signs and publishes a payload built by this client on `varsel.in`, waiting for the confirm.
+    pub async fn publish(
+        &self,
+        publisher: &amqp::Publisher,
+        payload: &Payload,
+        compact: &str,
+    ) -> Result<(), Error> {
+        let user = self.config.amqp_user();
+        let props = amqp::properties(payload.kind(), payload.id, user.as_deref());
+        let key = amqp::routing_key(payload.kind(), self.me());
+        match publisher
+            .publish(amqp::IN, &key, compact.as_bytes(), props, true)
+            .await?
+        {
+            amqp::Published::Confirmed => Ok(()),
+            other => Err(Error::NotConfirmed(other)),
+        }
+    }
+
+    /// Opens a connection and a confirming publisher.
+    pub async fn connect(&self) -> Result<(lapin::Connection, amqp::Publisher), Error> {
+        let name = format!("varsel-client-{}", self.me());
+        let conn = amqp::connect_to(&self.config.amqp, &name).await?;
+        let publisher = amqp::Publisher::open(&conn).await?;
+        Ok((conn, publisher))
+    }
+
+    /// `varsel send`: validates, seals, signs and publishes a document. Returns the message id.
+    pub async fn send(&self, doc: &Document) -> Result<Uuid, Error> {
+        let (payload, compact) = self.seal(doc, self.clock.now())?;
+        let (conn, publisher) = self.connect().await?;
+        self.publish(&publisher, &payload, &compact).await?;
+        let _ = conn.close(200, "sent".into()).await;
+        Ok(payload.id)
+    }
+
+    /// Builds a signed receipt for a delivery.
+    pub fn receipt(&self, delivery: Uuid, alert: Option<Uuid>) -> (Payload, String) {
+        let mut p = Payload::new(self.me().clone(), Content::Receipt(Receipt { delivery }));
+        p.sent_at = self.clock.now();
+        p.references = alert.into_iter().collect();
+        let compact = envelope::sign(&p, &self.keys.signing);
+        (p, compact)
+    }
+
+    /// Builds a signed ack for a delivery.
+    pub fn ack_message(
+        &self,
+        delivery: Uuid,
+        officer: &str,
+        outcome: Outcome,
+    ) -> (Payload, String) {
+        let alert = self.state().alert_of(delivery);
+        let mut p = Payload::new(
+            self.me().clone(),
+            Content::Ack(Ack {
+                delivery,
+                officer: officer.to_owned(),
+                outcome,
+            }),
+        );
+        p.sent_at = self.clock.now();
+        p.references = alert.into_iter().collect();
+        let compact = envelope::sign(&p, &self.keys.signing);
+        (p, compact)
+    }
+
+    /// `varsel ack`: an officer takes a delivery. Returns the ack's message id.
+    pub async fn ack(
+        &self,
+        delivery: Uuid,
+        officer: &str,
+        outcome: Outcome,
+    ) -> Result<Uuid, Error> {
+        let (payload, compact) = self.ack_message(delivery, officer, outcome);
+        let (conn, publisher) = self.connect().await?;
+        self.publish(&publisher, &payload, &compact).await?;
+        let _ = conn.close(200, "acked".into()).await;
+        Ok(payload.id)
+    }
+}

@@ -1,0 +1,91 @@
+//! The client's memory of what it has processed, so a redelivered message is processed once.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+use varsel_protocol::refusal::Refusal;
+
+use super::item::Item;
+use super::{Client, Error};
+
+impl Client {
+    /// The client's memory of processed deliveries.
+    pub fn state(&self) -> State {
+        State {
+            dir: self.config.state_dir.clone(),
+        }
+    }
+}
+
+/// The client's memory, one file per processed item, so a redelivered message is processed once
+/// even across restarts. `processed.log` lists every item processed, in order.
+pub struct State {
+    dir: PathBuf,
+}
+
+impl State {
+    fn err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        move |source| Error::State {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(super) fn ensure(&self) -> Result<(), Error> {
+        std::fs::create_dir_all(self.dir.join("seen")).map_err(Self::err(&self.dir))
+    }
+
+    pub(super) fn seen(&self, key: &str) -> bool {
+        self.dir.join("seen").join(key).exists()
+    }
+
+    pub(super) fn record(&self, key: &str, item: &Item) -> Result<(), Error> {
+        let alert = match item {
+            Item::Delivery(d) => d.alert.to_string(),
+            _ => String::new(),
+        };
+        let path = self.dir.join("seen").join(key);
+        let mut f = std::fs::File::create(&path).map_err(Self::err(&path))?;
+        f.write_all(alert.as_bytes()).map_err(Self::err(&path))?;
+        f.sync_all().map_err(Self::err(&path))?;
+        let log = self.dir.join("processed.log");
+        let mut l = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(Self::err(&log))?;
+        writeln!(l, "{key}").map_err(Self::err(&log))?;
+        Ok(())
+    }
+
+    pub(super) fn record_refused(&self, r: &Refusal, body: &[u8]) -> Result<(), Error> {
+        self.ensure()?;
+        let log = self.dir.join("refused.log");
+        let mut l = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(Self::err(&log))?;
+        writeln!(l, "{} {} bytes={}", r.reason.code(), r.detail, body.len())
+            .map_err(Self::err(&log))?;
+        Ok(())
+    }
+
+    /// The alert a processed delivery belongs to.
+    pub fn alert_of(&self, delivery: Uuid) -> Option<Uuid> {
+        std::fs::read_to_string(self.dir.join("seen").join(format!("delivery-{delivery}")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Every processed item key, in the order processed (with repeats, if any).
+    pub fn processed(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("processed.log"))
+            .map(|s| s.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+}

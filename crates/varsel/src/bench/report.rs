@@ -1,0 +1,227 @@
+//! What a bench run found: the figures of each system's runs, their ratios, the machine and the
+//! settings; serialized as the `--json` report.
+
+use std::process::Command;
+
+use serde::Serialize;
+
+/// Latency figures in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub samples: usize,
+}
+
+impl Latency {
+    pub(super) fn of(mut v: Vec<f64>) -> Latency {
+        if v.is_empty() {
+            return Latency::default();
+        }
+        v.sort_by(|a, b| a.total_cmp(b));
+        let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+        Latency {
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+            max_ms: *v.last().unwrap_or(&0.0),
+            samples: v.len(),
+        }
+    }
+}
+
+/// One measured run of one system.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Phase {
+    /// Alerts published (relay: messages).
+    pub alerts: u64,
+    /// Messages that reached their end consumer (varsel: deliveries in agency inboxes).
+    pub delivered: u64,
+    /// varsel: feedback messages the schools received (one per receipt); relay: 0.
+    pub feedback: u64,
+    /// From the first publish to the last message of the run taken off its queue.
+    pub seconds: f64,
+    pub alerts_per_s: f64,
+    /// Delivered messages per second (varsel: deliveries/s; relay: messages/s).
+    pub messages_per_s: f64,
+    pub latency: Latency,
+    /// CPU time (user + system) of the broker (relay) process during the run.
+    pub cpu_s: f64,
+    pub cpu_ms_per_alert: f64,
+    /// CPU time of the load generators (schools, agencies, publisher and end consumer).
+    pub load_cpu_s: f64,
+    /// The broker's (relay's) resident memory at the end of the run, KiB.
+    pub rss_kib: u64,
+    pub complete: bool,
+}
+
+/// One system's runs and its memory.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct System {
+    pub paced: Option<Phase>,
+    pub saturation: Option<Phase>,
+    /// VmHWM of the broker (relay) process.
+    pub peak_rss_kib: u64,
+    /// (seconds since the process started, VmRSS KiB) at every sample.
+    pub rss: Vec<(f64, u64)>,
+}
+
+/// varsel / relay for each figure (lower is better for latency, CPU and memory; higher for
+/// throughput).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Ratios {
+    pub paced_p50: Option<f64>,
+    pub paced_p99: Option<f64>,
+    pub paced_max: Option<f64>,
+    pub saturation_p50: Option<f64>,
+    pub saturation_p99: Option<f64>,
+    pub saturation_max: Option<f64>,
+    /// varsel alerts/s over relay messages/s at saturation.
+    pub saturation_throughput: Option<f64>,
+    pub cpu_per_alert: Option<f64>,
+    pub peak_memory: Option<f64>,
+}
+
+/// The whole report (`--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub machine: Machine,
+    pub settings: Settings,
+    pub relay: Option<System>,
+    pub varsel: Option<System>,
+    pub ratios: Ratios,
+    pub targets: Targets,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub kernel: String,
+    pub rabbitmq: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub alerts: u64,
+    pub paced_alerts: u64,
+    pub rate: u32,
+    pub recipients: usize,
+    pub schools: usize,
+    pub suite: String,
+    pub store: String,
+    pub prefetch: u16,
+    /// Bytes of one sealed, signed alert (the relay's message size).
+    pub alert_bytes: usize,
+}
+
+/// The targets, evaluated on this run's ratios.
+#[derive(Debug, Clone, Serialize)]
+pub struct Targets {
+    /// Paced p99 at most 3x the relay's.
+    pub paced_p99_within_3x: Option<bool>,
+    /// Saturation alerts/s at least 40% of the relay's messages/s.
+    pub saturation_at_least_40pct: Option<bool>,
+}
+
+pub(super) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+pub(super) fn ratios(relay: Option<&System>, varsel: Option<&System>) -> Ratios {
+    let (Some(r), Some(v)) = (relay, varsel) else {
+        return Ratios::default();
+    };
+    let f = |s: &System, paced: bool, g: &dyn Fn(&Phase) -> f64| {
+        if paced {
+            s.paced.as_ref()
+        } else {
+            s.saturation.as_ref()
+        }
+        .map(g)
+    };
+    Ratios {
+        paced_p50: ratio(
+            f(v, true, &|p| p.latency.p50_ms),
+            f(r, true, &|p| p.latency.p50_ms),
+        ),
+        paced_p99: ratio(
+            f(v, true, &|p| p.latency.p99_ms),
+            f(r, true, &|p| p.latency.p99_ms),
+        ),
+        paced_max: ratio(
+            f(v, true, &|p| p.latency.max_ms),
+            f(r, true, &|p| p.latency.max_ms),
+        ),
+        saturation_p50: ratio(
+            f(v, false, &|p| p.latency.p50_ms),
+            f(r, false, &|p| p.latency.p50_ms),
+        ),
+        saturation_p99: ratio(
+            f(v, false, &|p| p.latency.p99_ms),
+            f(r, false, &|p| p.latency.p99_ms),
+        ),
+        saturation_max: ratio(
+            f(v, false, &|p| p.latency.max_ms),
+            f(r, false, &|p| p.latency.max_ms),
+        ),
+        saturation_throughput: ratio(
+            f(v, false, &|p| p.alerts_per_s),
+            f(r, false, &|p| p.messages_per_s),
+        ),
+        cpu_per_alert: ratio(
+            f(v, false, &|p| p.cpu_ms_per_alert),
+            f(r, false, &|p| p.cpu_ms_per_alert),
+        ),
+        peak_memory: ratio(Some(v.peak_rss_kib as f64), Some(r.peak_rss_kib as f64)),
+    }
+}
+
+impl Machine {
+    pub(super) fn probe() -> Machine {
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_default();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        let rabbitmq = Command::new("rabbitmqctl")
+            .args(["-q", "version"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        Machine {
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            cpu_model,
+            kernel,
+            rabbitmq,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let l = Latency::of((1..=100).map(f64::from).collect());
+        assert_eq!(l.p50_ms, 51.0);
+        assert_eq!(l.p99_ms, 99.0);
+        assert_eq!(l.max_ms, 100.0);
+        assert_eq!(l.samples, 100);
+        assert_eq!(Latency::of(Vec::new()).samples, 0);
+    }
+}

@@ -1,0 +1,64 @@
+//! The participant client's commands: `send`, `inbox` and `ack`.
+
+use std::path::PathBuf;
+
+use uuid::Uuid;
+
+use varsel_protocol::message::Outcome;
+use varsel_transport::shutdown::Signals;
+
+use super::exit::{fail, Failure, EX_CONFIG, EX_DATAERR, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE};
+use super::load::{client, read_document};
+
+/// `varsel send`: publishes a document and prints its id.
+pub(super) async fn send(config: PathBuf, document: PathBuf) -> Result<(), Failure> {
+    let c = client(&config)?;
+    let doc = read_document(&document)?;
+    let id = c.send(&doc).await.map_err(|e| match e {
+        varsel_participant::client::Error::Invalid(_) => fail(EX_DATAERR)(e.into()),
+        varsel_participant::client::Error::Amqp(_)
+        | varsel_participant::client::Error::NotConfirmed(_) => fail(EX_UNAVAILABLE)(e.into()),
+        _ => fail(EX_CONFIG)(e.into()),
+    })?;
+    println!("{id}");
+    Ok(())
+}
+
+/// `varsel inbox`: reads the inbox, printing each item as text or a JSON line.
+pub(super) async fn inbox(config: PathBuf, follow: bool, json: bool) -> Result<(), Failure> {
+    let c = client(&config)?;
+    let signals = Signals::from_os().map_err(|e| fail(EX_SOFTWARE)(e.into()))?;
+    let n = c
+        .inbox(follow, &signals, |item| {
+            if json {
+                println!("{}", serde_json::to_string(item).unwrap_or_default());
+            } else {
+                print!("{item}");
+            }
+        })
+        .await
+        .map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
+    if !json {
+        eprintln!("{n} nya meddelanden behandlade");
+    }
+    Ok(())
+}
+
+/// `varsel ack`: an officer's acknowledgement of a delivery.
+pub(super) async fn ack(
+    config: PathBuf,
+    delivery: Uuid,
+    officer: String,
+    outcome: String,
+) -> Result<(), Failure> {
+    let outcome: Outcome = outcome
+        .parse()
+        .map_err(|e: varsel_protocol::message::InvalidValue| fail(EX_USAGE)(e.into()))?;
+    let c = client(&config)?;
+    let id = c
+        .ack(delivery, &officer, outcome)
+        .await
+        .map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
+    println!("{id}");
+    Ok(())
+}
