@@ -39,3 +39,7 @@ pub mod outbox;
 pub mod rabbitmq;
 pub mod routing;
 pub mod store;
+
+// What starting a broker takes; the rest is reached through its module.
+pub use config::Config;
+pub use daemon::{run, start, Running};

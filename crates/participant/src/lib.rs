@@ -9,3 +9,6 @@
 
 pub mod client;
 pub mod config;
+
+pub use client::Client;
+pub use config::ClientConfig;

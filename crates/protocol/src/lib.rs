@@ -22,3 +22,9 @@ pub mod personnummer;
 pub mod problems;
 pub mod refusal;
 pub mod registry;
+
+// The few types every integrator meets; the rest is reached through its module.
+pub use envelope::KeySet;
+pub use message::{Kind, ParticipantId, Payload};
+pub use refusal::{Reason, Refusal};
+pub use registry::Registry;

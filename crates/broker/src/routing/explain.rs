@@ -133,7 +133,6 @@ mod tests {
     use varsel_protocol::message::{Category, Status};
 
     use super::super::tests::{example, header, hours, utc, TUESDAY_10};
-    use super::*;
 
     #[test]
     fn explain_names_what_did_and_did_not_match() {
