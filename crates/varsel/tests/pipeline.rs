@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc, Weekday};
 use lapin::options::{BasicGetOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable};
 use varsel_broker::store::{AlertState, Store};
 use varsel_participant::client::Item;
 use varsel_protocol::envelope;
@@ -382,6 +383,124 @@ async fn forged_stale_reused_tampered_unknown_and_misrouted_messages_are_dead_le
         .filter(|e| e.action == "message_refused")
         .count();
     assert_eq!(refused, 8);
+    h.stop().await;
+}
+
+/// Every dead letter's properties, in the order RabbitMQ holds them.
+async fn dead_letter_properties(url: &str) -> Vec<lapin::BasicProperties> {
+    let conn = amqp::connect(url, "test-dead-letters").await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let mut out = Vec::new();
+    while let Some(m) = ch
+        .basic_get(amqp::DEAD_LETTERS.into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        out.push(m.delivery.properties.clone());
+    }
+    out
+}
+
+/// The bytes a header table takes on the wire, roughly: names and string values.
+fn header_bytes(props: &lapin::BasicProperties) -> usize {
+    props.headers().as_ref().map_or(0, |h| {
+        h.inner()
+            .iter()
+            .map(|(k, v)| {
+                k.as_str().len()
+                    + match v {
+                        AMQPValue::LongString(s) => s.as_bytes().len(),
+                        AMQPValue::ShortString(s) => s.as_str().len(),
+                        _ => 8,
+                    }
+            })
+            .sum()
+    })
+}
+
+/// A poison message costs one pass. A JWS whose header carries a 180 KiB `kid`, and a 9-byte
+/// body under 120 KB of AMQP headers of its own, are each refused once, dead-lettered once with
+/// bounded headers and audited once, without a reconnect; a genuine alert sent after them is
+/// delivered as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_is_refused_once_with_bounded_headers_and_holds_nothing_up() {
+    let clock = Clock::manual(next_office_hour(Weekday::Tue));
+    let h = Harness::start_with("poison", clock, None).await;
+    let store = h.store();
+    let school = h.client(SCHOOL);
+    let key = amqp::routing_key(Kind::Alert, school.me());
+    let conn = amqp::connect(&h.vhost.url(), "test-attacker")
+        .await
+        .unwrap();
+    let publisher = amqp::Publisher::open(&conn).await.unwrap();
+
+    // A genuine alert's payload and signature under a header with a huge kid.
+    let (_, jws) = school.seal(&departing_alert(&h), h.clock.now()).unwrap();
+    let mut parts = jws.split('.');
+    let (_, payload, signature) = (parts.next(), parts.next().unwrap(), parts.next().unwrap());
+    let kid = "k".repeat(180 * 1024);
+    let header = envelope::b64(
+        format!(r#"{{"alg":"EdDSA","kid":"{kid}","typ":"varsel-alert+jws"}}"#).as_bytes(),
+    );
+    let poison = format!("{header}.{payload}.{signature}");
+    let props = amqp::properties(Kind::Alert, uuid::Uuid::now_v7(), None);
+    let r = publisher
+        .publish(amqp::IN, &key, poison.as_bytes(), props, true)
+        .await
+        .unwrap();
+    assert_eq!(r, amqp::Published::Confirmed);
+
+    // Nine bytes under 120 KB of headers.
+    let mut padding = FieldTable::default();
+    for i in 0..120 {
+        padding.insert(
+            format!("x-pad-{i:03}").as_str().into(),
+            AMQPValue::LongString("p".repeat(1000).as_str().into()),
+        );
+    }
+    let props = amqp::properties(Kind::Alert, uuid::Uuid::now_v7(), None).with_headers(padding);
+    let r = publisher
+        .publish(amqp::IN, &key, b"not a jws", props, true)
+        .await
+        .unwrap();
+    assert_eq!(r, amqp::Published::Confirmed);
+
+    // A genuine alert behind them.
+    let alert = school.send(&departing_alert(&h)).await.unwrap();
+    let took = wait_until(
+        Duration::from_secs(60),
+        "the genuine alert behind the poison to be delivered",
+        || all_sent(&store, alert),
+    )
+    .await;
+    eprintln!("the genuine alert behind the poison was delivered after {took:?}");
+
+    let refused = store
+        .audit_entries(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "message_refused")
+        .count();
+    assert_eq!(refused, 2, "each poison message is audited once");
+    let dead = dead_letter_properties(&h.vhost.url()).await;
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|p| amqp::header(p, amqp::H_REASON).unwrap_or_default())
+        .collect();
+    assert_eq!(reasons, ["unknown_key", "malformed"], "dead-lettered once each");
+    for p in &dead {
+        let detail = amqp::header(p, amqp::H_DETAIL).unwrap_or_default();
+        assert!(detail.len() <= 4 * 1024, "x-varsel-detail of {} bytes", detail.len());
+        assert!(header_bytes(p) <= 8 * 1024, "{} bytes of headers", header_bytes(p));
+    }
+    let metrics = h.broker.as_ref().unwrap().shared.metrics.render();
+    let reconnects = metrics
+        .lines()
+        .find(|l| l.starts_with("varsel_amqp_reconnects_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(str::to_owned);
+    assert_eq!(reconnects.as_deref(), Some("0"), "{metrics}");
     h.stop().await;
 }
 
