@@ -61,17 +61,49 @@ code_enum!(
 );
 
 /// A refused message: the reason code and a detail for humans, free of personal data.
+///
+/// The detail often quotes the input (a `kid`, an algorithm, a field name), and it travels to a
+/// dead-letter header, the logs, the audit log and the error reply: [`Refusal::new`] bounds it to
+/// [`MAX_DETAIL_CHARS`] characters and escapes control and bidirectional-formatting characters, so
+/// no input can make it large enough to break an AMQP frame or forge a log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub reason: Reason,
     pub detail: String,
 }
 
+/// The most characters of a refusal's detail; the rest is cut and counted.
+pub const MAX_DETAIL_CHARS: usize = 1000;
+
+/// `text` bounded to [`MAX_DETAIL_CHARS`] characters, with control characters and the invisible
+/// characters that reorder or hide text (bidirectional overrides and isolates, zero-width marks)
+/// written as `\u{…}` escapes.
+pub fn bounded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_DETAIL_CHARS + 32));
+    for (shown, (at, c)) in text.char_indices().enumerate() {
+        if shown == MAX_DETAIL_CHARS {
+            out.push_str(&format!("… ({} more bytes)", text.len() - at));
+            break;
+        }
+        if c.is_control() || hides_or_reorders(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn hides_or_reorders(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 impl Refusal {
+    /// A refusal whose detail is [`bounded`].
     pub fn new(reason: Reason, detail: impl Into<String>) -> Refusal {
         Refusal {
             reason,
-            detail: detail.into(),
+            detail: bounded(&detail.into()),
         }
     }
 }
@@ -88,6 +120,23 @@ impl std::error::Error for Refusal {}
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn a_detail_is_bounded_and_escaped() {
+        let huge = format!("unknown kid {:?}", "k".repeat(190 * 1024));
+        let r = Refusal::new(Reason::UnknownKey, huge.clone());
+        assert!(r.detail.chars().count() < MAX_DETAIL_CHARS + 40, "{}", r.detail.len());
+        assert!(r.detail.starts_with("unknown kid \"kkk"));
+        let cut = huge.len() - (MAX_DETAIL_CHARS);
+        assert!(r.detail.ends_with(&format!("… ({cut} more bytes)")), "{}", r.detail);
+
+        let forged = Refusal::new(Reason::Schema, "bad\nINFO accepted\u{202E}txt\u{7}");
+        assert_eq!(forged.detail, "bad\\u{a}INFO accepted\\u{202e}txt\\u{7}");
+        assert!(!forged.detail.chars().any(|c| c.is_control()));
+
+        let short = Refusal::new(Reason::Stale, "sent 3700s ago; åäö are fine");
+        assert_eq!(short.detail, "sent 3700s ago; åäö are fine");
+    }
 
     #[test]
     fn every_reason_has_its_own_code() {

@@ -359,7 +359,9 @@ pub const H_USER_ID: &str = "x-varsel-user-id";
 
 /// The properties of a message the broker republishes (e.g. a refused one to `varsel.dead`):
 /// the original's, without its `user_id` (RabbitMQ only lets a connection claim its own user),
-/// which moves to the `x-varsel-user-id` header instead.
+/// which moves to the `x-varsel-user-id` header instead. Of the original's headers only a
+/// bounded few are kept (see [`bounded_headers`]): a publisher controls them, and copied whole
+/// they could make the republished message larger than an AMQP frame.
 pub fn republished(props: &BasicProperties) -> BasicProperties {
     let mut p = BasicProperties::default();
     if let Some(v) = props.delivery_mode() {
@@ -378,12 +380,68 @@ pub fn republished(props: &BasicProperties) -> BasicProperties {
         p = p.with_timestamp(*v);
     }
     if let Some(v) = props.headers() {
-        p = p.with_headers(v.clone());
+        p = p.with_headers(bounded_headers(v));
     }
     match props.user_id() {
         Some(u) => with_headers(p, &[(H_USER_ID, u.as_str().to_owned())]),
         None => p,
     }
+}
+
+/// Header counting, on a republished message, the original headers that were not copied.
+pub const H_HEADERS_DROPPED: &str = "x-varsel-headers-dropped";
+
+/// The most original headers copied onto a republished message, and their most bytes in all.
+const MAX_COPIED_HEADERS: usize = 32;
+const MAX_COPIED_HEADER_BYTES: usize = 4096;
+/// The longest header name, and the longest string value, copied.
+const MAX_COPIED_NAME: usize = 64;
+const MAX_COPIED_VALUE: usize = 256;
+
+/// The part of a publisher's headers that is safe to carry over: at most 32 entries of at most
+/// 4 KiB in all, names up to 64 bytes, values that are numbers, booleans, times or strings up to
+/// 256 bytes. Names starting with `x-varsel-` are the broker's own and never copied, so a
+/// publisher cannot forge them. What is left out is counted in `x-varsel-headers-dropped`.
+pub fn bounded_headers(original: &FieldTable) -> FieldTable {
+    let mut kept = FieldTable::default();
+    let (mut count, mut bytes, mut dropped) = (0usize, 0usize, 0u64);
+    for (name, value) in original.inner() {
+        let name_len = name.as_str().len();
+        let size = match value {
+            AMQPValue::LongString(s) => Some(s.as_bytes().len()),
+            AMQPValue::ShortString(s) => Some(s.as_str().len()),
+            AMQPValue::Boolean(_)
+            | AMQPValue::ShortShortInt(_)
+            | AMQPValue::ShortShortUInt(_)
+            | AMQPValue::ShortInt(_)
+            | AMQPValue::ShortUInt(_)
+            | AMQPValue::LongInt(_)
+            | AMQPValue::LongUInt(_)
+            | AMQPValue::LongLongInt(_)
+            | AMQPValue::Timestamp(_) => Some(8),
+            _ => None,
+        };
+        let fits = size.is_some_and(|s| {
+            s <= MAX_COPIED_VALUE
+                && name_len <= MAX_COPIED_NAME
+                && count < MAX_COPIED_HEADERS
+                && bytes + name_len + s <= MAX_COPIED_HEADER_BYTES
+        });
+        if fits && !name.as_str().starts_with("x-varsel-") {
+            count += 1;
+            bytes += name_len + size.unwrap_or(0);
+            kept.insert(name.clone(), value.clone());
+        } else {
+            dropped += 1;
+        }
+    }
+    if dropped > 0 {
+        kept.insert(
+            ShortString::from(H_HEADERS_DROPPED),
+            AMQPValue::LongLongInt(dropped as i64),
+        );
+    }
+    kept
 }
 
 /// Adds string headers to properties.
@@ -411,6 +469,53 @@ pub fn header(props: &BasicProperties, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_republished_message_keeps_only_a_bounded_part_of_the_publishers_headers() {
+        let mut h = FieldTable::default();
+        h.insert("trace".into(), AMQPValue::LongString("abc".into()));
+        h.insert("n".into(), AMQPValue::LongInt(7));
+        h.insert(
+            "pad".into(),
+            AMQPValue::LongString("x".repeat(130_000).as_str().into()),
+        );
+        h.insert(H_REASON.into(), AMQPValue::LongString("forged".into()));
+        h.insert("nested".into(), AMQPValue::FieldTable(FieldTable::default()));
+        for i in 0..100 {
+            h.insert(
+                format!("many-{i:03}").as_str().into(),
+                AMQPValue::LongString("y".repeat(200).as_str().into()),
+            );
+        }
+        let props = BasicProperties::default()
+            .with_headers(h)
+            .with_user_id("skola-a".into());
+        let p = republished(&props);
+        let kept = p.headers().clone().unwrap();
+        let names: Vec<&str> = kept.inner().keys().map(|k| k.as_str()).collect();
+        assert!(names.contains(&"trace") && names.contains(&"n"), "{names:?}");
+        assert!(!names.contains(&"pad") && !names.contains(&"nested"));
+        assert_eq!(header(&p, H_REASON), None, "a publisher cannot forge the reason");
+        assert_eq!(header(&p, H_USER_ID).as_deref(), Some("skola-a"));
+        let copied = names.iter().filter(|n| n.starts_with("many-")).count();
+        assert!(copied > 0 && copied < 32, "{copied}");
+        let size: usize = kept
+            .inner()
+            .iter()
+            .map(|(k, v)| {
+                k.as_str().len()
+                    + match v {
+                        AMQPValue::LongString(s) => s.as_bytes().len(),
+                        _ => 8,
+                    }
+            })
+            .sum();
+        assert!(size <= 4096 + 64, "{size}");
+        match kept.inner().get(H_HEADERS_DROPPED) {
+            Some(AMQPValue::LongLongInt(n)) => assert_eq!(*n as usize, 105 - 2 - copied),
+            other => panic!("no count of dropped headers: {other:?}"),
+        }
+    }
 
     #[test]
     fn names_follow_the_topology() {
