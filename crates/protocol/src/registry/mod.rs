@@ -28,30 +28,32 @@
 //! ```
 //!
 //! Loading validates everything and reports every problem at once, each with the file, the key
-//! path (`participant[3].signing_key[0].public_key`) and what was expected.
-//! Loading goes in three steps, one file each: `validator` reads single values, `entries` reads
-//! each participant with its keys, `consistency` checks across entries and builds the
-//! [`Registry`].
+//! path (`participant[3].signing_key[0].public_key`) and what was expected, the way every varsel
+//! file is loaded (see [`crate::problems`]). It goes in three steps, one file each: `raw` is the
+//! file as serde reads it, `entries` validates each participant with its keys, `consistency`
+//! checks across entries and builds the [`Registry`]. An unknown key or a value of the wrong
+//! type stops serde, so such a problem is reported alone.
 
 mod consistency;
 mod entries;
-mod validator;
+mod raw;
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use toml::Table;
 
 use crate::envelope;
+use crate::problems::{self, Problems};
 
 // The key types belong to the envelope, which verifies with them; they are re-exported here
 // because a registry entry is where people meet them.
 pub use crate::envelope::keys::{KeyLookup, SealingKey, SigningKey, Usability, Validity};
 use crate::message::{Kind, Kommunkod, ParticipantId, Suite};
 
-use validator::Validator;
+/// One problem in a registry file: its key path and what was expected there. The file it is in
+/// is the `origin` of the [`Error`].
+pub use crate::problems::Problem;
 
 /// Why a registry could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -62,30 +64,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The text is not TOML.
     #[error("{origin}: not valid TOML: {message}")]
     Syntax { origin: String, message: String },
-    #[error("{origin}: {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    /// The text is TOML but not a valid registry: every problem found, or the one unknown key or
+    /// value of the wrong type that stopped serde.
+    #[error("{origin}: {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  {origin}: {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid {
         origin: String,
         problems: Vec<Problem>,
     },
-}
-
-/// One problem in a registry file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The file (or other origin) the registry came from.
-    pub origin: String,
-    /// The key path, e.g. `participant[3].signing_key[0].public_key`.
-    pub path: String,
-    /// What was wrong and what was expected.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.origin, self.path, self.message)
-    }
 }
 
 crate::message::code_enum!(
@@ -165,24 +153,16 @@ impl Registry {
 
     /// Parse and validate registry text; `origin` names it in problems (usually the file path).
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Registry, Error> {
-        let table: Table = text.parse().map_err(|e: toml::de::Error| Error::Syntax {
-            origin: origin.to_owned(),
-            message: e.to_string(),
-        })?;
-        let mut v = Validator {
-            origin: origin.to_owned(),
-            problems: Vec::new(),
-        };
-        let participants = v.participants(&table);
-        let registry = v.cross_check(
-            participants,
-            envelope::hex(&envelope::sha256(text.as_bytes())),
-        );
-        match registry {
-            Some(r) if v.problems.is_empty() => Ok(r),
+        let raw: raw::RawRegistry =
+            problems::parse_toml(text, origin).map_err(|e| not_a_registry(text, e))?;
+        let mut problems = Problems::default();
+        let drafts = entries::participants(&mut problems, raw);
+        let version = envelope::hex(&envelope::sha256(text.as_bytes()));
+        match consistency::cross_check(&mut problems, drafts, version, origin) {
+            Some(r) if problems.is_empty() => Ok(r),
             _ => Err(Error::Invalid {
                 origin: origin.to_owned(),
-                problems: v.problems,
+                problems: problems.into_vec(),
             }),
         }
     }
@@ -245,10 +225,26 @@ impl KeyLookup for Registry {
     }
 }
 
+/// Why serde stopped: text that is not TOML at all is a syntax error, told with the line and
+/// column the TOML parser gives; TOML of the wrong shape (an unknown key, a value of the wrong
+/// type) is a problem of the registry at its key path.
+fn not_a_registry(text: &str, stopped: problems::Error) -> Error {
+    match text.parse::<toml::Table>() {
+        Err(e) => Error::Syntax {
+            origin: stopped.origin,
+            message: e.to_string(),
+        },
+        Ok(_) => Error::Invalid {
+            origin: stopped.origin,
+            problems: stopped.problems,
+        },
+    }
+}
+
 /// The set of problem paths, for tests and tools that want to match on them.
 pub fn problem_paths(err: &Error) -> HashSet<String> {
     match err {
-        Error::Invalid { problems, .. } => problems.iter().map(|p| p.path.clone()).collect(),
+        Error::Invalid { problems, .. } => problems.iter().map(|p| p.key.clone()).collect(),
         _ => HashSet::new(),
     }
 }
@@ -353,8 +349,7 @@ mod tests {
         let (k2, _) = SigningKeyPair::generate().unwrap();
         let s = SealingSecret::generate(Suite::X25519).unwrap();
         let text = format!(
-            "colour = \"blue\"\n\
-             [[participant]]\nid = \"skola-a\"\nname = \"A\"\nrole = \"school\"\nmunicipality = \"581\"\n{}\n\
+            "[[participant]]\nid = \"skola-a\"\nname = \"A\"\nrole = \"school\"\nmunicipality = \"581\"\n{}\n\
              [[participant]]\nid = \"skola-a\"\nname = \"B\"\nrole = \"teacher\"\nacts_for = [\"ghost\"]\nmailbox = \"nobody\"\n\
              [[participant.signing_key]]\nkid = \"wrong\"\npublic_key = \"{}\"\nvalid_from = \"2026-01-01T00:00:00Z\"\n\
              [[participant.signing_key]]\nkid = \"x\"\npublic_key = \"not base64!\"\nvalid_from = \"2026-01-01T00:00:00Z\"\n\
@@ -374,7 +369,6 @@ mod tests {
         let err = Registry::from_toml_str(&text, "reg.toml").unwrap_err();
         let paths = problem_paths(&err);
         for expected in [
-            "colour",
             "participant[0].municipality",
             "participant[1].id",
             "participant[1].role",
@@ -398,6 +392,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("expected exactly one"), "{text}");
+
+        // An unknown key stops serde, so it is reported on its own, still at its key path.
+        let text = format!("colour = \"blue\"\n{}", good());
+        let err = Registry::from_toml_str(&text, "reg.toml").unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{err}");
+        assert!(problem_paths(&err).contains("colour"), "{err}");
     }
 
     #[test]
