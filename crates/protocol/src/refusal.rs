@@ -125,10 +125,18 @@ mod tests {
     fn a_detail_is_bounded_and_escaped() {
         let huge = format!("unknown kid {:?}", "k".repeat(190 * 1024));
         let r = Refusal::new(Reason::UnknownKey, huge.clone());
-        assert!(r.detail.chars().count() < MAX_DETAIL_CHARS + 40, "{}", r.detail.len());
+        assert!(
+            r.detail.chars().count() < MAX_DETAIL_CHARS + 40,
+            "{}",
+            r.detail.len()
+        );
         assert!(r.detail.starts_with("unknown kid \"kkk"));
         let cut = huge.len() - (MAX_DETAIL_CHARS);
-        assert!(r.detail.ends_with(&format!("… ({cut} more bytes)")), "{}", r.detail);
+        assert!(
+            r.detail.ends_with(&format!("… ({cut} more bytes)")),
+            "{}",
+            r.detail
+        );
 
         let forged = Refusal::new(Reason::Schema, "bad\nINFO accepted\u{202E}txt\u{7}");
         assert_eq!(forged.detail, "bad\\u{a}INFO accepted\\u{202e}txt\\u{7}");

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Days, TimeZone, Utc};
 
-use varsel_broker::daemon::{self, Running};
 use varsel_broker::config::Config;
+use varsel_broker::daemon::{self, Running};
 use varsel_broker::store::Store;
 use varsel_participant::client::{Client, Item};
 use varsel_transport::clock::Clock;

@@ -480,7 +480,10 @@ mod tests {
             AMQPValue::LongString("x".repeat(130_000).as_str().into()),
         );
         h.insert(H_REASON.into(), AMQPValue::LongString("forged".into()));
-        h.insert("nested".into(), AMQPValue::FieldTable(FieldTable::default()));
+        h.insert(
+            "nested".into(),
+            AMQPValue::FieldTable(FieldTable::default()),
+        );
         for i in 0..100 {
             h.insert(
                 format!("many-{i:03}").as_str().into(),
@@ -493,9 +496,16 @@ mod tests {
         let p = republished(&props);
         let kept = p.headers().clone().unwrap();
         let names: Vec<&str> = kept.inner().keys().map(|k| k.as_str()).collect();
-        assert!(names.contains(&"trace") && names.contains(&"n"), "{names:?}");
+        assert!(
+            names.contains(&"trace") && names.contains(&"n"),
+            "{names:?}"
+        );
         assert!(!names.contains(&"pad") && !names.contains(&"nested"));
-        assert_eq!(header(&p, H_REASON), None, "a publisher cannot forge the reason");
+        assert_eq!(
+            header(&p, H_REASON),
+            None,
+            "a publisher cannot forge the reason"
+        );
         assert_eq!(header(&p, H_USER_ID).as_deref(), Some("skola-a"));
         let copied = names.iter().filter(|n| n.starts_with("many-")).count();
         assert!(copied > 0 && copied < 32, "{copied}");

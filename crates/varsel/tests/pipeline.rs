@@ -488,11 +488,23 @@ async fn a_poison_message_is_refused_once_with_bounded_headers_and_holds_nothing
         .iter()
         .map(|p| amqp::header(p, amqp::H_REASON).unwrap_or_default())
         .collect();
-    assert_eq!(reasons, ["unknown_key", "malformed"], "dead-lettered once each");
+    assert_eq!(
+        reasons,
+        ["unknown_key", "malformed"],
+        "dead-lettered once each"
+    );
     for p in &dead {
         let detail = amqp::header(p, amqp::H_DETAIL).unwrap_or_default();
-        assert!(detail.len() <= 4 * 1024, "x-varsel-detail of {} bytes", detail.len());
-        assert!(header_bytes(p) <= 8 * 1024, "{} bytes of headers", header_bytes(p));
+        assert!(
+            detail.len() <= 4 * 1024,
+            "x-varsel-detail of {} bytes",
+            detail.len()
+        );
+        assert!(
+            header_bytes(p) <= 8 * 1024,
+            "{} bytes of headers",
+            header_bytes(p)
+        );
     }
     let metrics = h.broker.as_ref().unwrap().shared.metrics.render();
     let reconnects = metrics

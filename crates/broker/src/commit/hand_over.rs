@@ -11,8 +11,8 @@ use crate::lifecycle::delivery;
 use crate::store::{self, NewAudit, NewDelivery, NewOutbox, NewTimer};
 use varsel_protocol::envelope;
 use varsel_protocol::message::{
-    Content, Delivery, DeliveryState, KeyWrap, Kind, ParticipantId, Payload, RecipientRole,
-    Sealed, SectionLabel, Urgency,
+    Content, Delivery, DeliveryState, KeyWrap, Kind, ParticipantId, Payload, RecipientRole, Sealed,
+    SectionLabel, Urgency,
 };
 use varsel_protocol::refusal::Refusal;
 use varsel_protocol::registry::{Registry, SealingKey};

@@ -258,7 +258,11 @@ pub async fn start(
     if let Some(l) = listener {
         tasks.spawn(ops::serve(l, ops, signals.clone()));
     }
-    tasks.spawn(session::supervise_amqp(shared.clone(), link_tx, signals.clone()));
+    tasks.spawn(session::supervise_amqp(
+        shared.clone(),
+        link_tx,
+        signals.clone(),
+    ));
 
     let grace = config.shutdown_grace;
     let stop = signals.clone();

@@ -28,7 +28,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Whether `s` keeps to the table's spelling; humantime alone would also take spaces, fractions,
 /// `ms` and long unit names such as `10 minutes`, weeks, months and years.
 fn compact(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || b"smhd".contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || b"smhd".contains(&b))
         && !s.contains("ms")
         && s.split(|c: char| !c.is_ascii_digit()).all(|n| n.len() <= 9)
 }

@@ -16,7 +16,7 @@ mod timer;
 
 pub use duration::{format_duration, parse_duration, MAX_DURATION};
 pub use policy::{Action, EmailTarget, Planned, Policy, Step, MAX_REPEAT};
-pub(crate) use raw::{parse_sections, RawPolicy};
 pub use raw::Error;
+pub(crate) use raw::{parse_sections, RawPolicy};
 pub use scheduler::Scheduler;
 pub use timer::Timer;

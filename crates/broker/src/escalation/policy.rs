@@ -377,5 +377,4 @@ mod tests {
         let back: Policy = serde_json::from_value(json).unwrap();
         assert_eq!(back, p);
     }
-
 }

@@ -121,9 +121,7 @@ pub(crate) fn parse_sections(
 }
 
 fn duration_at(text: &str, key: String, problems: &mut Problems) -> Option<Duration> {
-    parse_duration(text)
-        .map_err(|e| problems.add(&key, e))
-        .ok()
+    parse_duration(text).map_err(|e| problems.add(&key, e)).ok()
 }
 
 impl RawPolicy {
@@ -153,7 +151,10 @@ impl RawPolicy {
             }
         }
         if self.repeat > MAX_REPEAT {
-            problems.add(&format!("{key}.repeat"), format!("{} is more than the limit of {MAX_REPEAT}", self.repeat));
+            problems.add(
+                &format!("{key}.repeat"),
+                format!("{} is more than the limit of {MAX_REPEAT}", self.repeat),
+            );
         }
         if self.steps.is_empty() {
             problems.add(&format!("{key}.step"), "a policy needs at least one step; end the ladder with page_ops so a human sees an unacknowledged alert");
@@ -179,7 +180,10 @@ impl RawPolicy {
             }
         }
         if self.repeat > 0 && previous == Some(Duration::ZERO) {
-            problems.add(&format!("{key}.repeat"), "the last step's `after` is 0s, so the repeats would all fire at once");
+            problems.add(
+                &format!("{key}.repeat"),
+                "the last step's `after` is 0s, so the repeats would all fire at once",
+            );
         }
         if problems.len() > before {
             return None;
@@ -203,7 +207,10 @@ impl RawStep {
             .map(|b| duration_at(b, format!("{key}.before_departure"), problems));
         let stray = |field: &str, present: bool, problems: &mut Problems| {
             if present {
-                problems.add(&format!("{key}.{field}"), format!("does not apply to action {:?}", self.action));
+                problems.add(
+                    &format!("{key}.{field}"),
+                    format!("does not apply to action {:?}", self.action),
+                );
             }
         };
         let action = match self.action.as_str() {
@@ -233,7 +240,10 @@ impl RawStep {
                 stray("to", self.to.is_some(), problems);
                 let participant = match &self.participant {
                     None => {
-                        problems.add(&format!("{key}.participant"), "add_recipient needs the participant to add");
+                        problems.add(
+                            &format!("{key}.participant"),
+                            "add_recipient needs the participant to add",
+                        );
                         None
                     }
                     Some(p) => p
@@ -250,7 +260,10 @@ impl RawStep {
                     .ok();
                 let sections = match &self.sections {
                     None => {
-                        problems.add(&format!("{key}.sections"), "add_recipient needs the sections the new recipient may read");
+                        problems.add(
+                            &format!("{key}.sections"),
+                            "add_recipient needs the sections the new recipient may read",
+                        );
                         Vec::new()
                     }
                     Some(s) => parse_sections(s, &format!("{key}.sections"), problems),
@@ -265,7 +278,10 @@ impl RawStep {
                 }
             }
             other => {
-                problems.add(&format!("{key}.action"), format!("{other:?} is not one of redeliver, email, add_recipient, page_ops"));
+                problems.add(
+                    &format!("{key}.action"),
+                    format!("{other:?} is not one of redeliver, email, add_recipient, page_ops"),
+                );
                 None
             }
         };

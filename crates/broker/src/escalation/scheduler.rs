@@ -69,11 +69,7 @@ impl Scheduler {
                 break;
             }
             let now = self.clock.now();
-            let due = match self
-                .store
-                .claim_timers(&self.owner, now, lease, 64)
-                .await
-            {
+            let due = match self.store.claim_timers(&self.owner, now, lease, 64).await {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::warn!(error = %e, "scheduler: store unavailable");

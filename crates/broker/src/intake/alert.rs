@@ -109,23 +109,24 @@ impl Intake {
                 let p = policies.get(name)?;
                 Some(p.deadlines(name, r.role, now, sealed.header.planned_departure, true))
             });
-            self.writer.hand_over(
-                tx,
-                &world.registry,
-                HandOver {
-                    alert: payload.id,
-                    message: payload.id,
-                    compact,
-                    sealed,
-                    recipient: &r.participant,
-                    role: r.role,
-                    sections: &r.sections,
-                    kind: Kind::Alert,
-                    deadlines,
-                },
-                now,
-            )
-            .await?;
+            self.writer
+                .hand_over(
+                    tx,
+                    &world.registry,
+                    HandOver {
+                        alert: payload.id,
+                        message: payload.id,
+                        compact,
+                        sealed,
+                        recipient: &r.participant,
+                        role: r.role,
+                        sections: &r.sections,
+                        kind: Kind::Alert,
+                        deadlines,
+                    },
+                    now,
+                )
+                .await?;
             count += 1;
         }
         Ok(Committed::Done {

@@ -130,23 +130,24 @@ impl Intake {
             } else {
                 RecipientRole::Informed
             };
-            self.writer.hand_over(
-                tx,
-                &world.registry,
-                HandOver {
-                    alert: *alert_id,
-                    message: payload.id,
-                    compact,
-                    sealed,
-                    recipient,
-                    role,
-                    sections,
-                    kind,
-                    deadlines: None,
-                },
-                now,
-            )
-            .await?;
+            self.writer
+                .hand_over(
+                    tx,
+                    &world.registry,
+                    HandOver {
+                        alert: *alert_id,
+                        message: payload.id,
+                        compact,
+                        sealed,
+                        recipient,
+                        role,
+                        sections,
+                        kind,
+                        deadlines: None,
+                    },
+                    now,
+                )
+                .await?;
             count += 1;
         }
         Ok(Committed::Done {

@@ -289,7 +289,8 @@ impl Intake {
                     .await?
             }
             Content::Receipt(_) | Content::Ack(_) => {
-                acknowledgement::apply(&self.writer, tx, &world.registry, &message, payload, now).await?
+                acknowledgement::apply(&self.writer, tx, &world.registry, &message, payload, now)
+                    .await?
             }
             Content::Delivery(_) | Content::Feedback(_) | Content::Error(_) => {
                 // Roles already keep these out; a broker-signed message on intake is refused too.
@@ -340,9 +341,6 @@ impl Intake {
         );
         p.sent_at = now;
         p.references = refused_id.into_iter().collect();
-        (
-            amqp::inbox(to),
-            self.writer.sign(&p).into_bytes(),
-        )
+        (amqp::inbox(to), self.writer.sign(&p).into_bytes())
     }
 }

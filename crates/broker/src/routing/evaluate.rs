@@ -344,5 +344,4 @@ mod tests {
         assert_eq!(d.fired[0].why, "matches every alert (no conditions)");
         assert!(!d.defaulted);
     }
-
 }

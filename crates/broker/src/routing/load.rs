@@ -33,7 +33,6 @@ impl Table {
     }
 }
 
-
 fn sha256_hex(bytes: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     digest
@@ -114,7 +113,10 @@ fn codes<T: std::str::FromStr<Err = varsel_protocol::message::InvalidValue>>(
 ) -> Option<Vec<T>> {
     let values = values.as_ref()?;
     if values.is_empty() {
-        problems.add(&key, "an empty list matches nothing; remove the key to match any value");
+        problems.add(
+            &key,
+            "an empty list matches nothing; remove the key to match any value",
+        );
     }
     let mut out = Vec::new();
     for v in values {
@@ -172,12 +174,17 @@ impl RawTable {
         for (name, raw) in &self.policy {
             let key = format!("policy.{name}");
             if !valid_rule_name(name) {
-                problems.add(&key, "policy names are 1-64 characters of a-z, 0-9, '-' and '_'");
+                problems.add(
+                    &key,
+                    "policy names are 1-64 characters of a-z, 0-9, '-' and '_'",
+                );
             }
             if let Some(p) = raw.validate(&key, &mut problems) {
                 if !p.pages_ops() {
-                    warnings.add(&key, "never pages ops: an alert nobody acknowledges is not seen by a human"
-                            );
+                    warnings.add(
+                        &key,
+                        "never pages ops: an alert nobody acknowledges is not seen by a human",
+                    );
                 }
                 for (i, step) in p.steps.iter().enumerate() {
                     if let escalation::Action::AddRecipient { participant, .. } = &step.action {
@@ -193,7 +200,10 @@ impl RawTable {
             used.insert(name.clone());
             if !self.policy.contains_key(name) {
                 let known: Vec<&str> = self.policy.keys().map(String::as_str).collect();
-                problems.add(&key, format!("no policy named {name:?} (defined: {})", list(&known)));
+                problems.add(
+                    &key,
+                    format!("no policy named {name:?} (defined: {})", list(&known)),
+                );
             }
             Some(name.clone())
         };
@@ -212,7 +222,10 @@ impl RawTable {
         let mut names = BTreeSet::new();
         let mut catch_all: Option<String> = None;
         if self.rule.is_empty() {
-            warnings.add("rule".into(), "no rules: every alert goes to the default recipient");
+            warnings.add(
+                "rule".into(),
+                "no rules: every alert goes to the default recipient",
+            );
         }
         for (i, raw) in self.rule.iter().enumerate() {
             let key = match &raw.name {
@@ -225,12 +238,18 @@ impl RawTable {
                     String::new()
                 }
                 Some(n) if !valid_rule_name(n) => {
-                    problems.add(&format!("{key}.name"), format!("{n:?} must be 1-64 characters of a-z, 0-9, '-' and '_'"));
+                    problems.add(
+                        &format!("{key}.name"),
+                        format!("{n:?} must be 1-64 characters of a-z, 0-9, '-' and '_'"),
+                    );
                     n.clone()
                 }
                 Some(n) => {
                     if !names.insert(n.clone()) {
-                        problems.add(&format!("{key}.name"), format!("another rule is already called {n:?}"));
+                        problems.add(
+                            &format!("{key}.name"),
+                            format!("another rule is already called {n:?}"),
+                        );
                     }
                     n.clone()
                 }
@@ -255,7 +274,10 @@ impl RawTable {
             let rule_policy =
                 policy_ref(&raw.escalation, format!("{key}.escalation"), &mut problems);
             if raw.recipient.is_empty() {
-                problems.add(&format!("{key}.recipient"), "a rule needs at least one recipient");
+                problems.add(
+                    &format!("{key}.recipient"),
+                    "a rule needs at least one recipient",
+                );
             }
             let mut recipients = Vec::new();
             let mut seen = BTreeSet::new();
@@ -271,7 +293,10 @@ impl RawTable {
                 );
                 if let Some(p) = &p {
                     if !seen.insert(p.clone()) {
-                        problems.add(&format!("{rkey}.participant"), format!("{p} is listed twice in this rule"));
+                        problems.add(
+                            &format!("{rkey}.participant"),
+                            format!("{p} is listed twice in this rule"),
+                        );
                     }
                 }
                 let r = role(rr.role.as_deref(), format!("{rkey}.role"), &mut problems);
@@ -280,7 +305,10 @@ impl RawTable {
                         escalation::parse_sections(s, &format!("{rkey}.sections"), &mut problems)
                     }
                     None => {
-                        problems.add(&format!("{rkey}.sections"), "sections are missing: list what this recipient may read");
+                        problems.add(
+                            &format!("{rkey}.sections"),
+                            "sections are missing: list what this recipient may read",
+                        );
                         Vec::new()
                     }
                 };
@@ -307,17 +335,24 @@ impl RawTable {
                         &mut named,
                     );
                     if alt.is_some() && alt == p {
-                        problems.add(&format!("{wkey}.participant"), "is the recipient itself; name the after-hours alternative");
+                        problems.add(
+                            &format!("{wkey}.participant"),
+                            "is the recipient itself; name the after-hours alternative",
+                        );
                     }
                     let mode = match wc.mode.as_deref() {
                         Some("also") => Some(ClosedMode::Also),
                         Some("instead") => Some(ClosedMode::Instead),
                         Some(other) => {
-                            problems.add(&format!("{wkey}.mode"), format!("{other:?} is not one of also, instead"));
+                            problems.add(
+                                &format!("{wkey}.mode"),
+                                format!("{other:?} is not one of also, instead"),
+                            );
                             None
                         }
                         None => {
-                            problems.add(&format!("{wkey}.mode"), "mode is missing (also or instead)");
+                            problems
+                                .add(&format!("{wkey}.mode"), "mode is missing (also or instead)");
                             None
                         }
                     };
@@ -330,7 +365,10 @@ impl RawTable {
                         policy_ref(&wc.escalation, format!("{wkey}.escalation"), &mut problems);
                     let effective_policy = own.clone().or_else(|| policy.clone());
                     if role.or(r) == Some(RecipientRole::Required) && effective_policy.is_none() {
-                        problems.add(&format!("{wkey}.escalation"), "a required recipient needs an escalation policy");
+                        problems.add(
+                            &format!("{wkey}.escalation"),
+                            "a required recipient needs an escalation policy",
+                        );
                     }
                     Some(WhenClosed {
                         participant: alt?,

@@ -77,7 +77,9 @@ mod tests {
 
     use chrono::{DateTime, Utc};
     use varsel_protocol::calendar::OfficeHours;
-    use varsel_protocol::message::{Category, Header, ParticipantId, RecipientRole, Status, Urgency};
+    use varsel_protocol::message::{
+        Category, Header, ParticipantId, RecipientRole, Status, Urgency,
+    };
 
     use super::{Decision, Table};
 
