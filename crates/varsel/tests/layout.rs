@@ -159,7 +159,7 @@ fn sibling_edges(sources: &[Source]) -> BTreeMap<Vec<String>, BTreeMap<String, B
             if depth >= s.module.len() || depth >= r.len() {
                 continue;
             }
-            if !modules.contains(&r[..=depth].to_vec()) {
+            if !modules.contains(&r[..=depth]) {
                 continue;
             }
             graph

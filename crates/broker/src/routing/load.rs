@@ -223,7 +223,7 @@ impl RawTable {
         let mut catch_all: Option<String> = None;
         if self.rule.is_empty() {
             warnings.add(
-                "rule".into(),
+                "rule",
                 "no rules: every alert goes to the default recipient",
             );
         }
