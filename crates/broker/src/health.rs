@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// The broker's health flags, shared by its tasks.
 #[derive(Debug)]
 pub struct Health {
-    amqp_connected: AtomicBool,
-    consuming: AtomicBool,
+    /// Connected to RabbitMQ and consuming intake: the session sets both at once.
+    amqp_ready: AtomicBool,
     store_ok: AtomicBool,
     /// Set while intake cannot commit (database away, disk full, store read-only) and holds its
     /// input unacknowledged; a read-only ping would still succeed on a full disk.
@@ -18,8 +18,7 @@ pub struct Health {
 impl Default for Health {
     fn default() -> Health {
         Health {
-            amqp_connected: AtomicBool::new(false),
-            consuming: AtomicBool::new(false),
+            amqp_ready: AtomicBool::new(false),
             store_ok: AtomicBool::new(true),
             intake_held: AtomicBool::new(false),
         }
@@ -29,13 +28,12 @@ impl Default for Health {
 impl Health {
     /// Whether the broker is connected to RabbitMQ and consuming its intake.
     pub fn amqp_ready(&self) -> bool {
-        self.amqp_connected.load(Ordering::Relaxed) && self.consuming.load(Ordering::Relaxed)
+        self.amqp_ready.load(Ordering::Relaxed)
     }
 
     /// Records whether the AMQP session is up and consuming.
     pub fn set_amqp(&self, up: bool) {
-        self.amqp_connected.store(up, Ordering::Relaxed);
-        self.consuming.store(up, Ordering::Relaxed);
+        self.amqp_ready.store(up, Ordering::Relaxed);
     }
 
     /// Whether the last store operation succeeded.

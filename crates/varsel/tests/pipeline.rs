@@ -205,20 +205,16 @@ async fn an_alert_reaches_exactly_its_inboxes_with_exactly_its_sections_and_feed
 
 /// Reads every dead letter: (reason header, routing key header).
 async fn dead_letters(url: &str) -> Vec<(String, String)> {
-    let conn = amqp::connect(url, "test-dead-letters").await.unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    let mut out = Vec::new();
-    while let Some(m) = ch
-        .basic_get(amqp::DEAD_LETTERS.into(), BasicGetOptions { no_ack: true })
+    dead_letter_properties(url)
         .await
-        .unwrap()
-    {
-        out.push((
-            amqp::header(&m.delivery.properties, amqp::H_REASON).unwrap_or_default(),
-            amqp::header(&m.delivery.properties, amqp::H_ROUTING_KEY).unwrap_or_default(),
-        ));
-    }
-    out
+        .iter()
+        .map(|p| {
+            (
+                amqp::header(p, amqp::H_REASON).unwrap_or_default(),
+                amqp::header(p, amqp::H_ROUTING_KEY).unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 /// Replaces one character of the payload part with another valid base64url character.
