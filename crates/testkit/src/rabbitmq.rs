@@ -16,16 +16,21 @@ pub fn is_root() -> bool {
             .unwrap_or(false)
 }
 
-/// Runs `rabbitmqctl` with `args` and returns what it printed, whether it succeeded or not.
-pub fn rabbitmqctl(args: &[&str]) -> std::io::Result<Output> {
-    let mut c = if is_root() {
-        Command::new("rabbitmqctl")
+/// A command that runs `program` as root: directly when this process is root, otherwise through
+/// `sudo -n` (which fails at once rather than waiting for a password).
+pub fn as_root(program: &str) -> Command {
+    if is_root() {
+        Command::new(program)
     } else {
         let mut c = Command::new("sudo");
-        c.args(["-n", "rabbitmqctl"]);
+        c.args(["-n", program]);
         c
-    };
-    c.args(args).output()
+    }
+}
+
+/// Runs `rabbitmqctl` with `args` and returns what it printed, whether it succeeded or not.
+pub fn rabbitmqctl(args: &[&str]) -> std::io::Result<Output> {
+    as_root("rabbitmqctl").args(args).output()
 }
 
 /// Runs `rabbitmqctl` with `args`; an error names the command and carries its standard error.
