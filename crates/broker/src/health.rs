@@ -1,8 +1,51 @@
 //! What the daemon's workers report about themselves and the readiness probe reads: whether
-//! RabbitMQ is connected and intake consumed, whether the store answered last time, and whether
-//! intake is holding input it cannot commit.
+//! RabbitMQ is connected and intake consumed, whether the store answered last time, whether
+//! intake is holding input it cannot commit, and which workers are down (died and not yet
+//! restarted).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// The daemon's long-running workers, each supervised: restarted when it dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Worker {
+    /// The AMQP session: connection, intake consumer, processing.
+    Amqp,
+    /// The outbox worker: publishes deliveries and replies, sends email.
+    Outbox,
+    /// The escalation scheduler: fires due timers.
+    Scheduler,
+    /// Reloads the registry and routing table on SIGHUP.
+    Reload,
+    /// Refreshes the store's gauges for `/metrics`.
+    Stats,
+    /// The ops HTTP server.
+    Ops,
+}
+
+impl Worker {
+    pub const ALL: [Worker; 6] = [
+        Worker::Amqp,
+        Worker::Outbox,
+        Worker::Scheduler,
+        Worker::Reload,
+        Worker::Stats,
+        Worker::Ops,
+    ];
+
+    /// The name in logs, metric labels and `/readyz`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Worker::Amqp => "amqp",
+            Worker::Outbox => "outbox",
+            Worker::Scheduler => "scheduler",
+            Worker::Reload => "reload",
+            Worker::Stats => "stats",
+            Worker::Ops => "ops",
+        }
+    }
+}
 
 /// The broker's health flags, shared by its tasks.
 #[derive(Debug)]
@@ -13,6 +56,8 @@ pub struct Health {
     /// Set while intake cannot commit (database away, disk full, store read-only) and holds its
     /// input unacknowledged; a read-only ping would still succeed on a full disk.
     intake_held: AtomicBool,
+    /// Workers that died and are waiting to be restarted, with why they died.
+    down: Mutex<BTreeMap<Worker, String>>,
 }
 
 impl Default for Health {
@@ -21,6 +66,7 @@ impl Default for Health {
             amqp_ready: AtomicBool::new(false),
             store_ok: AtomicBool::new(true),
             intake_held: AtomicBool::new(false),
+            down: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -53,6 +99,29 @@ impl Health {
     pub fn set_intake_held(&self, held: bool) {
         self.intake_held.store(held, Ordering::Relaxed);
     }
+
+    /// Records that `worker` died (`reason` says how) and is not running until restarted.
+    pub fn set_down(&self, worker: Worker, reason: String) {
+        self.down_map().insert(worker, reason);
+    }
+
+    /// Records that `worker` runs again.
+    pub fn set_up(&self, worker: Worker) {
+        self.down_map().remove(&worker);
+    }
+
+    /// The workers that are down, with why, in a fixed order.
+    pub fn down(&self) -> Vec<(Worker, String)> {
+        self.down_map()
+            .iter()
+            .map(|(w, r)| (*w, r.clone()))
+            .collect()
+    }
+
+    fn down_map(&self) -> std::sync::MutexGuard<'_, BTreeMap<Worker, String>> {
+        // The map stays consistent whatever a panicking holder did: inserts and removes only.
+        self.down.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 #[cfg(test)]
@@ -70,5 +139,23 @@ mod tests {
         assert!(!h.amqp_ready());
         h.set_intake_held(true);
         assert!(h.intake_held());
+    }
+
+    #[test]
+    fn a_worker_is_down_until_it_runs_again() {
+        let h = Health::default();
+        assert!(h.down().is_empty());
+        h.set_down(Worker::Outbox, "panicked: boom".into());
+        h.set_down(Worker::Amqp, "returned".into());
+        assert_eq!(
+            h.down(),
+            vec![
+                (Worker::Amqp, "returned".to_owned()),
+                (Worker::Outbox, "panicked: boom".to_owned())
+            ]
+        );
+        h.set_up(Worker::Outbox);
+        h.set_up(Worker::Amqp);
+        assert!(h.down().is_empty());
     }
 }

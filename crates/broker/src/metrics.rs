@@ -22,6 +22,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use varsel_protocol::message::{code_enum, Category, DeliveryState, Kind, ParticipantId, Status};
 use varsel_protocol::refusal::Reason;
+use crate::health::Worker;
 
 /// The `Content-Type` to serve [`Metrics::render`] output with.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -107,6 +108,7 @@ struct Inner {
     escalation_steps: Family<Labels<2>, Counter>,
     emails: Family<Labels<1>, Counter>,
     amqp_reconnects: Counter,
+    worker_restarts: Family<Labels<1>, Counter>,
     unrouted_alerts: Counter,
     deliveries_published: Family<Labels<1>, Counter>,
 
@@ -160,6 +162,7 @@ impl Metrics {
             escalation_steps: Family::default(),
             emails: Family::default(),
             amqp_reconnects: Counter::default(),
+            worker_restarts: Family::default(),
             unrouted_alerts: Counter::default(),
             deliveries_published: Family::default(),
             time_to_receipt: Histogram::new(HUMAN_BUCKETS),
@@ -205,6 +208,11 @@ impl Metrics {
             "varsel_amqp_reconnects",
             "Times the broker reconnected to RabbitMQ",
             inner.amqp_reconnects.clone(),
+        );
+        registry.register(
+            "varsel_worker_restarts",
+            "Times a worker died and was restarted, by worker",
+            inner.worker_restarts.clone(),
         );
         registry.register(
             "varsel_unrouted_alerts",
@@ -294,6 +302,11 @@ impl Metrics {
                 .refused
                 .get_or_create(&[("reason", reason.code().to_owned())]);
         }
+        for worker in Worker::ALL {
+            let _ = inner
+                .worker_restarts
+                .get_or_create(&[("worker", worker.code().to_owned())]);
+        }
         for result in EmailResult::ALL {
             let _ = inner
                 .emails
@@ -362,6 +375,14 @@ impl Metrics {
     /// The AMQP connection was re-established after a loss.
     pub fn amqp_reconnected(&self) {
         self.inner.amqp_reconnects.inc();
+    }
+
+    /// `worker` died and is being restarted.
+    pub fn worker_restarted(&self, worker: Worker) {
+        self.inner
+            .worker_restarts
+            .get_or_create(&[("worker", worker.code().to_owned())])
+            .inc();
     }
 
     /// An alert matched only the routing table's default recipient.

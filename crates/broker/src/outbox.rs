@@ -25,7 +25,8 @@ use varsel_transport::amqp;
 use varsel_transport::clock::Clock;
 use varsel_transport::shutdown::Signals;
 
-/// The outbox worker of one broker instance.
+/// The outbox worker of one broker instance. Cloned to start it again after it died.
+#[derive(Clone)]
 pub struct Worker {
     pub store: Store,
     /// Names this instance in claims.
@@ -56,6 +57,7 @@ impl Worker {
             if signals.is_stopping() {
                 break;
             }
+            fail::fail_point!("outbox-loop");
             let publisher = link.borrow().clone();
             let now = self.clock.now();
             let rows = match self

@@ -5,6 +5,8 @@
 //!   batch to [`process`], and reconnects when RabbitMQ goes away;
 //! - the outbox worker (`outbox`), the escalation scheduler (`escalation`), and the ops HTTP
 //!   server (`ops`);
+//! - [`supervise`]: every worker runs supervised; one that dies is logged, shown in `/readyz`
+//!   and started again with backoff;
 //! - [`watch`]: SIGHUP reloads the registry and routing table (a bad file is refused and the old
 //!   one stays), and the store's gauges are refreshed for `/metrics`.
 //!
@@ -14,6 +16,7 @@
 
 mod process;
 mod session;
+mod supervise;
 mod watch;
 
 use std::net::SocketAddr;
@@ -26,7 +29,7 @@ use uuid::Uuid;
 use crate::commit::Writer;
 use crate::config::Config;
 use crate::escalation;
-use crate::health::Health;
+use crate::health::{Health, Worker};
 use crate::intake::{Intake, World};
 use crate::mailer;
 use crate::metrics::Metrics;
@@ -34,6 +37,7 @@ use crate::ops;
 use crate::outbox;
 use crate::routing;
 use crate::store::Store;
+use supervise::Supervisor;
 use varsel_protocol::envelope::KeySet;
 use varsel_protocol::message::ParticipantId;
 use varsel_protocol::registry::{Registry, Role};
@@ -209,15 +213,20 @@ pub async fn start(
         config: config.clone(),
     });
     let world = shared.world.clone();
-    let scheduler = escalation::Scheduler {
-        store: store.clone(),
-        clock: clock.clone(),
-        metrics: metrics.clone(),
-        writer: Writer::new(config.broker_id.clone(), keys),
-        registry: Arc::new(move || read(&world).registry),
-        owner: owner.clone(),
-        config: config.escalation.clone(),
-        outbox_wake: shared.outbox_wake.clone(),
+    let (c, k, o, wake) = (config.clone(), keys, owner.clone(), shared.outbox_wake.clone());
+    let (st, cl, m) = (store.clone(), clock.clone(), metrics.clone());
+    let scheduler = move || escalation::Scheduler {
+        store: st.clone(),
+        clock: cl.clone(),
+        metrics: m.clone(),
+        writer: Writer::new(c.broker_id.clone(), k.clone()),
+        registry: {
+            let world = world.clone();
+            Arc::new(move || read(&world).registry)
+        },
+        owner: o.clone(),
+        config: c.escalation.clone(),
+        outbox_wake: wake.clone(),
     };
     let ops = Arc::new(ops::Context {
         store: store.clone(),
@@ -226,6 +235,7 @@ pub async fn start(
         health,
         token: config.ops.as_ref().and_then(|o| o.token.clone()),
     });
+    let health = ops.health.clone();
 
     let listener = match (ops_listener, &config.ops) {
         (Some(l), _) => Some(l),
@@ -239,30 +249,56 @@ pub async fn start(
     let ops_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
 
     let (link_tx, link_rx) = channel::channel::<Option<amqp::Publisher>>(None);
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(
-        outbox::Worker {
-            store: store.clone(),
-            owner: owner.clone(),
-            config: config.outbox.clone(),
-            clock: clock.clone(),
-            metrics: metrics.clone(),
-            wake: shared.outbox_wake.clone(),
-            mailer,
-        }
-        .run(link_rx, signals.clone()),
-    );
-    tasks.spawn(scheduler.run(signals.clone()));
-    tasks.spawn(watch::reload_watcher(shared.clone(), signals.clone()));
-    tasks.spawn(watch::stats_refresher(shared.clone(), signals.clone()));
+    let link_tx = Arc::new(link_tx);
+    let mut supervisor = Supervisor::new(health, metrics.clone(), signals.clone());
+    let outbox = outbox::Worker {
+        store: store.clone(),
+        owner: owner.clone(),
+        config: config.outbox.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        wake: shared.outbox_wake.clone(),
+        mailer,
+    };
+    let s = signals.clone();
+    supervisor.spawn(Worker::Outbox, move || {
+        outbox.clone().run(link_rx.clone(), s.clone())
+    });
+    let s = signals.clone();
+    supervisor.spawn(Worker::Scheduler, move || scheduler().run(s.clone()));
+    let (sh, s) = (shared.clone(), signals.clone());
+    supervisor.spawn(Worker::Reload, move || {
+        watch::reload_watcher(sh.clone(), s.clone())
+    });
+    let (sh, s) = (shared.clone(), signals.clone());
+    supervisor.spawn(Worker::Stats, move || {
+        watch::stats_refresher(sh.clone(), s.clone())
+    });
     if let Some(l) = listener {
-        tasks.spawn(ops::serve(l, ops, signals.clone()));
+        // A listener cannot be cloned: a restarted ops server binds the address the first one
+        // was given (its port is known by then, also when the caller bound port 0).
+        let mut first = Some(l);
+        let (addr, s) = (ops_addr, signals.clone());
+        supervisor.spawn(Worker::Ops, move || {
+            let (first, ops, s) = (first.take(), ops.clone(), s.clone());
+            async move {
+                let listener = match (first, addr) {
+                    (Some(l), _) => l,
+                    (None, Some(a)) => match tokio::net::TcpListener::bind(a).await {
+                        Ok(l) => l,
+                        Err(e) => panic!("binding the ops server to {a} again: {e}"),
+                    },
+                    (None, None) => panic!("the ops server's address is unknown"),
+                };
+                ops::serve(listener, ops, s).await
+            }
+        });
     }
-    tasks.spawn(session::supervise_amqp(
-        shared.clone(),
-        link_tx,
-        signals.clone(),
-    ));
+    let (sh, s) = (shared.clone(), signals.clone());
+    supervisor.spawn(Worker::Amqp, move || {
+        session::supervise_amqp(sh.clone(), link_tx.clone(), s.clone())
+    });
+    let mut tasks = supervisor.tasks;
 
     let grace = config.shutdown_grace;
     let stop = signals.clone();

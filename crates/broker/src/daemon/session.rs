@@ -24,11 +24,14 @@ use varsel_transport::shutdown::Signals;
 /// Keeps one AMQP connection up: connect, declare, consume; on loss, reconnect with backoff.
 pub(super) async fn supervise_amqp(
     shared: Arc<Shared>,
-    link: watch::Sender<Option<amqp::Publisher>>,
+    link: Arc<watch::Sender<Option<amqp::Publisher>>>,
     signals: Signals,
 ) {
     let url = shared.config.amqp.url.clone();
     let max_delay = shared.config.amqp.reconnect_max_delay;
+    // Started again by the supervisor after a panic: nothing of a session that died is kept.
+    let _ = link.send(None);
+    shared.health.set_amqp(false);
     let mut first = true;
     loop {
         let stop = signals.clone();

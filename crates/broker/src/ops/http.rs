@@ -98,8 +98,14 @@ async fn require_token(State(ops): St, req: Request, next: Next) -> Response {
 async fn readyz(State(ops): St) -> Response {
     let shared = &ops.shared;
     let mut problems = Vec::new();
+    for (worker, reason) in shared.health.down() {
+        problems.push(format!(
+            "worker {} is down ({reason}); restarting",
+            worker.code()
+        ));
+    }
     if !shared.amqp_ready() {
-        problems.push("RabbitMQ: not connected or not consuming intake");
+        problems.push("RabbitMQ: not connected or not consuming intake".into());
     }
     // Bounded: while the database is away a connection attempt can hang for the pool's
     // acquire timeout, and a probe must get its answer before its own timeout.
@@ -110,9 +116,9 @@ async fn readyz(State(ops): St) -> Response {
     );
     shared.health.set_store_ok(store_ok);
     if !store_ok {
-        problems.push("store: not reachable");
+        problems.push("store: not reachable".into());
     } else if shared.intake_held() {
-        problems.push("store: not accepting writes; input held unacknowledged");
+        problems.push("store: not accepting writes; input held unacknowledged".into());
     }
     if problems.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
