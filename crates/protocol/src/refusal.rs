@@ -57,6 +57,10 @@ code_enum!(
         Undecryptable = "undecryptable",
         /// A personnummer or samordningsnummer fails its checksum or date check.
         InvalidPersonnummer = "invalid_personnummer",
+        /// The broker could not process the message because of a fault of its own that retrying
+        /// does not cure (a store error that is not transient): the message was set aside on the
+        /// dead-letter queue and ops were paged. The sender should raise the alert another way.
+        Internal = "internal",
     }
 );
 

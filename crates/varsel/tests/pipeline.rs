@@ -512,6 +512,98 @@ async fn a_poison_message_is_refused_once_with_bounded_headers_and_holds_nothing
     h.stop().await;
 }
 
+/// A message the store keeps refusing for a reason retrying does not cure (here a trigger that
+/// refuses one alert, as a constraint or corrupt state would) is parked: dead-lettered once with
+/// reason `internal`, audited, an error reply to the school, ops paged; and the alert sent after
+/// it goes through instead of waiting behind it for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_store_keeps_refusing_is_parked_and_the_next_alert_goes_through() {
+    use sqlx::Connection;
+    let clock = Clock::manual(next_office_hour(Weekday::Wed));
+    let h = Harness::start_with("park", clock, None).await;
+    let store = h.store();
+    let school = h.client(SCHOOL);
+    let marked = h.clock.now() + chrono::Duration::hours(7);
+    let db = h.path().join("varsel.db");
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE TRIGGER refuse_one BEFORE INSERT ON alerts WHEN NEW.planned_departure = {} \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END",
+        marked.timestamp_millis()
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+
+    let mut doomed = departing_alert(&h);
+    doomed.header.planned_departure = Some(marked);
+    if let Some(t) = doomed.body.travel.as_mut() {
+        t.planned_departure = Some(marked);
+    }
+    let parked = school.send(&doomed).await.unwrap();
+    let alert = school.send(&departing_alert(&h)).await.unwrap();
+    let took = wait_until(
+        Duration::from_secs(60),
+        "the alert behind the parked one to be delivered",
+        || all_sent(&store, alert),
+    )
+    .await;
+    eprintln!("the alert behind the parked one was delivered after {took:?}");
+    assert!(store.alert(parked).await.unwrap().is_none());
+
+    let dead = dead_letter_properties(&h.vhost.url()).await;
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|p| amqp::header(p, amqp::H_REASON).unwrap_or_default())
+        .collect();
+    assert_eq!(reasons, ["internal"], "dead-lettered once");
+    let audit = store.audit_entries(None).await.unwrap();
+    let refused: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "message_refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].detail["reason"], "internal");
+    assert_eq!(refused[0].detail["message"], parked.to_string());
+    assert!(
+        refused[0].detail["cause"]
+            .as_str()
+            .unwrap()
+            .contains("refused by the test trigger"),
+        "{refused:?}"
+    );
+    let pages: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "ops_paged" && e.detail["fault"] == "message_parked")
+        .collect();
+    assert_eq!(pages.len(), 1, "ops paged once: {pages:?}");
+    let metrics = h.broker.as_ref().unwrap().shared.metrics.render();
+    assert!(
+        metrics.contains("varsel_refused_total{reason=\"internal\"} 1"),
+        "{metrics}"
+    );
+
+    wait_until(
+        Duration::from_secs(30),
+        "the error reply to be sent",
+        || async { store.stats(h.clock.now()).await.unwrap().outbox_pending == 0 },
+    )
+    .await;
+    let replies: Vec<_> = drain(&school)
+        .await
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Error(e) => Some((e.refused, e.reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies, [(Some(parked), "internal".to_owned())]);
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_nobody_can_take_is_marked_unroutable_for_ops() {
     let clock = Clock::manual(next_office_hour(Weekday::Thu));

@@ -36,6 +36,17 @@ pub enum Error {
     Envelope(String),
 }
 
+impl Error {
+    /// Whether doing the same again may succeed once the cause has passed (see
+    /// [`store::Error::is_transient`]); building a message fails the same way every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Store(e) => e.is_transient(),
+            Error::Envelope(_) => false,
+        }
+    }
+}
+
 /// The broker as the author of what it writes: its participant id, and its keys for re-wrapping
 /// sections to recipients and signing its own messages.
 pub struct Writer {

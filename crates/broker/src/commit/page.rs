@@ -1,12 +1,13 @@
 //! Paging ops: handing an alert to a human, when its escalation ladder says so or when a decline
-//! leaves nobody required to act on it.
+//! leaves nobody required to act on it; and telling them about a fault of the broker's own (a
+//! message set aside, stored state that cannot be read, a delivery that cannot be made).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Writer;
 use crate::lifecycle;
-use crate::mailer;
+use crate::mailer::{self, Email, FaultNotice};
 use crate::store::{self, NewAudit, NewOutbox};
 use varsel_protocol::registry::{Registry, Role};
 
@@ -42,33 +43,75 @@ impl Writer {
             .participant(&alert.sender)
             .map(|p| p.name.clone())
             .unwrap_or_default();
-        for ops in registry
-            .participants()
-            .iter()
-            .filter(|p| p.role == Role::Ops)
-        {
-            if let Some(mailbox) = &ops.mailbox {
-                let notice = mailer::Notice {
-                    alert: alert.id,
-                    category: alert.category,
-                    urgency: alert.urgency,
-                    status: alert.status,
-                    school_name: school_name.clone(),
-                    deadline: None,
-                    reason: mailer::NoticeReason::Escalated,
-                };
-                if let Ok(body) = serde_json::to_vec(&notice) {
-                    tx.enqueue(&NewOutbox::email(
-                        mailbox.clone(),
-                        body,
-                        delivery_id,
-                        Some(alert.id),
-                        now,
-                    ))
-                    .await?;
-                }
-            }
+        let notice = mailer::Notice {
+            alert: alert.id,
+            category: alert.category,
+            urgency: alert.urgency,
+            status: alert.status,
+            school_name,
+            deadline: None,
+            reason: mailer::NoticeReason::Escalated,
+        };
+        let body = serde_json::to_vec(&notice)
+            .map_err(|e| store::Error::Value(format!("an escalation notice: {e}")))?;
+        for mailbox in ops_mailboxes(registry) {
+            tx.enqueue(&NewOutbox::email(
+                mailbox.to_owned(),
+                body.clone(),
+                delivery_id,
+                Some(alert.id),
+                now,
+            ))
+            .await?;
         }
         Ok(())
     }
+}
+
+impl Writer {
+    /// Pages ops about a fault of the broker's own: audited as `ops_paged` with the fault's code
+    /// and `detail` (ids and codes only; no alert changes state), and emailed to every ops
+    /// participant's functional mailbox.
+    pub async fn page_fault(
+        &self,
+        tx: &mut store::Tx,
+        registry: &Registry,
+        notice: &FaultNotice,
+        mut detail: serde_json::Value,
+    ) -> Result<(), store::Error> {
+        if let Some(d) = detail.as_object_mut() {
+            d.insert("fault".into(), notice.fault.code().into());
+        }
+        tx.audit(&NewAudit {
+            at: notice.at,
+            actor: self.broker.to_string(),
+            action: "ops_paged".into(),
+            alert: notice.alert,
+            delivery: None,
+            detail,
+        })
+        .await?;
+        let body = serde_json::to_vec(&Email::Fault(notice.clone()))
+            .map_err(|e| store::Error::Value(format!("a fault page: {e}")))?;
+        for mailbox in ops_mailboxes(registry) {
+            tx.enqueue(&NewOutbox::email(
+                mailbox.to_owned(),
+                body.clone(),
+                None,
+                notice.alert,
+                notice.at,
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The functional mailboxes of the registry's ops participants.
+fn ops_mailboxes(registry: &Registry) -> impl Iterator<Item = &str> {
+    registry
+        .participants()
+        .iter()
+        .filter(|p| p.role == Role::Ops)
+        .filter_map(|p| p.mailbox.as_deref())
 }

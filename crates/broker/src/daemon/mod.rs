@@ -14,6 +14,7 @@
 //! On stop, the message in hand is finished, the rest of the prefetch is left unacknowledged and
 //! RabbitMQ redelivers it to the next consumer.
 
+mod park;
 mod process;
 mod session;
 mod supervise;

@@ -8,7 +8,7 @@ use lapin::options::{BasicAckOptions, BasicNackOptions};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Shared;
+use super::{park, Shared};
 use crate::intake::{Input, Outcome, World};
 use crate::store::{NewAudit, NewOutbox, Tx};
 use varsel_protocol::message::{Kind, ParticipantId};
@@ -18,12 +18,19 @@ use varsel_transport::shutdown::Signals;
 /// The most input messages committed in one store transaction.
 pub(super) const BATCH_MAX: usize = 64;
 
+/// How often a batch is tried when it fails for a reason that is not transient (a constraint,
+/// corrupt stored state) before its failing message is looked for and set aside. More than one:
+/// an error classed wrongly as lasting gets a second chance.
+const NON_TRANSIENT_TRIES: u32 = 3;
+
 /// Handles the input messages that were waiting together (often just one): each is verified and
 /// what it causes written under its own savepoint in **one** store transaction (a refusal undoes
 /// only its own message's writes, and its audit entry and error reply join the same transaction);
 /// one commit; then each message is acknowledged in order, refused ones after their dead letter is
 /// confirmed. If the store fails, nothing was acknowledged: the whole batch is held and retried,
-/// and on stop handed back to RabbitMQ.
+/// and on stop handed back to RabbitMQ. A batch that keeps failing for a reason that is not
+/// transient is committed message by message, and a message that still fails alone is parked
+/// ([`park`]): dead-lettered with reason `internal`, audited, its sender told, ops paged.
 pub(super) async fn process(
     shared: &Arc<Shared>,
     publisher: &amqp::Publisher,
@@ -32,6 +39,7 @@ pub(super) async fn process(
 ) -> Result<(), amqp::Error> {
     let world = shared.world();
     let mut delay = Duration::from_millis(200);
+    let mut failures = 0;
     let outcomes = loop {
         let started = std::time::Instant::now();
         match commit_batch(shared, &world, &batch).await {
@@ -39,10 +47,26 @@ pub(super) async fn process(
                 shared.metrics.observe_store_commit(started.elapsed());
                 break o;
             }
+            Err(e) if !e.is_transient() && failures + 1 >= NON_TRANSIENT_TRIES => {
+                // The same input fails the same way: find the message that does, and set it aside
+                // so the ones behind it go through.
+                if batch.len() > 1 {
+                    tracing::warn!(error = %e, messages = batch.len(), "intake: a batch keeps failing; committing its messages one by one");
+                    for d in batch {
+                        Box::pin(process(shared, publisher, vec![d], signals)).await?;
+                    }
+                    return Ok(());
+                }
+                let d = batch.into_iter().next().expect("a batch of one");
+                return park::park(shared, &world, publisher, &d, &e).await;
+            }
             Err(e) => {
+                if !e.is_transient() {
+                    failures += 1;
+                }
                 shared.health.set_store_ok(false);
                 shared.health.set_intake_held(true);
-                tracing::warn!(error = %e, messages = batch.len(), retry_in_ms = delay.as_millis() as u64, "intake: cannot commit, holding the messages");
+                tracing::warn!(error = %e, transient = e.is_transient(), messages = batch.len(), retry_in_ms = delay.as_millis() as u64, "intake: cannot commit, holding the messages");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = signals.stopped() => {
@@ -211,7 +235,7 @@ fn note_accepted(
 /// Publishes a refused input to the dead-letter exchange with its reason, detail and routing key
 /// (and the publisher's user id moved to a header). Returns whether RabbitMQ confirmed it; if
 /// not, the input has been given back for redelivery and must not be acknowledged.
-async fn dead_letter(
+pub(super) async fn dead_letter(
     publisher: &amqp::Publisher,
     d: &lapin::message::Delivery,
     refusal: &varsel_protocol::refusal::Refusal,

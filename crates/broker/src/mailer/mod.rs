@@ -26,6 +26,14 @@ use uuid::Uuid;
 
 use varsel_protocol::message::{Category, Status, Urgency};
 
+mod fault;
+pub use fault::{Email, Fault, FaultNotice};
+
+/// An email's subject and plain-text body, in Swedish.
+pub trait Render {
+    fn render(&self) -> (String, String);
+}
+
 /// How the connection to the relay is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -283,9 +291,8 @@ pub fn stockholm_time(t: DateTime<Utc>) -> String {
     )
 }
 
-impl Notice {
-    /// The subject and plain-text body, in Swedish.
-    pub fn render(&self) -> (String, String) {
+impl Render for Notice {
+    fn render(&self) -> (String, String) {
         // The name comes from the registry, but a stray line break must never split a header.
         let school: String = self
             .school_name
@@ -420,7 +427,7 @@ impl Mailer {
     }
 
     /// Sends one notice to one functional mailbox.
-    pub async fn send(&self, to: &str, notice: &Notice) -> Result<(), Error> {
+    pub async fn send(&self, to: &str, notice: &impl Render) -> Result<(), Error> {
         let message = self.message(to, notice)?;
         self.transport
             .send(message)
@@ -429,7 +436,7 @@ impl Mailer {
             .map_err(|e| Error::from_smtp(&self.relay, e))
     }
 
-    fn message(&self, to: &str, notice: &Notice) -> Result<Message, Error> {
+    fn message(&self, to: &str, notice: &impl Render) -> Result<Message, Error> {
         let to: Mailbox = to
             .trim()
             .parse()

@@ -31,10 +31,50 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when running the same transaction again may succeed (deadlock, serialisation
-    /// failure, SQLite busy).
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Conflict(_))
+    /// True when running the same operation again may succeed once the cause has passed: the
+    /// store is away or busy, two transactions collided, the disk is full or the file read-only.
+    /// False when the same input will fail the same way (a constraint, a corrupt or undecodable
+    /// value, a query the schema does not answer): retrying that forever would hold up everything
+    /// behind it.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Conflict(_) | Error::Connect(_) => true,
+            Error::Query(e) => transient_sqlx(e),
+            Error::Url
+            | Error::Migrate(_)
+            | Error::Corrupt { .. }
+            | Error::Code { .. }
+            | Error::Value(_) => false,
+        }
+    }
+}
+
+fn transient_sqlx(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let Some(code) = db.code() else {
+                return false;
+            };
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Primary result codes (the low byte of an extended code): BUSY 5, LOCKED 6,
+                // NOMEM 7, READONLY 8, INTERRUPT 9, IOERR 10, FULL 13, CANTOPEN 14, PROTOCOL 15.
+                let primary = code.parse::<u32>().map(|c| c & 0xff).unwrap_or(0);
+                matches!(primary, 5..=10 | 13..=15)
+            } else {
+                // PostgreSQL SQLSTATE classes: 08 connection exception, 40 transaction rollback,
+                // 53 insufficient resources (disk full, out of memory, too many connections),
+                // 57 operator intervention (shutdown, cannot connect now), 58 system error (I/O);
+                // and 25006, a read-only transaction (a standby, or default_transaction_read_only).
+                matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58")) || code == "25006"
+            }
+        }
+        _ => false,
     }
 }
 

@@ -1,0 +1,135 @@
+//! Setting aside an input message the broker cannot process for a reason of its own that
+//! retrying does not cure, so it holds up no one else: it is dead-lettered with reason
+//! `internal` (the bytes stay on `varsel.dead`, nothing is lost), audited as refused, its signer
+//! gets an `error` reply so the school knows to raise the alert another way, and ops are paged.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use lapin::options::BasicAckOptions;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::process::dead_letter;
+use super::Shared;
+use crate::intake::World;
+use crate::mailer::{Fault, FaultNotice};
+use crate::store::{NewAudit, NewOutbox};
+use varsel_protocol::envelope;
+use varsel_protocol::message::{Kind, ParticipantId};
+use varsel_protocol::refusal::{bounded, Reason, Refusal};
+use varsel_transport::amqp;
+
+/// What the dead letter and the sender are told; the store's own words stay with ops.
+const DETAIL: &str = "the broker could not store this message because of a fault of its own that \
+                      retrying does not cure; it was set aside and ops were paged";
+
+/// Parks `d` after it failed with `error` (not transient) on its own: records it, then
+/// dead-letters and acknowledges it. If the record cannot be written either, the message is
+/// still dead-lettered (its bytes are safe there) and the failure is logged.
+pub(super) async fn park(
+    shared: &Arc<Shared>,
+    world: &World,
+    publisher: &amqp::Publisher,
+    d: &lapin::message::Delivery,
+    error: &crate::commit::Error,
+) -> Result<(), amqp::Error> {
+    let now = shared.clock.now();
+    let refusal = Refusal::new(Reason::Internal, DETAIL.to_owned());
+    // Who sent it, if the signature holds: only then is there someone to reply to.
+    let signed = envelope::verify(
+        &d.data,
+        &world.registry,
+        now,
+        shared.config.intake.max_message_bytes,
+    )
+    .ok()
+    .filter(|v| d.routing_key.as_str() == amqp::routing_key(v.payload.kind(), &v.signer));
+    let id = signed.as_ref().map(|v| v.payload.id);
+    let kind = signed.as_ref().map(|v| v.payload.kind());
+    let signer = signed.as_ref().map(|v| v.signer.clone());
+    let cause = bounded(&error.to_string());
+    tracing::error!(message_id = ?id, kind = ?kind, signer = ?signer, error = %cause, "intake: a message keeps failing for a reason retrying does not cure; parked on the dead-letter queue, ops paged");
+    shared.metrics.refused(Reason::Internal);
+    let record = Record {
+        id,
+        kind,
+        signer: signer.as_ref(),
+        refusal: &refusal,
+        cause: &cause,
+        routing_key: d.routing_key.as_str(),
+        now,
+    };
+    if let Err(e) = record.write(shared, world).await {
+        tracing::error!(message_id = ?id, error = %e, "could not record a parked message; it is on the dead-letter queue");
+    } else {
+        shared.outbox_wake.notify_one();
+    }
+    if dead_letter(publisher, d, &refusal).await? {
+        d.acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(|source| amqp::Error::Protocol {
+                what: "acknowledging a parked input".into(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// What is written about a parked message, in one transaction of its own.
+struct Record<'a> {
+    id: Option<Uuid>,
+    kind: Option<Kind>,
+    signer: Option<&'a ParticipantId>,
+    refusal: &'a Refusal,
+    cause: &'a str,
+    routing_key: &'a str,
+    now: DateTime<Utc>,
+}
+
+impl Record<'_> {
+    async fn write(&self, shared: &Shared, world: &World) -> Result<(), crate::commit::Error> {
+        let mut tx = shared.store().begin().await?;
+        tx.audit(&NewAudit {
+            at: self.now,
+            actor: shared.intake.broker().to_string(),
+            action: "message_refused".into(),
+            alert: None,
+            delivery: None,
+            detail: json!({
+                "message": self.id,
+                "kind": self.kind,
+                "reason": self.refusal.reason.code(),
+                "signer": self.signer,
+                "routing_key": self.routing_key,
+                "cause": self.cause,
+            }),
+        })
+        .await?;
+        if let Some(to) = self.signer {
+            let (dest, body) = shared.intake.error_reply(to, self.id, self.refusal, self.now);
+            tx.enqueue(&NewOutbox::amqp(dest, body, None, None, self.now))
+                .await?;
+        }
+        let notice = FaultNotice {
+            fault: Fault::MessageParked,
+            at: self.now,
+            message: self.id,
+            alert: None,
+            participant: self.signer.map(|s| s.to_string()),
+        };
+        shared
+            .intake
+            .writer
+            .page_fault(
+                &mut tx,
+                &world.registry,
+                &notice,
+                json!({ "message": self.id, "reason": self.refusal.reason.code() }),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
