@@ -72,6 +72,8 @@ struct RawIntake {
     max_message_bytes: usize,
     max_age: String,
     max_clock_skew: String,
+    error_replies: u32,
+    error_reply_window: String,
 }
 
 impl Default for RawIntake {
@@ -80,6 +82,8 @@ impl Default for RawIntake {
             max_message_bytes: 256 * 1024,
             max_age: "15m".into(),
             max_clock_skew: "2m".into(),
+            error_replies: 10,
+            error_reply_window: "10m".into(),
         }
     }
 }
@@ -176,6 +180,10 @@ pub struct Intake {
     pub max_age: Duration,
     /// Messages dated further in the future than this are refused.
     pub max_clock_skew: Duration,
+    /// At most this many `error` replies per signer in each [`Intake::error_reply_window`]; the
+    /// rest are counted and told in the next window's first reply.
+    pub error_replies: u32,
+    pub error_reply_window: Duration,
 }
 
 /// Outbox worker settings.
@@ -288,6 +296,14 @@ impl Config {
         }
         let max_age = p.duration("intake.max_age", &raw.intake.max_age);
         let max_clock_skew = p.duration("intake.max_clock_skew", &raw.intake.max_clock_skew);
+        if raw.intake.error_replies == 0 {
+            p.add(
+                "intake.error_replies",
+                "at least 1 (a signer must hear that its messages are refused)",
+            );
+        }
+        let error_reply_window =
+            p.duration("intake.error_reply_window", &raw.intake.error_reply_window);
 
         if raw.outbox.batch == 0 {
             p.add("outbox.batch", "at least 1");
@@ -389,6 +405,8 @@ impl Config {
                 max_message_bytes: raw.intake.max_message_bytes,
                 max_age,
                 max_clock_skew,
+                error_replies: raw.intake.error_replies,
+                error_reply_window,
             },
             outbox,
             escalation,

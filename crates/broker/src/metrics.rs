@@ -20,9 +20,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::health::Worker;
 use varsel_protocol::message::{code_enum, Category, DeliveryState, Kind, ParticipantId, Status};
 use varsel_protocol::refusal::Reason;
-use crate::health::Worker;
 
 /// The `Content-Type` to serve [`Metrics::render`] output with.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -109,6 +109,7 @@ struct Inner {
     emails: Family<Labels<1>, Counter>,
     amqp_reconnects: Counter,
     worker_restarts: Family<Labels<1>, Counter>,
+    error_replies_withheld: Family<Labels<1>, Counter>,
     unrouted_alerts: Counter,
     deliveries_published: Family<Labels<1>, Counter>,
 
@@ -163,6 +164,7 @@ impl Metrics {
             emails: Family::default(),
             amqp_reconnects: Counter::default(),
             worker_restarts: Family::default(),
+            error_replies_withheld: Family::default(),
             unrouted_alerts: Counter::default(),
             deliveries_published: Family::default(),
             time_to_receipt: Histogram::new(HUMAN_BUCKETS),
@@ -213,6 +215,11 @@ impl Metrics {
             "varsel_worker_restarts",
             "Times a worker died and was restarted, by worker",
             inner.worker_restarts.clone(),
+        );
+        registry.register(
+            "varsel_error_replies_withheld",
+            "Refusals not answered with an error reply: a repeat of bytes already answered, or over the signer's budget",
+            inner.error_replies_withheld.clone(),
         );
         registry.register(
             "varsel_unrouted_alerts",
@@ -307,6 +314,11 @@ impl Metrics {
                 .worker_restarts
                 .get_or_create(&[("worker", worker.code().to_owned())]);
         }
+        for why in ["repeat", "over_budget"] {
+            let _ = inner
+                .error_replies_withheld
+                .get_or_create(&[("why", why.to_owned())]);
+        }
         for result in EmailResult::ALL {
             let _ = inner
                 .emails
@@ -382,6 +394,14 @@ impl Metrics {
         self.inner
             .worker_restarts
             .get_or_create(&[("worker", worker.code().to_owned())])
+            .inc();
+    }
+
+    /// A refusal was not answered: `why` is `repeat` or `over_budget`.
+    pub fn error_reply_withheld(&self, why: &'static str) {
+        self.inner
+            .error_replies_withheld
+            .get_or_create(&[("why", why.to_owned())])
             .inc();
     }
 

@@ -168,6 +168,7 @@ on_both!(
     savepoints_undo_only_their_part_audit_included,
     intake_batch_commits_exactly_the_right_rows,
     urgent_sends_are_claimed_first,
+    error_replies_once_per_bytes_and_within_budget,
 );
 
 fn participant(id: &str) -> varsel_protocol::message::ParticipantId {
@@ -1644,4 +1645,49 @@ async fn intake_batch_commits_exactly_the_right_rows(ctx: Ctx) {
     // Per alert: received, routed, one delivery_created per recipient; nothing for refusals.
     assert_eq!(chain.len(), (2 + delivered[0]) + (2 + delivered[1]));
     assert!(audit::verify(&chain).is_ok());
+}
+
+/// `reply_to_refusal`: the same bytes are answered once; distinct ones up to the budget per
+/// window; a new window's first answer carries what the last one left unanswered; signers are
+/// counted apart; refused bytes are forgotten after a day.
+async fn error_replies_once_per_bytes_and_within_budget(ctx: Ctx) {
+    use varsel_broker::store::Reply;
+    let store = ctx.store;
+    let window = std::time::Duration::from_secs(600);
+    let (a, b) = (participant("skola-a"), participant("skola-b"));
+    let ask = |who: &varsel_protocol::message::ParticipantId, bytes: &[u8], at: i64| {
+        let (store, who, digest) = (
+            store.clone(),
+            who.clone(),
+            varsel_broker::store::digest(bytes),
+        );
+        async move {
+            let mut tx = store.begin().await.expect("begin");
+            let r = tx
+                .reply_to_refusal(&who, &digest, t(at), window, 3)
+                .await
+                .expect("reply_to_refusal");
+            tx.commit().await.expect("commit");
+            r
+        }
+    };
+    let send = |n| Reply::Send {
+        unanswered_before: n,
+    };
+    assert_eq!(ask(&a, b"one", 0).await, send(0));
+    assert_eq!(ask(&a, b"one", 1).await, Reply::Repeat);
+    assert_eq!(ask(&b, b"one", 2).await, send(0), "another signer");
+    assert_eq!(ask(&a, b"two", 3).await, send(0));
+    assert_eq!(ask(&a, b"three", 4).await, send(0));
+    assert_eq!(ask(&a, b"four", 5).await, Reply::OverBudget);
+    assert_eq!(ask(&a, b"five", 6).await, Reply::OverBudget);
+    assert_eq!(ask(&a, b"five", 7).await, Reply::Repeat);
+    // The next window: two went unanswered in the last one.
+    assert_eq!(ask(&a, b"six", 600_000).await, send(2));
+    assert_eq!(ask(&a, b"seven", 600_001).await, send(0));
+    assert_eq!(ask(&a, b"one", 600_002).await, Reply::Repeat);
+    // A day later (a new window starts and prunes): the first bytes are answered again.
+    let day = 24 * 3_600_000;
+    assert_eq!(ask(&a, b"eight", day + 700_000).await, send(0));
+    assert_eq!(ask(&a, b"one", day + 700_001).await, send(0));
 }

@@ -1210,7 +1210,11 @@ impl Tmpfs {
                 .unwrap_or_default()
         };
         let options = format!("size={size},uid={},gid={}", id("-u"), id("-g"));
-        root_command(as_root("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(at))?;
+        root_command(
+            as_root("mount")
+                .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
+                .arg(at),
+        )?;
         Ok(Tmpfs(at.to_path_buf()))
     }
 }

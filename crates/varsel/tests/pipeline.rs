@@ -382,6 +382,105 @@ async fn forged_stale_reused_tampered_unknown_and_misrouted_messages_are_dead_le
     h.stop().await;
 }
 
+/// Error replies cannot be amplified. One captured alert replayed 30 times after the freshness
+/// window is answered once; a stream of distinct refused messages is answered up to the signer's
+/// budget (10 per 10 minutes) and the rest are counted; the first reply of the next window says
+/// how many went unanswered. Every refusal is still dead-lettered and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_replies_are_sent_once_per_refused_bytes_and_bounded_per_signer() {
+    let clock = Clock::manual(next_office_hour(Weekday::Mon));
+    let h = Harness::start_with("amplify", clock.clone(), None).await;
+    let store = h.store();
+    let school = h.client(SCHOOL);
+    let doc = departing_alert(&h);
+    let conn = amqp::connect(&h.vhost.url(), "test-replayer")
+        .await
+        .unwrap();
+    let publisher = amqp::Publisher::open(&conn).await.unwrap();
+    let key = amqp::routing_key(Kind::Alert, school.me());
+    let send = |body: String| {
+        let (publisher, key) = (publisher.clone(), key.clone());
+        async move {
+            let props = amqp::properties(Kind::Alert, uuid::Uuid::now_v7(), None);
+            let r = publisher
+                .publish(amqp::IN, &key, body.as_bytes(), props, true)
+                .await
+                .unwrap();
+            assert_eq!(r, amqp::Published::Confirmed);
+        }
+    };
+    let refusals = |n: usize| {
+        let store = store.clone();
+        async move {
+            store
+                .audit_entries(None)
+                .await
+                .map(|a| a.iter().filter(|e| e.action == "message_refused").count() >= n)
+                .unwrap_or(false)
+        }
+    };
+    let an_hour_ago = h.clock.now() - chrono::Duration::hours(1);
+
+    let (_, captured) = school.seal(&doc, an_hour_ago).unwrap();
+    for _ in 0..30 {
+        send(captured.clone()).await;
+    }
+    // Twelve distinct stale messages: the window's budget of ten is spent after nine of them.
+    for _ in 0..12 {
+        send(school.seal(&doc, an_hour_ago).unwrap().1).await;
+    }
+    wait_until(Duration::from_secs(60), "42 refusals to be audited", || {
+        refusals(42)
+    })
+    .await;
+    // The next window: one more refusal, answered with the count of those left unanswered.
+    clock.advance(chrono::Duration::minutes(11));
+    send(
+        school
+            .seal(&doc, h.clock.now() - chrono::Duration::hours(1))
+            .unwrap()
+            .1,
+    )
+    .await;
+    wait_until(Duration::from_secs(60), "43 refusals to be audited", || {
+        refusals(43)
+    })
+    .await;
+    wait_until(
+        Duration::from_secs(30),
+        "the error replies to be sent",
+        || async { store.stats(h.clock.now()).await.unwrap().outbox_pending == 0 },
+    )
+    .await;
+
+    let replies: Vec<_> = drain(&school)
+        .await
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Error(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies.len(), 11, "{replies:?}");
+    assert!(replies.iter().all(|e| e.reason == "stale"));
+    let last = &replies[10];
+    assert!(
+        last.detail
+            .contains("(3 more of your messages were refused in the 600 s before"),
+        "{last:?}"
+    );
+    let metrics = h.broker.as_ref().unwrap().shared.metrics.render();
+    for line in [
+        "varsel_error_replies_withheld_total{why=\"repeat\"} 29",
+        "varsel_error_replies_withheld_total{why=\"over_budget\"} 3",
+        "varsel_refused_total{reason=\"stale\"} 43",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    assert_eq!(dead_letter_properties(&h.vhost.url()).await.len(), 43);
+    h.stop().await;
+}
+
 /// Every dead letter's properties, in the order RabbitMQ holds them.
 async fn dead_letter_properties(url: &str) -> Vec<lapin::BasicProperties> {
     let conn = amqp::connect(url, "test-dead-letters").await.unwrap();

@@ -46,7 +46,11 @@ async fn a_dead_outbox_worker_is_reported_and_restarted_and_the_alert_still_goes
     fail::remove("outbox-loop");
 
     let store = h.store();
-    let alert = h.client(SCHOOL).send(&h.example("alert.json")).await.unwrap();
+    let alert = h
+        .client(SCHOOL)
+        .send(&h.example("alert.json"))
+        .await
+        .unwrap();
     wait_until(
         Duration::from_secs(30),
         "the alert's deliveries to be published by the restarted outbox worker",

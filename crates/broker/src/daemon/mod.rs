@@ -214,7 +214,12 @@ pub async fn start(
         config: config.clone(),
     });
     let world = shared.world.clone();
-    let (c, k, o, wake) = (config.clone(), keys, owner.clone(), shared.outbox_wake.clone());
+    let (c, k, o, wake) = (
+        config.clone(),
+        keys,
+        owner.clone(),
+        shared.outbox_wake.clone(),
+    );
     let (st, cl, m) = (store.clone(), clock.clone(), metrics.clone());
     let scheduler = move || escalation::Scheduler {
         store: st.clone(),

@@ -108,7 +108,9 @@ impl Record<'_> {
         })
         .await?;
         if let Some(to) = self.signer {
-            let (dest, body) = shared.intake.error_reply(to, self.id, self.refusal, self.now);
+            let (dest, body) = shared
+                .intake
+                .error_reply(to, self.id, self.refusal, self.now);
             tx.enqueue(&NewOutbox::amqp(dest, body, None, None, self.now))
                 .await?;
         }

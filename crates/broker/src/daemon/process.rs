@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use super::{park, Shared};
 use crate::intake::{Input, Outcome, World};
-use crate::store::{NewAudit, NewOutbox, Tx};
+use crate::store::{NewAudit, NewOutbox, Reply, Tx};
 use varsel_protocol::message::{Kind, ParticipantId};
+use varsel_protocol::refusal::Refusal;
 use varsel_transport::amqp;
 use varsel_transport::shutdown::Signals;
 
@@ -151,17 +152,15 @@ async fn commit_batch(
             reply_to,
         } = &outcome
         {
-            write_refusal(
-                &mut tx,
-                shared,
+            let refused = Refused {
                 refusal,
-                *id,
-                *kind,
-                reply_to.as_ref(),
+                id: *id,
+                kind: *kind,
+                signer: reply_to.as_ref(),
                 routing_key,
-                now,
-            )
-            .await?;
+                body: &d.data,
+            };
+            refused.write(&mut tx, shared, now).await?;
         }
         outcomes.push(outcome);
     }
@@ -172,39 +171,87 @@ async fn commit_batch(
     Ok(outcomes)
 }
 
-/// Writes a refusal's audit entry and, for a known signer, its error reply into `tx`.
-#[allow(clippy::too_many_arguments)]
-async fn write_refusal(
-    tx: &mut Tx,
-    shared: &Arc<Shared>,
-    refusal: &varsel_protocol::refusal::Refusal,
+/// A refused input message, as written to the store.
+struct Refused<'a> {
+    refusal: &'a Refusal,
     id: Option<Uuid>,
     kind: Option<Kind>,
-    reply_to: Option<&ParticipantId>,
-    routing_key: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), crate::store::Error> {
-    tx.audit(&NewAudit {
-        at: now,
-        actor: shared.intake.broker().to_string(),
-        action: "message_refused".into(),
-        alert: None,
-        delivery: None,
-        detail: json!({
-            "message": id,
-            "kind": kind,
-            "reason": refusal.reason.code(),
-            "signer": reply_to,
-            "routing_key": routing_key,
-        }),
-    })
-    .await?;
-    if let Some(to) = reply_to {
-        let (dest, body) = shared.intake.error_reply(to, id, refusal, now);
-        tx.enqueue(&NewOutbox::amqp(dest, body, None, None, now))
-            .await?;
+    signer: Option<&'a ParticipantId>,
+    routing_key: &'a str,
+    body: &'a [u8],
+}
+
+impl Refused<'_> {
+    /// Writes the refusal's audit entry and, for a known signer, its error reply into `tx`,
+    /// unless the same bytes were answered before or the signer's reply budget is spent (then
+    /// the refusal is counted, and the next window's first reply says how many went
+    /// unanswered).
+    async fn write(
+        &self,
+        tx: &mut Tx,
+        shared: &Arc<Shared>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), crate::store::Error> {
+        let reply = match self.signer {
+            Some(to) => {
+                let limits = &shared.config.intake;
+                let digest = crate::store::digest(self.body);
+                Some(
+                    tx.reply_to_refusal(
+                        to,
+                        &digest,
+                        now,
+                        limits.error_reply_window,
+                        limits.error_replies,
+                    )
+                    .await?,
+                )
+            }
+            None => None,
+        };
+        tx.audit(&NewAudit {
+            at: now,
+            actor: shared.intake.broker().to_string(),
+            action: "message_refused".into(),
+            alert: None,
+            delivery: None,
+            detail: json!({
+                "message": self.id,
+                "kind": self.kind,
+                "reason": self.refusal.reason.code(),
+                "signer": self.signer,
+                "routing_key": self.routing_key,
+                "replied": matches!(reply, Some(Reply::Send { .. })),
+            }),
+        })
+        .await?;
+        let (Some(to), Some(reply)) = (self.signer, reply) else {
+            return Ok(());
+        };
+        match reply {
+            Reply::Send { unanswered_before } => {
+                let refusal = if unanswered_before == 0 {
+                    self.refusal.clone()
+                } else {
+                    Refusal::new(
+                        self.refusal.reason,
+                        format!(
+                            "{} ({unanswered_before} more of your messages were refused in the \
+                             {} s before this one without a reply each)",
+                            self.refusal.detail,
+                            shared.config.intake.error_reply_window.as_secs()
+                        ),
+                    )
+                };
+                let (dest, body) = shared.intake.error_reply(to, self.id, &refusal, now);
+                tx.enqueue(&NewOutbox::amqp(dest, body, None, None, now))
+                    .await?;
+            }
+            Reply::Repeat => shared.metrics.error_reply_withheld("repeat"),
+            Reply::OverBudget => shared.metrics.error_reply_withheld("over_budget"),
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Counts and logs an accepted input message.
@@ -238,7 +285,7 @@ fn note_accepted(
 pub(super) async fn dead_letter(
     publisher: &amqp::Publisher,
     d: &lapin::message::Delivery,
-    refusal: &varsel_protocol::refusal::Refusal,
+    refusal: &Refusal,
 ) -> Result<bool, amqp::Error> {
     let props = amqp::with_headers(
         amqp::republished(&d.properties),
