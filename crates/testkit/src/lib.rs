@@ -2,12 +2,13 @@
 //! [`world`] (the demo's participants, keys, registry, routing table and configurations),
 //! [`harness`] (a real broker on a RabbitMQ virtual host of its own), [`smtp`] (a real SMTP
 //! server on loopback that keeps what it receives), [`certs`] (a small certificate authority for
-//! mutual TLS), [`rabbitmq`] (virtual hosts and `rabbitmqctl`), and [`wait`] (polling with a
-//! deadline that says what it waited for).
+//! mutual TLS), [`rabbitmq`] (virtual hosts and `rabbitmqctl`), [`wait`] (polling with a
+//! deadline that says what it waited for) and [`process`] (child processes with a deadline).
 #![forbid(unsafe_code)]
 
 pub mod certs;
 pub mod harness;
+pub mod process;
 pub mod rabbitmq;
 pub mod smtp;
 pub mod wait;

@@ -30,7 +30,11 @@ pub fn as_root(program: &str) -> Command {
 
 /// Runs `rabbitmqctl` with `args` and returns what it printed, whether it succeeded or not.
 pub fn rabbitmqctl(args: &[&str]) -> std::io::Result<Output> {
-    as_root("rabbitmqctl").args(args).output()
+    // rabbitmqctl can hang on a node that is starting or stopping: bounded, with its output.
+    crate::process::output_within(
+        as_root("rabbitmqctl").args(args),
+        std::time::Duration::from_secs(180),
+    )
 }
 
 /// Runs `rabbitmqctl` with `args`; an error names the command and carries its standard error.

@@ -83,6 +83,29 @@ pub enum Error {
         #[source]
         source: lapin::Error,
     },
+    #[error("{what} did not finish within {after_s} s")]
+    TimedOut { what: String, after_s: u64 },
+}
+
+/// How long opening a connection (TCP, TLS and the AMQP handshake) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a publish may wait for RabbitMQ's confirm; RabbitMQ withholds it, for instance,
+/// while a memory or disk alarm blocks publishers.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `fut`, or [`Error::TimedOut`] naming `what` once `limit` has passed.
+async fn within<T>(
+    limit: Duration,
+    what: impl FnOnce() -> String,
+    fut: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::TimedOut {
+            what: what(),
+            after_s: limit.as_secs(),
+        }),
+    }
 }
 
 impl Error {
@@ -108,12 +131,20 @@ pub fn redact_url(url: &str) -> String {
 /// connections apart in RabbitMQ's UI.
 pub async fn connect(url: &str, name: &str) -> Result<Connection, Error> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(url, props)
-        .await
-        .map_err(|source| Error::Connect {
-            url: redact_url(url),
-            source,
-        })
+    let open = async {
+        Connection::connect(url, props)
+            .await
+            .map_err(|source| Error::Connect {
+                url: redact_url(url),
+                source,
+            })
+    };
+    within(
+        CONNECT_TIMEOUT,
+        || format!("connecting to RabbitMQ at {}", redact_url(url)),
+        open,
+    )
+    .await
 }
 
 /// Opens one connection as configured: over TLS with our client certificate and EXTERNAL
@@ -138,9 +169,16 @@ pub async fn connect_to(settings: &settings::Amqp, name: &str) -> Result<Connect
     uri.query.auth_mechanism = Some(lapin::uri::SASLMechanism::External);
     let props = ConnectionProperties::default().with_connection_name(name.into());
     let runtime = lapin::runtime::default_runtime().map_err(failed)?;
-    Connection::connect_uri_with_config(uri, props, tls, runtime)
-        .await
-        .map_err(failed)
+    within(
+        CONNECT_TIMEOUT,
+        || format!("connecting to RabbitMQ at {}", redact_url(&settings.url)),
+        async {
+            Connection::connect_uri_with_config(uri, props, tls, runtime)
+                .await
+                .map_err(failed)
+        },
+    )
+    .await
 }
 
 /// Connects, retrying with exponential backoff (capped at `max_delay`) until it succeeds or
@@ -316,15 +354,21 @@ impl Publisher {
             mandatory,
             ..BasicPublishOptions::default()
         };
-        let confirm = self
-            .channel
-            .basic_publish(exchange.into(), routing_key.into(), opts, body, props)
-            .await
-            .map_err(Error::protocol(format!("publishing to {exchange}")))?
-            .await
-            .map_err(Error::protocol(format!(
-                "confirming a publish to {exchange}"
-            )))?;
+        let confirm = within(
+            CONFIRM_TIMEOUT,
+            || format!("RabbitMQ's confirm of a publish to {exchange}"),
+            async {
+                self.channel
+                    .basic_publish(exchange.into(), routing_key.into(), opts, body, props)
+                    .await
+                    .map_err(Error::protocol(format!("publishing to {exchange}")))?
+                    .await
+                    .map_err(Error::protocol(format!(
+                        "confirming a publish to {exchange}"
+                    )))
+            },
+        )
+        .await?;
         if confirm.is_nack() {
             return Ok(Published::Nacked);
         }
@@ -469,6 +513,29 @@ pub fn header(props: &BasicProperties, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_connect_to_a_server_that_never_answers_times_out_and_says_so() {
+        // Accepts TCP and then says nothing: the AMQP handshake never completes.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let url = format!("amqp://guest:secret@{addr}/%2f");
+        let e = tokio::time::timeout(CONNECT_TIMEOUT * 2, connect(&url, "test"))
+            .await
+            .expect("connect gives up by itself")
+            .expect_err("nothing answers");
+        let text = e.to_string();
+        assert!(
+            text.contains("did not finish within 30 s") && text.contains("guest:***@"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_republished_message_keeps_only_a_bounded_part_of_the_publishers_headers() {

@@ -49,6 +49,7 @@ use varsel_protocol::alert::Document;
 use varsel_protocol::message::{Category, DeliveryState};
 
 use varsel_testkit::harness::{drain, Vhost};
+use varsel_testkit::process::output_within;
 use varsel_testkit::rabbitmq::{self, as_root, is_root};
 use varsel_testkit::wait;
 
@@ -132,8 +133,7 @@ action = "page_ops"
 "#;
 
 fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd
-        .output()
+    let out = output_within(cmd, Duration::from_secs(300))
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
@@ -1227,7 +1227,7 @@ impl Drop for Tmpfs {
 
 /// Runs a command that needs root; an error carries what it printed.
 fn root_command(c: &mut Command) -> Result<(), String> {
-    let out = c.output().map_err(|e| format!("{c:?}: {e}"))?;
+    let out = output_within(c, Duration::from_secs(60)).map_err(|e| format!("{c:?}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {

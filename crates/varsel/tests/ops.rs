@@ -187,11 +187,13 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 fn varsel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_varsel"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+    varsel_testkit::process::output_within(
+        Command::new(env!("CARGO_BIN_EXE_varsel"))
+            .args(args)
+            .env("RUST_LOG", "warn"),
+        Duration::from_secs(120),
+    )
+    .unwrap()
 }
 
 // ---- the tests -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ use varsel_transport::amqp;
 use varsel_transport::clock::Clock;
 
 use varsel_testkit::harness::{drain, wait_until, Harness};
+use varsel_testkit::process::KillOnDrop;
 
 const SCHOOL: &str = "norrkoping-ektorpsskolan";
 const SOCIAL: &str = "norrkoping-socialtjansten";
@@ -791,14 +792,17 @@ async fn wait_consuming(url: &str) {
     .await;
 }
 
-fn spawn_broker(config: &std::path::Path) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_varsel"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start varsel serve")
+/// `varsel serve` as a child process, killed when dropped; its log is printed if the test fails.
+fn spawn_broker(config: &std::path::Path) -> KillOnDrop {
+    let log = config.with_file_name(format!("broker-{}.log", uuid::Uuid::now_v7().simple()));
+    KillOnDrop::spawn_logged(
+        std::process::Command::new(env!("CARGO_BIN_EXE_varsel"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn"),
+        &log,
+    )
+    .expect("start varsel serve")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -860,8 +864,7 @@ async fn a_burst_survives_sigkill_of_the_broker_routed_once_delivered_and_proces
             },
         )
         .await;
-        broker.kill().expect("SIGKILL the broker");
-        broker.wait().unwrap();
+        broker.kill();
         store
     };
     let (published, store) = tokio::join!(publishing, killer);
@@ -951,6 +954,5 @@ async fn a_burst_survives_sigkill_of_the_broker_routed_once_delivered_and_proces
             "{id} processed every delivery made to it"
         );
     }
-    broker.kill().unwrap();
-    broker.wait().unwrap();
+    broker.kill();
 }

@@ -21,6 +21,7 @@ use varsel_participant::client::{Client, Item};
 use varsel_protocol::message::{Outcome, ParticipantId};
 use varsel_testkit::certs;
 use varsel_testkit::harness::{drain, wait_until};
+use varsel_testkit::process::{output_within, wait_within};
 use varsel_testkit::wait;
 use varsel_testkit::world::Transport;
 use varsel_transport::amqp;
@@ -45,11 +46,10 @@ fn port_open() -> bool {
 }
 
 fn script(args: &[&str]) -> std::process::Output {
-    Command::new(repo().join("deploy/dev/rabbitmq-tls.sh"))
-        .args(args)
-        .env("VARSEL_BIN", env!("CARGO_BIN_EXE_varsel"))
-        .output()
-        .expect("deploy/dev/rabbitmq-tls.sh runs")
+    let mut cmd = Command::new(repo().join("deploy/dev/rabbitmq-tls.sh"));
+    cmd.args(args)
+        .env("VARSEL_BIN", env!("CARGO_BIN_EXE_varsel"));
+    output_within(&mut cmd, Duration::from_secs(300)).expect("deploy/dev/rabbitmq-tls.sh runs")
 }
 
 /// Stops the TLS node at the end if this test started it, also when the test fails.
@@ -86,11 +86,13 @@ struct Vhost {
 impl Vhost {
     fn import(registry: &Path) -> Vhost {
         let name = format!("varsel-tls-{}", &Uuid::now_v7().simple().to_string()[20..]);
-        let out = Command::new(env!("CARGO_BIN_EXE_varsel"))
-            .args(["rabbitmq", "definitions", "--vhost", &name, "--registry"])
-            .arg(registry)
-            .output()
-            .unwrap();
+        let out = output_within(
+            Command::new(env!("CARGO_BIN_EXE_varsel"))
+                .args(["rabbitmq", "definitions", "--vhost", &name, "--registry"])
+                .arg(registry),
+            Duration::from_secs(60),
+        )
+        .unwrap();
         assert!(
             out.status.success(),
             "{}",
@@ -105,7 +107,17 @@ impl Vhost {
             .unwrap();
         use std::io::Write;
         child.stdin.take().unwrap().write_all(&out.stdout).unwrap();
-        let done = child.wait_with_output().unwrap();
+        let status = wait_within(&mut child, Duration::from_secs(180))
+            .unwrap()
+            .expect("import_definitions finishes within 180 s");
+        let mut stderr = String::new();
+        use std::io::Read;
+        let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+        let done = std::process::Output {
+            status,
+            stdout: Vec::new(),
+            stderr: stderr.into_bytes(),
+        };
         assert!(
             done.status.success(),
             "import_definitions failed: {}",
@@ -249,12 +261,16 @@ async fn mutual_tls_least_privilege_and_attacks() {
 
     // --- The demo binary itself over TLS (its default), on the node's varsel-demo vhost.
     let demo_dir = varsel_testkit::temp_dir();
-    let out = Command::new(env!("CARGO_BIN_EXE_varsel"))
-        .current_dir(repo())
-        .args(["demo", "--time-scale", "240", "--dir"])
-        .arg(demo_dir.path())
-        .output()
-        .unwrap();
+    // Bounded: the demo once waited for ever here after its banner (it now has a deadline on
+    // every wait; this bounds whatever else could hang).
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_varsel"))
+            .current_dir(repo())
+            .args(["demo", "--time-scale", "240", "--dir"])
+            .arg(demo_dir.path()),
+        Duration::from_secs(300),
+    )
+    .unwrap_or_else(|e| panic!("varsel demo over TLS: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
