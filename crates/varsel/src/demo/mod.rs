@@ -390,16 +390,40 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         println!("\nnote: not everything settled within 20 s; the tables above show where each recipient stands.");
     }
 
-    if o.stay {
-        println!("\nThe broker keeps running; open the dashboard above. Ctrl-C stops it.");
-        signals.stopped().await;
-    }
+    let interrupted = signals.is_stopping();
     running.stop().await;
+    if o.stay && !interrupted {
+        stay(config).await?;
+    }
     sink.stop().await;
     println!(
         "\ndemo finished in {} real time; files are in {}",
         human(Duration::from_std(real_start.elapsed()).unwrap_or_default()),
         dir.display()
     );
+    Ok(())
+}
+
+/// After the story, a broker on real time (the story's clock runs `time_scale` times faster, and
+/// every real `varsel send` against it would be refused as stale) on the same files, until
+/// interrupted.
+async fn stay(mut config: varsel_broker::Config) -> anyhow::Result<()> {
+    config.escalation.time_scale = 1;
+    let signals = Signals::from_os().context("listening for Ctrl-C")?;
+    let running = daemon::start(config, signals.clone(), Clock::system(), None)
+        .await
+        .context("starting the broker on real time")?;
+    println!(
+        "\nThe broker keeps running, now on real time (the story's fast clock is stopped), so"
+    );
+    println!(
+        "`varsel send` and `varsel inbox` with the configurations in the files directory work."
+    );
+    if let Some(a) = running.ops_addr {
+        println!("  dashboard:  http://{a}/?token=demo-token-0123456789");
+    }
+    println!("Ctrl-C stops it.");
+    signals.stopped().await;
+    running.stop().await;
     Ok(())
 }
