@@ -20,7 +20,7 @@ use crate::lifecycle::delivery;
 use crate::mailer;
 use crate::metrics::{EmailResult, Metrics, PublishResult};
 use crate::store::{Channel, NewAudit, OutboxOutcome, OutboxRow, Store};
-use varsel_protocol::message::{DeliveryState, Kind};
+use varsel_protocol::message::DeliveryState;
 use varsel_transport::amqp;
 use varsel_transport::clock::Clock;
 use varsel_transport::shutdown::Signals;
@@ -92,37 +92,10 @@ impl Worker {
         if !amqp_rows.is_empty() {
             match publisher {
                 Some(p) => {
-                    let sends = amqp_rows.iter().map(|row| {
-                        let props = amqp::with_headers(
-                            amqp::properties(Kind::Delivery, uuid::Uuid::nil(), None)
-                                .with_message_id(row.id.to_string().as_str().into()),
-                            &[
-                                (amqp::H_OUTBOX, row.id.to_string()),
-                                (
-                                    amqp::H_DELIVERY,
-                                    row.delivery.map(|d| d.to_string()).unwrap_or_default(),
-                                ),
-                            ],
-                        );
-                        p.publish(amqp::OUT, &row.destination, &row.payload, props, true)
-                    });
+                    let sends = amqp_rows.iter().map(|row| publish(p, row));
                     let results = futures_util::future::join_all(sends).await;
-                    let done = amqp_rows
-                        .iter()
-                        .zip(results)
-                        .map(|(row, result)| {
-                            let outcome = match result {
-                                Ok(amqp::Published::Confirmed) => Sent,
-                                Ok(amqp::Published::Returned) => {
-                                    Unroutable("returned by RabbitMQ: no such inbox".into())
-                                }
-                                Ok(amqp::Published::Nacked) => Retry("nacked by RabbitMQ".into()),
-                                Err(e) => Retry(e.to_string()),
-                            };
-                            (row, outcome)
-                        })
-                        .collect();
-                    self.finish_all(done).await;
+                    self.finish_all(amqp_rows.iter().zip(results).collect())
+                        .await;
                 }
                 None => {
                     let done = amqp_rows
@@ -281,6 +254,31 @@ impl Worker {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// Publishes one AMQP row (the caller awaits many at once, so their confirms are pipelined).
+/// Its properties say what it holds: `type` the kind of the message, `message_id` that message's
+/// id, `x-varsel-outbox` the row, and `x-varsel-delivery` the delivery, only when the row belongs
+/// to one.
+async fn publish(p: &amqp::Publisher, row: &OutboxRow) -> Attempt {
+    // Reading an AMQP row without its message's kind fails, so this is not expected to happen.
+    let Some(label) = row.message else {
+        return Failed("the row does not record which message it holds".into());
+    };
+    let mut headers = vec![(amqp::H_OUTBOX, row.id.to_string())];
+    if let Some(d) = row.delivery {
+        headers.push((amqp::H_DELIVERY, d.to_string()));
+    }
+    let props = amqp::with_headers(amqp::labelled(label.kind, label.id), &headers);
+    match p
+        .publish(amqp::OUT, &row.destination, &row.payload, props, true)
+        .await
+    {
+        Ok(amqp::Published::Confirmed) => Sent,
+        Ok(amqp::Published::Returned) => Unroutable("returned by RabbitMQ: no such inbox".into()),
+        Ok(amqp::Published::Nacked) => Retry("nacked by RabbitMQ".into()),
+        Err(e) => Retry(e.to_string()),
     }
 }
 

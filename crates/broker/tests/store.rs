@@ -14,9 +14,9 @@ use uuid::Uuid;
 
 use varsel_broker::audit;
 use varsel_broker::store::{
-    self, AlertCount, AlertFilter, AlertState, Backend, Channel, DeliveryCount, Inserted, NewAlert,
-    NewAudit, NewDelivery, NewMessage, NewOutbox, NewTimer, OutboxOutcome, OutboxState, Stats,
-    Store, TimerState, Tx,
+    self, AlertCount, AlertFilter, AlertState, Backend, Channel, DeliveryCount, Inserted,
+    MessageLabel, NewAlert, NewAudit, NewDelivery, NewMessage, NewOutbox, NewTimer, OutboxOutcome,
+    OutboxState, Stats, Store, TimerState, Tx,
 };
 use varsel_protocol::message::{
     Category, DeliveryState, Kind, Outcome, RecipientRole, SectionLabel, Status, Urgency,
@@ -244,6 +244,10 @@ async fn stored_delivery(store: &Store, d: &NewDelivery) {
 fn outbox(alert: Uuid, delivery: Option<Uuid>, not_before: DateTime<Utc>) -> NewOutbox {
     NewOutbox {
         channel: Channel::Amqp,
+        message: Some(MessageLabel {
+            kind: Kind::Delivery,
+            id: Some(Uuid::now_v7()),
+        }),
         destination: "inbox.polisen".into(),
         payload: b"sealed jws bytes".to_vec(),
         delivery,
@@ -1644,4 +1648,78 @@ async fn intake_batch_commits_exactly_the_right_rows(ctx: Ctx) {
     // Per alert: received, routed, one delivery_created per recipient; nothing for refusals.
     assert_eq!(chain.len(), (2 + delivered[0]) + (2 + delivered[1]));
     assert!(audit::verify(&chain).is_ok());
+}
+
+/// Outbox rows written before migration 0003 (which records what each AMQP row publishes) keep
+/// working after it: each AMQP row gets its message kind from the ids it carries (a delivery, a
+/// feedback message, an error reply), its message id stays unknown (published without one), and
+/// an email row has no label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_rows_from_before_migration_0003_get_their_kind() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("varsel.db").display());
+    // The schema as it was before 0003: the earlier migrations, exactly as shipped.
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).expect("migrations directory");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for file in ["0001_store.sql", "0002_outbox_urgency_and_indexes.sql"] {
+        std::fs::copy(shipped.join(file), old.join(file)).expect("copy a migration");
+    }
+    let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+        .await
+        .expect("raw SQLite");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("read the earlier migrations")
+        .run(&mut c)
+        .await
+        .expect("the schema before 0003");
+    // Only the outbox matters here: no alert or delivery rows behind the ids.
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut c)
+        .await
+        .expect("pragma");
+    let (alert, delivery) = (Uuid::now_v7(), Uuid::now_v7());
+    let rows = [
+        ("amqp", Some(delivery), Some(alert)),
+        ("amqp", None, Some(alert)),
+        ("amqp", None, None),
+        ("email", Some(delivery), Some(alert)),
+    ];
+    for (channel, delivery, alert) in rows {
+        sqlx::query(
+            "INSERT INTO outbox (channel, destination, payload, delivery_id, alert_id, state, \
+             attempts, next_attempt_at, created_at) VALUES ($1, 'inbox.x', x'00', $2, $3, \
+             'pending', 0, $4, $4)",
+        )
+        .bind(channel)
+        .bind(delivery.map(|d| d.to_string()))
+        .bind(alert.map(|a| a.to_string()))
+        .bind(t(0).timestamp_millis())
+        .execute(&mut c)
+        .await
+        .expect("a row as written before 0003");
+    }
+    c.close().await.expect("close");
+
+    let store = Store::connect(&url)
+        .await
+        .expect("the store migrates to the current schema");
+    let claimed = store
+        .claim_outbox("instance-a", t(1_000), Duration::from_secs(30), 10)
+        .await
+        .expect("the rows read back");
+    let mut claimed: Vec<_> = claimed.into_iter().map(|r| (r.id, r.message)).collect();
+    claimed.sort_by_key(|(id, _)| *id);
+    let label = |kind| Some(MessageLabel { kind, id: None });
+    assert_eq!(
+        claimed.into_iter().map(|(_, m)| m).collect::<Vec<_>>(),
+        vec![
+            label(Kind::Delivery),
+            label(Kind::Feedback),
+            label(Kind::Error),
+            None
+        ]
+    );
+    store.close().await;
 }

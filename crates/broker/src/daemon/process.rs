@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::Shared;
 use crate::intake::{Input, Outcome, World};
-use crate::store::{NewAudit, NewOutbox, Tx};
+use crate::store::{NewAudit, Tx};
 use varsel_protocol::message::{Kind, ParticipantId};
 use varsel_transport::amqp;
 use varsel_transport::shutdown::Signals;
@@ -176,8 +176,7 @@ async fn write_refusal(
     })
     .await?;
     if let Some(to) = reply_to {
-        let (dest, body) = shared.intake.error_reply(to, id, refusal, now);
-        tx.enqueue(&NewOutbox::amqp(dest, body, None, None, now))
+        tx.enqueue(&shared.intake.error_reply(to, id, refusal, now))
             .await?;
     }
     Ok(())
