@@ -17,3 +17,8 @@ UPDATE outbox SET message_kind = CASE
     END
     WHERE channel = 'amqp';
 
+
+-- AMQP rows and email rows are claimed apart (email by a task of its own, so a slow mail relay
+-- holds up no delivery), so the channel leads the claiming index after the state.
+DROP INDEX outbox_due;
+CREATE INDEX outbox_due ON outbox (state, channel, urgent DESC, next_attempt_at, claimed_until);

@@ -240,18 +240,17 @@ pub async fn start(
 
     let (link_tx, link_rx) = channel::channel::<Option<amqp::Publisher>>(None);
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(
-        outbox::Worker {
-            store: store.clone(),
-            owner: owner.clone(),
-            config: config.outbox.clone(),
-            clock: clock.clone(),
-            metrics: metrics.clone(),
-            wake: shared.outbox_wake.clone(),
-            mailer,
-        }
-        .run(link_rx, signals.clone()),
-    );
+    let outbox = outbox::Worker {
+        store: store.clone(),
+        owner: owner.clone(),
+        config: config.outbox.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        wake: shared.outbox_wake.clone(),
+        mailer,
+    };
+    tasks.spawn(outbox.clone().run_email(signals.clone()));
+    tasks.spawn(outbox.run(link_rx, signals.clone()));
     tasks.spawn(scheduler.run(signals.clone()));
     tasks.spawn(watch::reload_watcher(shared.clone(), signals.clone()));
     tasks.spawn(watch::stats_refresher(shared.clone(), signals.clone()));

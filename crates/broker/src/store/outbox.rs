@@ -280,11 +280,12 @@ impl Store {
         convert_all(rows, RawOutbox::into_row)
     }
 
-    /// Claims up to `limit` pending outbox rows that are due at `now` and not claimed by a
-    /// live lease, for `owner` until `now + lease`. Each claim counts as an attempt. Urgent rows
-    /// come first, then the rest; each group in due order.
+    /// Claims up to `limit` pending outbox rows of `channel` that are due at `now` and not
+    /// claimed by a live lease, for `owner` until `now + lease`. Each claim counts as an attempt.
+    /// Urgent rows come first, then the rest; each group in due order.
     pub async fn claim_outbox(
         &self,
+        channel: Channel,
         owner: &str,
         now: DateTime<Utc>,
         lease: Duration,
@@ -292,7 +293,7 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, Error> {
         let sql = format!(
             "UPDATE outbox SET claimed_by = $1, claimed_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' \
+             WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND channel = $5 \
                  AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until <= $3) \
                  ORDER BY urgent DESC, next_attempt_at, id LIMIT $4{}) \
              RETURNING {OUTBOX_COLS}",
@@ -302,11 +303,35 @@ impl Store {
             .text(owner)
             .i64(until(now, lease)?)
             .i64(ms(now))
-            .i64(i64::from(limit));
+            .i64(i64::from(limit))
+            .text(channel.code());
         let rows: Vec<RawOutbox> = self.claim(q).await?;
         let mut rows = convert_all(rows, RawOutbox::into_row)?;
         rows.sort_by_key(|r| (!r.urgent, r.next_attempt_at, r.id));
         Ok(rows)
+    }
+
+    /// Extends `owner`'s claim on outbox row `id` until `now + lease`, while a send takes its
+    /// time; false if the row is no longer `owner`'s to send (another instance took it over
+    /// after the lease ran out, or its outcome is recorded).
+    pub async fn renew_outbox(
+        &self,
+        id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<bool, Error> {
+        let q = Q::new(
+            "UPDATE outbox SET claimed_until = $1 \
+             WHERE id = $2 AND claimed_by = $3 AND state = 'pending'",
+        )
+        .i64(until(now, lease)?)
+        .i64(id)
+        .text(owner);
+        let mut tx = self.begin().await?;
+        let renewed = tx.conn().execute(q).await? == 1;
+        tx.commit().await?;
+        Ok(renewed)
     }
 }
 
