@@ -12,8 +12,10 @@ use std::sync::Mutex;
 pub enum Worker {
     /// The AMQP session: connection, intake consumer, processing.
     Amqp,
-    /// The outbox worker: publishes deliveries and replies, sends email.
+    /// The outbox worker: publishes deliveries and replies.
     Outbox,
+    /// The outbox's email task: sends notices and pages.
+    Email,
     /// The escalation scheduler: fires due timers.
     Scheduler,
     /// Reloads the registry and routing table on SIGHUP.
@@ -25,9 +27,10 @@ pub enum Worker {
 }
 
 impl Worker {
-    pub const ALL: [Worker; 6] = [
+    pub const ALL: [Worker; 7] = [
         Worker::Amqp,
         Worker::Outbox,
+        Worker::Email,
         Worker::Scheduler,
         Worker::Reload,
         Worker::Stats,
@@ -39,6 +42,7 @@ impl Worker {
         match self {
             Worker::Amqp => "amqp",
             Worker::Outbox => "outbox",
+            Worker::Email => "email",
             Worker::Scheduler => "scheduler",
             Worker::Reload => "reload",
             Worker::Stats => "stats",

@@ -14,9 +14,9 @@ use uuid::Uuid;
 
 use varsel_broker::audit;
 use varsel_broker::store::{
-    self, AlertCount, AlertFilter, AlertState, Backend, Channel, DeliveryCount, Inserted, NewAlert,
-    NewAudit, NewDelivery, NewMessage, NewOutbox, NewTimer, OutboxOutcome, OutboxState, Stats,
-    Store, TimerState, Tx,
+    self, AlertCount, AlertFilter, AlertState, Backend, Channel, DeliveryCount, Inserted,
+    MessageLabel, NewAlert, NewAudit, NewDelivery, NewMessage, NewOutbox, NewTimer, OutboxOutcome,
+    OutboxState, Stats, Store, TimerState, Tx,
 };
 use varsel_protocol::message::{
     Category, DeliveryState, Kind, Outcome, RecipientRole, SectionLabel, Status, Urgency,
@@ -169,6 +169,7 @@ on_both!(
     intake_batch_commits_exactly_the_right_rows,
     urgent_sends_are_claimed_first,
     error_replies_once_per_bytes_and_within_budget,
+    email_is_claimed_apart_and_a_renewed_lease_keeps_others_out,
 );
 
 fn participant(id: &str) -> varsel_protocol::message::ParticipantId {
@@ -245,6 +246,10 @@ async fn stored_delivery(store: &Store, d: &NewDelivery) {
 fn outbox(alert: Uuid, delivery: Option<Uuid>, not_before: DateTime<Utc>) -> NewOutbox {
     NewOutbox {
         channel: Channel::Amqp,
+        message: Some(MessageLabel {
+            kind: Kind::Delivery,
+            id: Some(Uuid::now_v7()),
+        }),
         destination: "inbox.polisen".into(),
         payload: b"sealed jws bytes".to_vec(),
         delivery,
@@ -702,7 +707,7 @@ async fn urgent_sends_are_claimed_first(ctx: Ctx) {
     tx.commit().await.expect("commit");
     let lease = Duration::from_secs(30);
     let first = store
-        .claim_outbox("a", t(1_000), lease, 2)
+        .claim_outbox(Channel::Amqp, "a", t(1_000), lease, 2)
         .await
         .expect("claim");
     assert_eq!(
@@ -710,7 +715,7 @@ async fn urgent_sends_are_claimed_first(ctx: Ctx) {
         vec![(urgent, true), (routine[0], false)]
     );
     let rest = store
-        .claim_outbox("a", t(1_000), lease, 10)
+        .claim_outbox(Channel::Amqp, "a", t(1_000), lease, 10)
         .await
         .expect("claim");
     assert_eq!(
@@ -760,7 +765,7 @@ async fn outbox_and_timer_claims_never_overlap(ctx: Ctx) {
             let (mut outbox_ids, mut timer_ids) = (Vec::new(), Vec::new());
             loop {
                 let rows = s
-                    .claim_outbox(owner, now, lease, 7)
+                    .claim_outbox(Channel::Amqp, owner, now, lease, 7)
                     .await
                     .expect("claim outbox");
                 let timers = s
@@ -814,12 +819,18 @@ async fn outbox_and_timer_claims_never_overlap(ctx: Ctx) {
     // A live lease keeps others out; an expired one (the instance died) can be taken over,
     // and then the first owner can no longer finish.
     assert!(second
-        .claim_outbox("instance-b", now + Duration::from_secs(59), lease, 100)
+        .claim_outbox(
+            Channel::Amqp,
+            "instance-b",
+            now + Duration::from_secs(59),
+            lease,
+            100
+        )
         .await
         .expect("claim")
         .is_empty());
     let taken = second
-        .claim_outbox("instance-b", now + lease, lease, 1)
+        .claim_outbox(Channel::Amqp, "instance-b", now + lease, lease, 1)
         .await
         .expect("claim");
     assert_eq!(taken.len(), 1);
@@ -869,7 +880,7 @@ async fn outbox_and_timer_claims_never_overlap(ctx: Ctx) {
     // A retry waits for its time; unroutable and failed rows are never claimed again.
     let later = now + Duration::from_secs(3_600);
     let rows = store
-        .claim_outbox("instance-a", later, lease, 3)
+        .claim_outbox(Channel::Amqp, "instance-a", later, lease, 3)
         .await
         .expect("claim");
     assert_eq!(rows.len(), 3);
@@ -924,14 +935,14 @@ async fn outbox_and_timer_claims_never_overlap(ctx: Ctx) {
         OutboxState::Unroutable
     );
     let between = store
-        .claim_outbox("instance-a", later + lease, lease, 1_000)
+        .claim_outbox(Channel::Amqp, "instance-a", later + lease, lease, 1_000)
         .await
         .expect("claim");
     assert!(between
         .iter()
         .all(|r| r.id != rows[0].id && r.id != rows[1].id && r.id != rows[2].id));
     let after = store
-        .claim_outbox("instance-b", later + lease * 3, lease, 1_000)
+        .claim_outbox(Channel::Amqp, "instance-b", later + lease * 3, lease, 1_000)
         .await
         .expect("claim");
     assert!(after.iter().any(|r| r.id == rows[0].id));
@@ -1280,7 +1291,13 @@ async fn stats_and_overdue_count_what_is_there(ctx: Ctx) {
     tx.commit().await.expect("commit");
     // Send the oldest, so the oldest pending is the second.
     let claimed = store
-        .claim_outbox("instance-a", t(100), Duration::from_secs(1), 1)
+        .claim_outbox(
+            Channel::Amqp,
+            "instance-a",
+            t(100),
+            Duration::from_secs(1),
+            1,
+        )
         .await
         .expect("claim");
     assert_eq!(
@@ -1690,4 +1707,165 @@ async fn error_replies_once_per_bytes_and_within_budget(ctx: Ctx) {
     let day = 24 * 3_600_000;
     assert_eq!(ask(&a, b"eight", day + 700_000).await, send(0));
     assert_eq!(ask(&a, b"one", day + 700_001).await, send(0));
+}
+
+/// Outbox rows written before migration 0003 (which records what each AMQP row publishes) keep
+/// working after it: each AMQP row gets its message kind from the ids it carries (a delivery, a
+/// feedback message, an error reply), its message id stays unknown (published without one), and
+/// an email row has no label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_rows_from_before_migration_0003_get_their_kind() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("varsel.db").display());
+    // The schema as it was before 0003: the earlier migrations, exactly as shipped.
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).expect("migrations directory");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for file in ["0001_store.sql", "0002_outbox_urgency_and_indexes.sql"] {
+        std::fs::copy(shipped.join(file), old.join(file)).expect("copy a migration");
+    }
+    let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+        .await
+        .expect("raw SQLite");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("read the earlier migrations")
+        .run(&mut c)
+        .await
+        .expect("the schema before 0003");
+    // Only the outbox matters here: no alert or delivery rows behind the ids.
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut c)
+        .await
+        .expect("pragma");
+    let (alert, delivery) = (Uuid::now_v7(), Uuid::now_v7());
+    let rows = [
+        ("amqp", Some(delivery), Some(alert)),
+        ("amqp", None, Some(alert)),
+        ("amqp", None, None),
+        ("email", Some(delivery), Some(alert)),
+    ];
+    for (channel, delivery, alert) in rows {
+        sqlx::query(
+            "INSERT INTO outbox (channel, destination, payload, delivery_id, alert_id, state, \
+             attempts, next_attempt_at, created_at) VALUES ($1, 'inbox.x', x'00', $2, $3, \
+             'pending', 0, $4, $4)",
+        )
+        .bind(channel)
+        .bind(delivery.map(|d| d.to_string()))
+        .bind(alert.map(|a| a.to_string()))
+        .bind(t(0).timestamp_millis())
+        .execute(&mut c)
+        .await
+        .expect("a row as written before 0003");
+    }
+    c.close().await.expect("close");
+
+    let store = Store::connect(&url)
+        .await
+        .expect("the store migrates to the current schema");
+    let mut claimed = Vec::new();
+    for channel in [Channel::Amqp, Channel::Email] {
+        claimed.extend(
+            store
+                .claim_outbox(channel, "instance-a", t(1_000), Duration::from_secs(30), 10)
+                .await
+                .expect("the rows read back"),
+        );
+    }
+    let mut claimed: Vec<_> = claimed.into_iter().map(|r| (r.id, r.message)).collect();
+    claimed.sort_by_key(|(id, _)| *id);
+    let label = |kind| Some(MessageLabel { kind, id: None });
+    assert_eq!(
+        claimed.into_iter().map(|(_, m)| m).collect::<Vec<_>>(),
+        vec![
+            label(Kind::Delivery),
+            label(Kind::Feedback),
+            label(Kind::Error),
+            None
+        ]
+    );
+    store.close().await;
+}
+
+/// AMQP and email rows are claimed apart (each by a task of its own), and an email's lease,
+/// renewed while a slow relay takes its time, keeps another instance from claiming it; once
+/// renewals stop and the lease runs out, the other instance takes it over and the first can
+/// neither renew nor finish it.
+async fn email_is_claimed_apart_and_a_renewed_lease_keeps_others_out(ctx: Ctx) {
+    let store = ctx.store;
+    let alert = stored_alert(&store, Category::SuspectedAbroad, Status::Actual, t(0)).await;
+    let mut tx = store.begin().await.expect("begin");
+    let mut publishes = BTreeSet::new();
+    for i in 0..2 {
+        publishes.insert(
+            tx.enqueue(&outbox(alert, None, t(i)))
+                .await
+                .expect("enqueue"),
+        );
+    }
+    let notice = tx
+        .enqueue(&NewOutbox::email(
+            "barn.unga@norrkoping.example".into(),
+            b"{}".to_vec(),
+            None,
+            Some(alert),
+            t(0),
+        ))
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    let lease = Duration::from_secs(1);
+    let ids = |rows: Vec<store::OutboxRow>| rows.into_iter().map(|r| r.id).collect::<BTreeSet<_>>();
+    let amqp = store
+        .claim_outbox(Channel::Amqp, "instance-a", t(1_000), lease, 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(amqp), publishes, "the AMQP claim takes no email");
+    let email = store
+        .claim_outbox(Channel::Email, "instance-a", t(1_000), lease, 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(email), BTreeSet::from([notice]));
+
+    // Renewed before it runs out (at 2.0 s), the lease holds past its first end.
+    assert!(store
+        .renew_outbox(notice, "instance-a", t(1_900), lease)
+        .await
+        .expect("renew"));
+    assert!(store
+        .claim_outbox(Channel::Email, "instance-b", t(2_500), lease, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    assert!(!store
+        .renew_outbox(notice, "instance-b", t(2_500), lease)
+        .await
+        .expect("renew"));
+
+    // Not renewed again: after 2.9 s another instance takes it over.
+    let taken = store
+        .claim_outbox(Channel::Email, "instance-b", t(2_900), lease, 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(taken), BTreeSet::from([notice]));
+    assert!(!store
+        .renew_outbox(notice, "instance-a", t(3_000), lease)
+        .await
+        .expect("renew"));
+    let mut tx = store.begin().await.expect("begin");
+    assert!(!tx
+        .finish_outbox(notice, "instance-a", OutboxOutcome::Sent { at: t(3_000) })
+        .await
+        .expect("finish"));
+    assert!(tx
+        .finish_outbox(notice, "instance-b", OutboxOutcome::Sent { at: t(3_000) })
+        .await
+        .expect("finish"));
+    tx.commit().await.expect("commit");
+    // Recorded: nobody renews it any more.
+    assert!(!store
+        .renew_outbox(notice, "instance-b", t(3_100), lease)
+        .await
+        .expect("renew"));
 }

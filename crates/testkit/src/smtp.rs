@@ -3,10 +3,13 @@
 //! (EHLO/HELO, AUTH PLAIN, MAIL FROM, RCPT TO, DATA with dot-unstuffing, RSET, NOOP, QUIT) and
 //! keeps every message it accepts so a test can read what an agency's mailbox would receive.
 //! It can be told to answer 451 to MAIL FROM, and stopped, so tests can exercise retries; a
-//! recipient whose local part is `nobody` is refused with 550, for permanent failures.
+//! recipient whose local part is `nobody` is refused with 550, for permanent failures. It can
+//! also be made slow: the reply to each message's data then comes only after a delay, as from an
+//! overloaded relay (the message is kept when its data has arrived, before the delay, as a relay
+//! queues it before it answers).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -101,6 +104,8 @@ impl Received {
 struct Shared {
     messages: Mutex<Vec<Received>>,
     failing: AtomicBool,
+    /// Milliseconds to wait before answering a message's data.
+    data_delay_ms: AtomicU64,
     count: watch::Sender<usize>,
 }
 
@@ -136,6 +141,7 @@ impl SmtpSink {
         let shared = Arc::new(Shared {
             messages: Mutex::new(Vec::new()),
             failing: AtomicBool::new(false),
+            data_delay_ms: AtomicU64::new(0),
             count,
         });
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
@@ -170,6 +176,12 @@ impl SmtpSink {
     /// While failing, MAIL FROM is answered with 451 (a transient refusal).
     pub fn set_failing(&self, failing: bool) {
         self.shared.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// From now on, the reply to each message's data (250 once it is kept) comes `delay` late.
+    pub fn set_data_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.data_delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// Closes the listening socket and every open session; later connections are refused.
@@ -283,6 +295,10 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> 
                         to: txn.to,
                         data,
                     });
+                    let delay = shared.data_delay_ms.load(Ordering::SeqCst);
+                    if delay > 0 {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                    }
                     "250 2.0.0 OK: queued".into()
                 }
             }

@@ -386,16 +386,25 @@ impl Publisher {
 /// Properties of a varsel message: persistent, typed, with the message id, and the publishing
 /// AMQP user (which RabbitMQ validates against the connection's user).
 pub fn properties(kind: Kind, id: Uuid, user_id: Option<&str>) -> BasicProperties {
-    let mut p = BasicProperties::default()
+    let p = labelled(kind, Some(id));
+    match user_id {
+        Some(u) => p.with_user_id(u.into()),
+        None => p,
+    }
+}
+
+/// Properties of a varsel message the broker publishes: persistent, typed, and with the message
+/// id when it is known (an outbox row stored before its message's id was recorded has none).
+pub fn labelled(kind: Kind, id: Option<Uuid>) -> BasicProperties {
+    let p = BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type(CONTENT_TYPE.into())
         .with_type(kind.code().into())
-        .with_message_id(id.to_string().as_str().into())
         .with_timestamp(Utc::now().timestamp().max(0) as u64);
-    if let Some(u) = user_id {
-        p = p.with_user_id(u.into());
+    match id {
+        Some(id) => p.with_message_id(id.to_string().as_str().into()),
+        None => p,
     }
-    p
 }
 
 /// Header carrying, on a dead letter, the AMQP user that published the refused message.

@@ -12,6 +12,9 @@
 //! - `rabbitmq_restart`: the RabbitMQ application is stopped and started again during a burst;
 //! - `smtp_down`: email steps fire while the SMTP relay refuses connections; the notices are
 //!   retried until it comes up, and alerts are routed and delivered meanwhile;
+//! - `slow_smtp_sends_each_notice_once_and_holds_up_no_delivery`: the relay answers each
+//!   notice seconds late, longer than the outbox lease; every notice still goes out once, and
+//!   urgent deliveries do not wait behind the notices;
 //! - `sqlite_disk_full_and_read_only`: one instance on SQLite whose disk fills up (a small tmpfs)
 //!   and, separately, whose files become immutable: it refuses to ack, stays alive, reports not
 //!   ready and recovers. Mounting and `chattr` need root (directly or through `sudo -n`); where
@@ -1095,6 +1098,22 @@ async fn rabbitmq_restart() {
     assert!(a.alive() && b.alive(), "both instances stay up");
 }
 
+/// The email notices of `alerts` in the outbox (an empty list while the store is unreachable).
+async fn emails(store: Store, alerts: Vec<Uuid>) -> Vec<varsel_broker::store::OutboxRow> {
+    let mut rows = Vec::new();
+    for id in alerts {
+        rows.extend(
+            store
+                .outbox_of(id)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| o.channel == varsel_broker::store::Channel::Email),
+        );
+    }
+    rows
+}
+
 /// The SMTP relay is down while email steps fire: the notices wait in the outbox and are
 /// retried; alerts are routed and received meanwhile; when the relay comes up every notice
 /// goes out.
@@ -1114,20 +1133,6 @@ async fn smtp_down() {
     let store = world.store().await;
 
     // Every email step fires and its notice is tried more than once, in vain.
-    let emails = |store: Store, ids: Vec<Uuid>| async move {
-        let mut rows = Vec::new();
-        for id in ids {
-            rows.extend(
-                store
-                    .outbox_of(id)
-                    .await
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|o| o.channel == varsel_broker::store::Channel::Email),
-            );
-        }
-        rows
-    };
     wait_for(
         Duration::from_secs(120),
         "every email notice to be retried",
@@ -1191,6 +1196,158 @@ async fn smtp_down() {
         .iter()
         .all(|o| o.state == varsel_broker::store::OutboxState::Sent));
     log(format!("settled: {settled:?}"));
+    sink.stop().await;
+    store.close().await;
+}
+
+/// How long each delivery of `alerts` waited in the outbox, from the commit of its first row to
+/// the record of its confirmed publish (both on the brokers' clocks), once every one is sent.
+async fn outbox_waits(store: &Store, alerts: &[Uuid], limit: Duration) -> Vec<Duration> {
+    wait::value(limit, "every delivery to be published", || async {
+        let mut waits = Vec::new();
+        for id in alerts {
+            let rows = store.outbox_of(*id).await.ok()?;
+            let mut first: BTreeMap<Uuid, &varsel_broker::store::OutboxRow> = BTreeMap::new();
+            for r in &rows {
+                if let Some(d) = r.delivery {
+                    first.entry(d).or_insert(r);
+                }
+            }
+            if first.is_empty() {
+                return None;
+            }
+            for r in first.values() {
+                waits.push((r.sent_at? - r.created_at).to_std().ok()?);
+            }
+        }
+        Some(waits)
+    })
+    .await
+}
+
+/// The median and the longest of some waits.
+fn median_max(waits: &[Duration]) -> (Duration, Duration) {
+    let mut sorted = waits.to_vec();
+    sorted.sort();
+    (
+        sorted.get(sorted.len() / 2).copied().unwrap_or_default(),
+        sorted.last().copied().unwrap_or_default(),
+    )
+}
+
+/// A slow mail relay (each notice's data answered 4 s late) and two instances on one PostgreSQL
+/// database whose outbox lease (1 s) is shorter than that (issue 13, defect 5): every email step
+/// sends its notice exactly once, and the urgent deliveries of alerts raised while the notices
+/// crawl out leave the outbox about as fast as with nothing to mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_smtp_sends_each_notice_once_and_holds_up_no_delivery() {
+    const DELAY: Duration = Duration::from_secs(4);
+    const MAILED: usize = 12;
+    const URGENT: usize = 10;
+    let _serial = serial();
+    let db = Database::create(&admin_pg()).await;
+    let sink = varsel_testkit::smtp::SmtpSink::start().await;
+    let mut world = World::new("slowsmtp", &db.url, Some(sink.port()));
+    // Shorter than the relay's delay: only a renewed lease keeps the other instance from taking
+    // over a notice that is being sent.
+    world.config = world
+        .config
+        .replace("[outbox]\nlease = \"5s\"", "[outbox]\nlease = \"1s\"");
+    assert!(world.config.contains("[outbox]\nlease = \"1s\""));
+    let mut a = world.broker("a");
+    let mut b = world.broker("b");
+    a.wait_ready(Duration::from_secs(60)).await;
+    b.wait_ready(Duration::from_secs(60)).await;
+    let school = world.client(SCHOOL);
+    let store = world.store().await;
+
+    // Nothing to mail: how long urgent deliveries wait in the outbox.
+    let quick = publish(&school, URGENT, Category::DepartureImminent).await;
+    let quick_waits = outbox_waits(&store, &quick, Duration::from_secs(120)).await;
+
+    // The relay slows down; notices fall due one second after their alerts.
+    sink.set_data_delay(DELAY);
+    let mailed = publish(&school, MAILED, Category::SuspectedAbroad).await;
+    wait_for(
+        Duration::from_secs(60),
+        "the first notice's data to reach the slow relay",
+        || async { !sink.messages().is_empty() },
+    )
+    .await;
+    let slow = publish(&school, URGENT, Category::DepartureImminent).await;
+    let slow_waits = outbox_waits(&store, &slow, Duration::from_secs(120)).await;
+    let ((quick_median, quick_max), (slow_median, slow_max)) =
+        (median_max(&quick_waits), median_max(&slow_waits));
+    log(format!(
+        "urgent deliveries' outbox wait: median {quick_median:?} (longest {quick_max:?}) with \
+         nothing to mail, median {slow_median:?} (longest {slow_max:?}) while notices go to a \
+         relay answering {DELAY:?} late: {:.1}x",
+        slow_median.as_secs_f64() / quick_median.as_secs_f64().max(0.001)
+    ));
+
+    // Every notice is recorded sent; then long enough for a late second copy to arrive.
+    let recorded = wait::holds(
+        Duration::from_secs(120),
+        Duration::from_millis(200),
+        "every notice to be recorded sent",
+        || {
+            let (store, ids) = (store.clone(), mailed.clone());
+            async move {
+                let rows = emails(store, ids).await;
+                rows.len() == MAILED
+                    && rows
+                        .iter()
+                        .all(|o| o.state == varsel_broker::store::OutboxState::Sent)
+            }
+        },
+    )
+    .await;
+    tokio::time::sleep(DELAY + Duration::from_secs(2)).await;
+    let rows = emails(store.clone(), mailed.clone()).await;
+    let got = sink.messages();
+    let copies: Vec<usize> = mailed
+        .iter()
+        .map(|id| {
+            got.iter()
+                .filter(|m| m.body().contains(&id.to_string()))
+                .count()
+        })
+        .collect();
+    log(format!(
+        "{} notices arrived for {MAILED} email steps (copies per step {copies:?}); outbox \
+         attempts per notice {:?}; recorded: {recorded:?}",
+        got.len(),
+        rows.iter().map(|o| o.attempts).collect::<Vec<_>>()
+    ));
+    assert!(recorded.is_ok(), "every notice was recorded sent");
+    assert_eq!(got.len(), MAILED, "one notice per email step, no more");
+    assert!(copies.iter().all(|n| *n == 1), "each step's notice once");
+    // The urgent alerts were raised while notices were still going out, and did not wait for
+    // them: every one left the outbox sooner than a single notice took.
+    let last_notice = rows.iter().filter_map(|o| o.sent_at).max().expect("sent");
+    let mut slow_created = Vec::new();
+    for id in &slow {
+        slow_created.extend(
+            store
+                .outbox_of(*id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| o.created_at),
+        );
+    }
+    assert!(slow_created.iter().min().expect("rows") < &last_notice);
+    assert!(
+        slow_max < DELAY,
+        "urgent deliveries waited up to {slow_max:?} behind notices taking {DELAY:?} each"
+    );
+
+    let mut expected = expect(&quick, &[SOCIAL, POLICE]);
+    expected.extend(expect(&slow, &[SOCIAL, POLICE]));
+    expected.extend(expect(&mailed, &[SOCIAL]));
+    let settled = settle_and_check(&world, &expected, Duration::from_secs(120)).await;
+    log(format!("settled: {settled:?}"));
+    assert!(a.alive() && b.alive(), "both instances stayed up");
     sink.stop().await;
     store.close().await;
 }

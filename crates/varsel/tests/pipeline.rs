@@ -11,7 +11,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use varsel_broker::store::{AlertState, Store};
 use varsel_participant::client::Item;
 use varsel_protocol::envelope;
-use varsel_protocol::message::{DeliveryState, Kind, Outcome, Payload, SectionLabel};
+use varsel_protocol::message::{Content, DeliveryState, Kind, Outcome, Payload, SectionLabel};
 use varsel_transport::amqp;
 use varsel_transport::clock::Clock;
 
@@ -484,17 +484,144 @@ async fn error_replies_are_sent_once_per_refused_bytes_and_bounded_per_signer() 
 
 /// Every dead letter's properties, in the order RabbitMQ holds them.
 async fn dead_letter_properties(url: &str) -> Vec<lapin::BasicProperties> {
-    let conn = amqp::connect(url, "test-dead-letters").await.unwrap();
+    queued(url, amqp::DEAD_LETTERS, false)
+        .await
+        .into_iter()
+        .map(|(props, _)| props)
+        .collect()
+}
+
+/// Every message now in `queue`, properties and body, in the order RabbitMQ holds them. With
+/// `keep` they are left unacknowledged and go back to the queue when the channel closes;
+/// otherwise they are taken off it.
+async fn queued(url: &str, queue: &str, keep: bool) -> Vec<(lapin::BasicProperties, Vec<u8>)> {
+    let conn = amqp::connect(url, "test-queue-reader").await.unwrap();
     let ch = conn.create_channel().await.unwrap();
     let mut out = Vec::new();
     while let Some(m) = ch
-        .basic_get(amqp::DEAD_LETTERS.into(), BasicGetOptions { no_ack: true })
+        .basic_get(queue.into(), BasicGetOptions { no_ack: !keep })
         .await
         .unwrap()
     {
-        out.push(m.delivery.properties.clone());
+        out.push((m.delivery.properties.clone(), m.delivery.data.clone()));
     }
+    let _ = conn.close(200, "read".into()).await;
     out
+}
+
+/// Checks one message the broker published, as it lay in an inbox queue: signed by the broker,
+/// AMQP `type` its kind, `message_id` the id inside the signed payload, `x-varsel-delivery`
+/// present exactly on a delivery and naming it. Returns the kind.
+fn check_labels(
+    registry: &varsel_protocol::registry::Registry,
+    now: DateTime<Utc>,
+    props: &lapin::BasicProperties,
+    body: &[u8],
+) -> Kind {
+    let verified = envelope::verify(body, registry, now, envelope::DEFAULT_MAX_MESSAGE)
+        .expect("the broker's message verifies");
+    let payload = verified.payload;
+    let kind = payload.kind();
+    assert_eq!(
+        props.kind().as_ref().map(|t| t.as_str()),
+        Some(kind.code()),
+        "AMQP type of a {kind:?} message"
+    );
+    let id = payload.id.to_string();
+    assert_eq!(
+        props.message_id().as_ref().map(|m| m.as_str()),
+        Some(id.as_str()),
+        "AMQP message_id of a {kind:?} message is the signed payload's id"
+    );
+    let delivery = match &payload.content {
+        Content::Delivery(d) => Some(d.delivery.to_string()),
+        _ => None,
+    };
+    assert_eq!(
+        amqp::header(props, amqp::H_DELIVERY),
+        delivery,
+        "x-varsel-delivery of a {kind:?} message"
+    );
+    kind
+}
+
+/// What the broker publishes says what it is (issue 13, defect 7): a delivery read raw off an
+/// agency's inbox, and feedback (a receipt) and an error reply (a stale message) read raw off the
+/// school's, each carry their own kind as AMQP `type`, the id inside the signed payload as
+/// `message_id`, and `x-varsel-delivery` only when there is a delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_messages_carry_their_kind_id_and_delivery_in_their_amqp_properties() {
+    let clock = Clock::manual(next_office_hour(Weekday::Thu));
+    let h = Harness::start_with("labels", clock, None).await;
+    let store = h.store();
+    let school = h.client(SCHOOL);
+    let now = h.clock.now();
+    let doc = departing_alert(&h);
+    let alert = school.send(&doc).await.unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the deliveries to be published",
+        || all_sent(&store, alert),
+    )
+    .await;
+
+    // The delivery as it lies in socialtjänsten's inbox, left there for its client.
+    let social_inbox = amqp::inbox(&SOCIAL.parse().unwrap());
+    let peeked = queued(&h.vhost.url(), &social_inbox, true).await;
+    assert_eq!(peeked.len(), 1, "socialtjänsten holds one message");
+    let (props, body) = &peeked[0];
+    assert_eq!(
+        check_labels(&school.registry, now, props, body),
+        Kind::Delivery
+    );
+
+    // Its client receipts it (feedback to the school); a stale message earns an error reply.
+    let items = drain(&h.client(SOCIAL)).await;
+    assert!(items.iter().any(|i| matches!(i, Item::Delivery(_))));
+    let conn = amqp::connect(&h.vhost.url(), "test-stale").await.unwrap();
+    let publisher = amqp::Publisher::open(&conn).await.unwrap();
+    let (stale, jws) = school.seal(&doc, now - chrono::Duration::hours(1)).unwrap();
+    let published = publisher
+        .publish(
+            amqp::IN,
+            &amqp::routing_key(Kind::Alert, school.me()),
+            jws.as_bytes(),
+            amqp::properties(Kind::Alert, stale.id, None),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(published, amqp::Published::Confirmed);
+    wait_until(
+        Duration::from_secs(30),
+        "the receipt and the refusal to be recorded and their replies sent",
+        || async {
+            let refused = store
+                .audit_entries(None)
+                .await
+                .unwrap()
+                .iter()
+                .any(|e| e.action == "message_refused");
+            let received = store
+                .deliveries_of(alert)
+                .await
+                .unwrap()
+                .iter()
+                .any(|d| d.recipient.as_str() == SOCIAL && d.received_at.is_some());
+            refused && received && store.stats(h.clock.now()).await.unwrap().outbox_pending == 0
+        },
+    )
+    .await;
+
+    let school_inbox = amqp::inbox(school.me());
+    let mut kinds: Vec<&str> = queued(&h.vhost.url(), &school_inbox, false)
+        .await
+        .iter()
+        .map(|(props, body)| check_labels(&school.registry, now, props, body).code())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["error", "feedback"], "the school's inbox");
+    h.stop().await;
 }
 
 /// The bytes a header table takes on the wire, roughly: names and string values.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Error, Writer};
-use crate::store::{self, NewOutbox};
+use crate::store::{self, MessageLabel, NewOutbox};
 use varsel_protocol::message::{Content, Feedback, ParticipantId, Payload};
 use varsel_transport::amqp;
 
@@ -23,6 +23,7 @@ impl Writer {
         p.references = vec![alert];
         tx.enqueue(&NewOutbox::amqp(
             amqp::inbox(school),
+            MessageLabel::of(&p),
             self.sign(&p).into_bytes(),
             None,
             Some(alert),

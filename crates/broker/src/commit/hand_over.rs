@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{Error, Writer};
 use crate::lifecycle::delivery;
-use crate::store::{self, NewAudit, NewDelivery, NewOutbox, NewTimer};
+use crate::store::{self, MessageLabel, NewAudit, NewDelivery, NewOutbox, NewTimer};
 use varsel_protocol::envelope;
 use varsel_protocol::message::{
     Content, Delivery, DeliveryState, KeyWrap, Kind, ParticipantId, Payload, RecipientRole, Sealed,
@@ -141,6 +141,7 @@ impl Writer {
         tx.enqueue(
             &NewOutbox::amqp(
                 amqp::inbox(h.recipient),
+                MessageLabel::of(&payload),
                 self.sign(&payload).into_bytes(),
                 Some(delivery_id),
                 Some(h.alert),

@@ -266,6 +266,8 @@ pub async fn start(
         wake: shared.outbox_wake.clone(),
         mailer,
     };
+    let (email, s) = (outbox.clone(), signals.clone());
+    supervisor.spawn(Worker::Email, move || email.clone().run_email(s.clone()));
     let s = signals.clone();
     supervisor.spawn(Worker::Outbox, move || {
         outbox.clone().run(link_rx.clone(), s.clone())

@@ -14,7 +14,7 @@ use super::process::dead_letter;
 use super::Shared;
 use crate::intake::World;
 use crate::mailer::{Fault, FaultNotice};
-use crate::store::{NewAudit, NewOutbox};
+use crate::store::NewAudit;
 use varsel_protocol::envelope;
 use varsel_protocol::message::{Kind, ParticipantId};
 use varsel_protocol::refusal::{bounded, Reason, Refusal};
@@ -108,11 +108,12 @@ impl Record<'_> {
         })
         .await?;
         if let Some(to) = self.signer {
-            let (dest, body) = shared
-                .intake
-                .error_reply(to, self.id, self.refusal, self.now);
-            tx.enqueue(&NewOutbox::amqp(dest, body, None, None, self.now))
-                .await?;
+            tx.enqueue(
+                &shared
+                    .intake
+                    .error_reply(to, self.id, self.refusal, self.now),
+            )
+            .await?;
         }
         let notice = FaultNotice {
             fault: Fault::MessageParked,

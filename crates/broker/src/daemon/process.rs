@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{park, Shared};
 use crate::intake::{Input, Outcome, World};
-use crate::store::{NewAudit, NewOutbox, Reply, Tx};
+use crate::store::{NewAudit, Reply, Tx};
 use varsel_protocol::message::{Kind, ParticipantId};
 use varsel_protocol::refusal::Refusal;
 use varsel_transport::amqp;
@@ -243,8 +243,7 @@ impl Refused<'_> {
                         ),
                     )
                 };
-                let (dest, body) = shared.intake.error_reply(to, self.id, &refusal, now);
-                tx.enqueue(&NewOutbox::amqp(dest, body, None, None, now))
+                tx.enqueue(&shared.intake.error_reply(to, self.id, &refusal, now))
                     .await?;
             }
             Reply::Repeat => shared.metrics.error_reply_withheld("repeat"),

@@ -213,17 +213,7 @@ impl Scheduler {
                 let last = tx.last_publication(d.id).await?;
                 match last {
                     Some(o) => {
-                        tx.enqueue(
-                            &NewOutbox::amqp(
-                                o.destination,
-                                o.payload,
-                                Some(d.id),
-                                Some(t.alert),
-                                now,
-                            )
-                            .with_urgent(o.urgent),
-                        )
-                        .await?;
+                        tx.enqueue(&NewOutbox::again(&o, now)).await?;
                         tx.audit(&audit("escalation_redeliver", detail)).await?;
                     }
                     None => {

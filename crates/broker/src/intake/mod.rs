@@ -33,7 +33,7 @@ use crate::commit::{Committed, Seen, Writer};
 use crate::config;
 use crate::metrics::Metrics;
 use crate::routing;
-use crate::store::{self, NewMessage};
+use crate::store::{self, MessageLabel, NewMessage, NewOutbox};
 use varsel_protocol::envelope::{self, KeySet};
 use varsel_protocol::message::{Content, ErrorReply, Kind, ParticipantId, Payload};
 use varsel_protocol::refusal::{Reason, Refusal};
@@ -323,14 +323,15 @@ impl Intake {
         })
     }
 
-    /// Builds the broker-signed `error` reply to a refused message's signer.
+    /// Builds the broker-signed `error` reply to a refused message's signer, as the outbox row
+    /// that sends it to the signer's inbox.
     pub fn error_reply(
         &self,
         to: &ParticipantId,
         refused_id: Option<Uuid>,
         refusal: &Refusal,
         now: DateTime<Utc>,
-    ) -> (String, Vec<u8>) {
+    ) -> NewOutbox {
         let mut p = Payload::new(
             self.writer.broker().clone(),
             Content::Error(ErrorReply {
@@ -341,6 +342,13 @@ impl Intake {
         );
         p.sent_at = now;
         p.references = refused_id.into_iter().collect();
-        (amqp::inbox(to), self.writer.sign(&p).into_bytes())
+        NewOutbox::amqp(
+            amqp::inbox(to),
+            MessageLabel::of(&p),
+            self.writer.sign(&p).into_bytes(),
+            None,
+            None,
+            now,
+        )
     }
 }

@@ -41,7 +41,7 @@ pub use connection::{Backend, Store};
 pub use deliveries::{DeliveryRow, NewDelivery};
 pub use error::Error;
 pub use messages::{digest, Inserted, MessageRow, NewMessage};
-pub use outbox::{Channel, NewOutbox, OutboxOutcome, OutboxRow, OutboxState};
+pub use outbox::{Channel, MessageLabel, NewOutbox, OutboxOutcome, OutboxRow, OutboxState};
 pub use replies::Reply;
 pub use stats::{AlertCount, DeliveryCount, Stats};
 pub use timers::{NewTimer, TimerRow, TimerState};

@@ -6,18 +6,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
-use varsel_protocol::message::code_enum;
+use varsel_protocol::message::{code_enum, Kind, Payload};
 
 use super::connection::Store;
 use super::error::Error;
 use super::leases::until;
-use super::rows::{code, convert_all, count, ms, opt_time, opt_uuid, time};
+use super::rows::{code, convert_all, corrupt, count, ms, opt_time, opt_uuid, time};
 use super::sql::Q;
 use super::tx::Tx;
 
 const OUTBOX_COLS: &str = "id, channel, destination, payload, delivery_id, alert_id, \
      state, attempts, next_attempt_at, claimed_by, claimed_until, last_error, created_at, sent_at, \
-     urgent";
+     urgent, message_kind, message_id";
 
 code_enum!(
     /// How an outbox row is sent.
@@ -39,10 +39,33 @@ code_enum!(
     }
 );
 
+/// The broker-signed message an AMQP outbox row publishes, as the publish's AMQP properties name
+/// it: `type` is its kind, `message_id` its id. Recorded with the row, so the outbox never reads
+/// them out of the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageLabel {
+    pub kind: Kind,
+    /// The id inside the signed payload; `None` for a row written before the store recorded it
+    /// (migration 0003), which is published without a `message_id`.
+    pub id: Option<Uuid>,
+}
+
+impl MessageLabel {
+    /// The label of `payload`, the message about to be signed into an outbox row.
+    pub fn of(payload: &Payload) -> MessageLabel {
+        MessageLabel {
+            kind: payload.kind(),
+            id: Some(payload.id),
+        }
+    }
+}
+
 /// A send to persist in the outbox.
 #[derive(Clone)]
 pub struct NewOutbox {
     pub channel: Channel,
+    /// What an AMQP row publishes; `None` for email.
+    pub message: Option<MessageLabel>,
     /// `inbox.<participant>` for AMQP, an address for email.
     pub destination: String,
     /// The bytes to publish, or the email body.
@@ -58,10 +81,11 @@ pub struct NewOutbox {
 }
 
 impl NewOutbox {
-    /// A message to publish on `varsel.out` with `destination` (`inbox.<id>`) as routing key,
-    /// due now.
+    /// A message (`payload`, the signed form of the message `message` labels) to publish on
+    /// `varsel.out` with `destination` (`inbox.<id>`) as routing key, due now.
     pub fn amqp(
         destination: String,
+        message: MessageLabel,
         payload: Vec<u8>,
         delivery: Option<Uuid>,
         alert: Option<Uuid>,
@@ -69,13 +93,25 @@ impl NewOutbox {
     ) -> NewOutbox {
         NewOutbox {
             channel: Channel::Amqp,
-            destination,
-            payload,
-            delivery,
-            alert,
-            not_before: now,
-            created_at: now,
-            urgent: false,
+            message: Some(message),
+            ..NewOutbox::email(destination, payload, delivery, alert, now)
+        }
+    }
+
+    /// A stored row's send once more, due now, urgent as it was: what a redelivery step
+    /// publishes again.
+    pub fn again(row: &OutboxRow, now: DateTime<Utc>) -> NewOutbox {
+        NewOutbox {
+            channel: row.channel,
+            message: row.message,
+            urgent: row.urgent,
+            ..NewOutbox::email(
+                row.destination.clone(),
+                row.payload.clone(),
+                row.delivery,
+                row.alert,
+                now,
+            )
         }
     }
 
@@ -94,7 +130,14 @@ impl NewOutbox {
     ) -> NewOutbox {
         NewOutbox {
             channel: Channel::Email,
-            ..NewOutbox::amqp(address, payload, delivery, alert, now)
+            message: None,
+            destination: address,
+            payload,
+            delivery,
+            alert,
+            not_before: now,
+            created_at: now,
+            urgent: false,
         }
     }
 }
@@ -103,6 +146,7 @@ impl fmt::Debug for NewOutbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewOutbox")
             .field("channel", &self.channel)
+            .field("message", &self.message)
             .field("destination", &self.destination)
             .field("payload_len", &self.payload.len())
             .field("delivery", &self.delivery)
@@ -117,6 +161,8 @@ impl fmt::Debug for NewOutbox {
 pub struct OutboxRow {
     pub id: i64,
     pub channel: Channel,
+    /// What an AMQP row publishes (always there for AMQP); `None` for email.
+    pub message: Option<MessageLabel>,
     pub destination: String,
     pub payload: Vec<u8>,
     pub delivery: Option<Uuid>,
@@ -138,6 +184,7 @@ impl fmt::Debug for OutboxRow {
         f.debug_struct("OutboxRow")
             .field("id", &self.id)
             .field("channel", &self.channel)
+            .field("message", &self.message)
             .field("destination", &self.destination)
             .field("payload_len", &self.payload.len())
             .field("delivery", &self.delivery)
@@ -182,14 +229,28 @@ struct RawOutbox {
     created_at: i64,
     sent_at: Option<i64>,
     urgent: i64,
+    message_kind: Option<String>,
+    message_id: Option<String>,
 }
 
 impl RawOutbox {
     fn into_row(self) -> Result<OutboxRow, Error> {
         const T: &str = "outbox";
+        let channel = code(T, "channel", &self.channel)?;
+        let message = match (channel, self.message_kind.as_deref()) {
+            (Channel::Amqp, Some(kind)) => Some(MessageLabel {
+                kind: code(T, "message_kind", kind)?,
+                id: opt_uuid(T, "message_id", self.message_id.as_deref())?,
+            }),
+            (Channel::Amqp, None) => {
+                return Err(corrupt(T, "message_kind", "missing on an AMQP row"))
+            }
+            (Channel::Email, _) => None,
+        };
         Ok(OutboxRow {
             id: self.id,
-            channel: code(T, "channel", &self.channel)?,
+            channel,
+            message,
             destination: self.destination,
             payload: self.payload,
             delivery: opt_uuid(T, "delivery_id", self.delivery_id.as_deref())?,
@@ -219,11 +280,12 @@ impl Store {
         convert_all(rows, RawOutbox::into_row)
     }
 
-    /// Claims up to `limit` pending outbox rows that are due at `now` and not claimed by a
-    /// live lease, for `owner` until `now + lease`. Each claim counts as an attempt. Urgent rows
-    /// come first, then the rest; each group in due order.
+    /// Claims up to `limit` pending outbox rows of `channel` that are due at `now` and not
+    /// claimed by a live lease, for `owner` until `now + lease`. Each claim counts as an attempt.
+    /// Urgent rows come first, then the rest; each group in due order.
     pub async fn claim_outbox(
         &self,
+        channel: Channel,
         owner: &str,
         now: DateTime<Utc>,
         lease: Duration,
@@ -231,7 +293,7 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, Error> {
         let sql = format!(
             "UPDATE outbox SET claimed_by = $1, claimed_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' \
+             WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND channel = $5 \
                  AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until <= $3) \
                  ORDER BY urgent DESC, next_attempt_at, id LIMIT $4{}) \
              RETURNING {OUTBOX_COLS}",
@@ -241,11 +303,35 @@ impl Store {
             .text(owner)
             .i64(until(now, lease)?)
             .i64(ms(now))
-            .i64(i64::from(limit));
+            .i64(i64::from(limit))
+            .text(channel.code());
         let rows: Vec<RawOutbox> = self.claim(q).await?;
         let mut rows = convert_all(rows, RawOutbox::into_row)?;
         rows.sort_by_key(|r| (!r.urgent, r.next_attempt_at, r.id));
         Ok(rows)
+    }
+
+    /// Extends `owner`'s claim on outbox row `id` until `now + lease`, while a send takes its
+    /// time; false if the row is no longer `owner`'s to send (another instance took it over
+    /// after the lease ran out, or its outcome is recorded).
+    pub async fn renew_outbox(
+        &self,
+        id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<bool, Error> {
+        let q = Q::new(
+            "UPDATE outbox SET claimed_until = $1 \
+             WHERE id = $2 AND claimed_by = $3 AND state = 'pending'",
+        )
+        .i64(until(now, lease)?)
+        .i64(id)
+        .text(owner);
+        let mut tx = self.begin().await?;
+        let renewed = tx.conn().execute(q).await? == 1;
+        tx.commit().await?;
+        Ok(renewed)
     }
 }
 
@@ -267,8 +353,8 @@ impl Tx {
     pub async fn enqueue(&mut self, o: &NewOutbox) -> Result<i64, Error> {
         let q = Q::new(
             "INSERT INTO outbox (channel, destination, payload, delivery_id, alert_id, state, \
-             attempts, next_attempt_at, created_at, urgent) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8) RETURNING id",
+             attempts, next_attempt_at, created_at, urgent, message_kind, message_id) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8, $9, $10) RETURNING id",
         )
         .text(o.channel.code())
         .text(o.destination.clone())
@@ -277,7 +363,9 @@ impl Tx {
         .opt_text(o.alert.map(|a| a.to_string()))
         .i64(ms(o.not_before))
         .i64(ms(o.created_at))
-        .i64(i64::from(o.urgent));
+        .i64(i64::from(o.urgent))
+        .opt_text(o.message.map(|m| m.kind.code().to_owned()))
+        .opt_text(o.message.and_then(|m| m.id).map(|id| id.to_string()));
         let (id,): (i64,) = self.conn().fetch_one(q).await?;
         Ok(id)
     }

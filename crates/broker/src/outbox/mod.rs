@@ -1,13 +1,19 @@
-//! The outbox worker: every outbound send (a delivery to an inbox, feedback or an error reply to a
-//! school, an email notice) is first committed to the store's outbox in the same transaction as
-//! the state change that causes it. This worker claims due rows with a lease, sends them, and
-//! marks each sent only after RabbitMQ's publisher confirm (or the SMTP server's acceptance).
-//! A nack, a connection failure or a transient SMTP error is retried with exponential backoff; an
+//! The outbox workers: every outbound send (a delivery to an inbox, feedback or an error reply to
+//! a school, an email notice) is first committed to the store's outbox in the same transaction as
+//! the state change that causes it. The workers claim due rows with a lease, send them, and mark
+//! each sent only after RabbitMQ's publisher confirm (or the SMTP server's acceptance). A nack, a
+//! connection failure or a transient SMTP error is retried with exponential backoff; an
 //! unroutable publish is recorded as such for ops to see. Nothing is sent that is not recorded,
 //! and nothing recorded is forgotten.
 //!
 //! Rows are claimed with a lease (`claimed_until`), so several broker instances can share one
 //! store and a row claimed by an instance that died is taken over when the lease runs out.
+//!
+//! AMQP rows and email rows are claimed and sent by two tasks of their own ([`Worker::run`] and
+//! [`Worker::run_email`]): a mail relay that takes its time never holds up a delivery, and an
+//! email's lease is renewed while the relay is at it, so no other instance sends it again.
+
+mod email;
 
 use std::sync::Arc;
 
@@ -18,14 +24,14 @@ use tokio::sync::{watch, Notify};
 use crate::config;
 use crate::lifecycle::delivery;
 use crate::mailer;
-use crate::metrics::{EmailResult, Metrics, PublishResult};
+use crate::metrics::{Metrics, PublishResult};
 use crate::store::{Channel, NewAudit, OutboxOutcome, OutboxRow, Store};
-use varsel_protocol::message::{DeliveryState, Kind};
+use varsel_protocol::message::DeliveryState;
 use varsel_transport::amqp;
 use varsel_transport::clock::Clock;
 use varsel_transport::shutdown::Signals;
 
-/// The outbox worker of one broker instance. Cloned to start it again after it died.
+/// The outbox worker of one broker instance (cloned for its AMQP and its email task).
 #[derive(Clone)]
 pub struct Worker {
     pub store: Store,
@@ -34,7 +40,8 @@ pub struct Worker {
     pub config: config::Outbox,
     pub clock: Clock,
     pub metrics: Metrics,
-    /// Woken after a commit that enqueued something, so sends do not wait for the next poll.
+    /// Woken after a commit that enqueued something, so publishes do not wait for the next poll
+    /// (email is picked up at the next poll).
     pub wake: Arc<Notify>,
     pub mailer: Option<mailer::Mailer>,
 }
@@ -50,8 +57,8 @@ pub fn backoff(
 }
 
 impl Worker {
-    /// Runs until `signals` asks to stop. Publishes only while `link` holds a connected
-    /// publisher; while RabbitMQ is away, AMQP rows wait in the store.
+    /// Publishes AMQP rows until `signals` asks to stop. Publishes only while `link` holds a
+    /// connected publisher; while RabbitMQ is away, AMQP rows wait in the store.
     pub async fn run(self, mut link: watch::Receiver<Option<amqp::Publisher>>, signals: Signals) {
         loop {
             if signals.is_stopping() {
@@ -59,23 +66,9 @@ impl Worker {
             }
             fail::fail_point!("outbox-loop");
             let publisher = link.borrow().clone();
-            let now = self.clock.now();
-            let rows = match self
-                .store
-                .claim_outbox(&self.owner, now, self.config.lease, self.config.batch)
-                .await
-            {
-                Ok(rows) => rows,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox: store unavailable, retrying");
-                    Vec::new()
-                }
-            };
-            let busy = !rows.is_empty();
-            if busy {
-                self.send_batch(rows, publisher.as_ref()).await;
-            }
-            if busy {
+            let rows = self.claim(Channel::Amqp, self.config.batch).await;
+            if !rows.is_empty() {
+                self.publish_batch(&rows, publisher.as_ref()).await;
                 continue;
             }
             tokio::select! {
@@ -87,82 +80,33 @@ impl Worker {
         }
     }
 
-    /// Sends one claimed batch: AMQP publishes are pipelined (all sent, then all confirms awaited).
-    async fn send_batch(&self, rows: Vec<OutboxRow>, publisher: Option<&amqp::Publisher>) {
-        let (amqp_rows, email_rows): (Vec<_>, Vec<_>) =
-            rows.into_iter().partition(|r| r.channel == Channel::Amqp);
-        if !amqp_rows.is_empty() {
-            match publisher {
-                Some(p) => {
-                    let sends = amqp_rows.iter().map(|row| {
-                        let props = amqp::with_headers(
-                            amqp::properties(Kind::Delivery, uuid::Uuid::nil(), None)
-                                .with_message_id(row.id.to_string().as_str().into()),
-                            &[
-                                (amqp::H_OUTBOX, row.id.to_string()),
-                                (
-                                    amqp::H_DELIVERY,
-                                    row.delivery.map(|d| d.to_string()).unwrap_or_default(),
-                                ),
-                            ],
-                        );
-                        p.publish(amqp::OUT, &row.destination, &row.payload, props, true)
-                    });
-                    let results = futures_util::future::join_all(sends).await;
-                    let done = amqp_rows
-                        .iter()
-                        .zip(results)
-                        .map(|(row, result)| {
-                            let outcome = match result {
-                                Ok(amqp::Published::Confirmed) => Sent,
-                                Ok(amqp::Published::Returned) => {
-                                    Unroutable("returned by RabbitMQ: no such inbox".into())
-                                }
-                                Ok(amqp::Published::Nacked) => Retry("nacked by RabbitMQ".into()),
-                                Err(e) => Retry(e.to_string()),
-                            };
-                            (row, outcome)
-                        })
-                        .collect();
-                    self.finish_all(done).await;
-                }
-                None => {
-                    let done = amqp_rows
-                        .iter()
-                        .map(|row| (row, Retry("RabbitMQ is not connected".into())))
-                        .collect();
-                    self.finish_all(done).await;
-                }
-            }
-        }
-        for row in &email_rows {
-            let outcome = self.send_email(row).await;
-            self.finish(row, outcome).await;
-        }
+    /// Claims up to `limit` due rows of `channel` for this instance; none while the store cannot
+    /// be reached (the caller polls again).
+    async fn claim(&self, channel: Channel, limit: u32) -> Vec<OutboxRow> {
+        let now = self.clock.now();
+        let claimed = self
+            .store
+            .claim_outbox(channel, &self.owner, now, self.config.lease, limit)
+            .await;
+        claimed.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, channel = channel.code(), "outbox: store unavailable, retrying");
+            Vec::new()
+        })
     }
 
-    async fn send_email(&self, row: &OutboxRow) -> Attempt {
-        let Some(mailer) = &self.mailer else {
-            return Failed("no SMTP server is configured".into());
+    /// Publishes one claimed batch of AMQP rows, pipelined (all sent, then all confirms awaited).
+    async fn publish_batch(&self, rows: &[OutboxRow], publisher: Option<&amqp::Publisher>) {
+        let done = match publisher {
+            Some(p) => {
+                let results = futures_util::future::join_all(rows.iter().map(|r| publish(p, r)));
+                rows.iter().zip(results.await).collect()
+            }
+            None => rows
+                .iter()
+                .map(|row| (row, Retry("RabbitMQ is not connected".into())))
+                .collect(),
         };
-        let notice: mailer::Email = match serde_json::from_slice(&row.payload) {
-            Ok(n) => n,
-            Err(e) => return Failed(format!("unreadable notice: {e}")),
-        };
-        match mailer.send(&row.destination, &notice).await {
-            Ok(()) => {
-                self.metrics.email(EmailResult::Sent);
-                Sent
-            }
-            Err(e) if e.is_transient() => {
-                self.metrics.email(EmailResult::Failed);
-                Retry(e.to_string())
-            }
-            Err(e) => {
-                self.metrics.email(EmailResult::Failed);
-                Failed(e.to_string())
-            }
-        }
+        self.finish_all(done).await;
     }
 
     /// Records the outcome of one send, with the delivery's state change and an audit entry, in one
@@ -283,6 +227,31 @@ impl Worker {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// Publishes one AMQP row (the caller awaits many at once, so their confirms are pipelined).
+/// Its properties say what it holds: `type` the kind of the message, `message_id` that message's
+/// id, `x-varsel-outbox` the row, and `x-varsel-delivery` the delivery, only when the row belongs
+/// to one.
+async fn publish(p: &amqp::Publisher, row: &OutboxRow) -> Attempt {
+    // Reading an AMQP row without its message's kind fails, so this is not expected to happen.
+    let Some(label) = row.message else {
+        return Failed("the row does not record which message it holds".into());
+    };
+    let mut headers = vec![(amqp::H_OUTBOX, row.id.to_string())];
+    if let Some(d) = row.delivery {
+        headers.push((amqp::H_DELIVERY, d.to_string()));
+    }
+    let props = amqp::with_headers(amqp::labelled(label.kind, label.id), &headers);
+    match p
+        .publish(amqp::OUT, &row.destination, &row.payload, props, true)
+        .await
+    {
+        Ok(amqp::Published::Confirmed) => Sent,
+        Ok(amqp::Published::Returned) => Unroutable("returned by RabbitMQ: no such inbox".into()),
+        Ok(amqp::Published::Nacked) => Retry("nacked by RabbitMQ".into()),
+        Err(e) => Retry(e.to_string()),
     }
 }
 
