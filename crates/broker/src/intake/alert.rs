@@ -41,8 +41,7 @@ impl Intake {
             .route(&sealed.header, now, &|id: &ParticipantId| {
                 registry
                     .participant(id)
-                    .and_then(|p| p.office_hours.as_deref())
-                    .and_then(|s| s.parse().ok())
+                    .and_then(|p| p.office_hours.clone())
             });
 
         // Freeze the policies in force on the alert.

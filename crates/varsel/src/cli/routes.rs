@@ -46,8 +46,7 @@ pub(super) fn run(command: RoutesCommand) -> Result<(), Failure> {
                 registry
                     .as_ref()
                     .and_then(|r| r.participant(id))
-                    .and_then(|p| p.office_hours.as_deref())
-                    .and_then(|s| s.parse().ok())
+                    .and_then(|p| p.office_hours.clone())
             };
             print!("{}", t.explain(&header, at, &hours));
             Ok(())
