@@ -12,12 +12,15 @@ use varsel_protocol::message::{DeliveryState, Kind, Outcome, Status};
 use varsel_transport::clock::Clock;
 
 use varsel_testkit::harness::{drain, wait_until, Harness};
-use varsel_testkit::smtp::SmtpSink;
+use varsel_testkit::smtp::{Received, SmtpSink};
+use varsel_testkit::wait;
 
 const SCHOOL: &str = "norrkoping-ektorpsskolan";
 const SOCIAL: &str = "norrkoping-socialtjansten";
 const JOUR: &str = "norrkoping-socialjouren";
 const POLICE: &str = "polisen-region-ost";
+/// The functional mailbox of the ops participant (`varsel-ops`) in the test world.
+const OPS_MAILBOX: &str = "drift@varsel.example";
 
 fn stockholm(date: NaiveDate, h: u32, m: u32) -> DateTime<Utc> {
     varsel_protocol::calendar::TZ
@@ -289,6 +292,7 @@ async fn outside_office_hours_and_on_holidays_the_alert_also_goes_to_socialjoure
             true,
         ),
         ("annandag påsk 10:00", stockholm(easter_monday, 10, 0), true),
+        ("Wednesday 02:00", next(Weekday::Wed, 2, 0), true),
         ("Tuesday 10:00", next(Weekday::Tue, 10, 0), false),
     ];
     for (what, instant, closed) in cases {
@@ -558,6 +562,94 @@ async fn an_exercise_climbs_its_ladder_marked_as_exercise_but_never_pages_ops() 
         mail[0].subject().contains("ÖVNING"),
         "{}",
         mail[0].subject()
+    );
+    h.stop().await;
+}
+
+/// The audit entries with `action`, for one alert or (with `None`) all of them.
+async fn audited(store: &Store, alert: Option<Uuid>, action: &str) -> Vec<serde_json::Value> {
+    store
+        .audit_entries(alert)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == action)
+        .map(|e| e.detail)
+        .collect()
+}
+
+/// The first alarm emailed to ops whose text contains `needle`.
+async fn alarm_mail(sink: &SmtpSink, needle: &str) -> Received {
+    wait::value(
+        Duration::from_secs(30),
+        &format!("an alarm to ops about {needle}"),
+        || async {
+            sink.messages().into_iter().find(|m| {
+                m.to.iter().any(|t| t == OPS_MAILBOX)
+                    && m.subject().contains("DRIFTLARM")
+                    && m.decoded().contains(needle)
+            })
+        },
+    )
+    .await
+}
+
+/// A changed registry whose office hours do not parse (`mon-fri 8-17`) is refused whole on
+/// SIGHUP: the registry in force stays, so an alert at night still also goes to socialjouren, and
+/// ops are alarmed (audited and emailed) with the file and the key path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_with_an_office_hours_typo_is_refused_and_ops_are_alarmed() {
+    let (h, sink) = start("reload-typo", next(Weekday::Wed, 2, 0)).await;
+    let store = h.store();
+    let shared = h.broker.as_ref().unwrap().shared.clone();
+    let in_force = shared.world().registry.version().to_owned();
+    let path = h.path().join("registry.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let typo = text.replacen(
+        "office_hours = \"mon-fri 08:00-17:00\"",
+        "office_hours = \"mon-fri 8-17\"",
+        1,
+    );
+    assert_ne!(
+        typo, text,
+        "the registry gives social services' office hours"
+    );
+    std::fs::write(&path, &typo).unwrap();
+    h.signals.reload();
+
+    let refused = wait::value(
+        Duration::from_secs(30),
+        "the refused reload to be audited",
+        || async { audited(&store, None, "config_refused").await.pop() },
+    )
+    .await;
+    let detail = refused["detail"].as_str().unwrap();
+    // Social services are the fourth participant of the test world.
+    let key = "participant[3].office_hours";
+    assert!(
+        detail.contains(&format!(
+            "registry.toml: {key}: office hours \"mon-fri 8-17\""
+        )),
+        "{detail}"
+    );
+    assert_eq!(
+        shared.world().registry.version(),
+        in_force,
+        "the registry in force stays"
+    );
+    assert!(audited(&store, None, "config_reloaded").await.is_empty());
+    let alarm = alarm_mail(&sink, key).await;
+    assert!(alarm.decoded().contains("vägrades"), "{}", alarm.decoded());
+
+    // Social services are closed at 02:00, as the registry in force says: socialjouren gets it.
+    // (The participants' clients read the registry file too; they get the good one back, and the
+    // broker, not told to reload, goes on with the registry it kept.)
+    std::fs::write(&path, &text).unwrap();
+    let alert = send_delivered(&h, &alert_doc(&h, chrono::Duration::hours(8))).await;
+    assert!(delivery_of(&store, alert, SOCIAL).await.is_some());
+    assert!(
+        delivery_of(&store, alert, JOUR).await.is_some(),
+        "socialjouren gets the alert at night"
     );
     h.stop().await;
 }
