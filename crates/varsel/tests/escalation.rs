@@ -56,6 +56,16 @@ fn alert_doc(h: &Harness, departure: chrono::Duration) -> varsel_protocol::alert
     doc
 }
 
+/// The example alert as a suspicion of a stay abroad, with no departure: social services alone
+/// are required, under the standard policy (whose next recipient is socialjouren).
+fn suspected_abroad(h: &Harness) -> varsel_protocol::alert::Document {
+    let mut doc = h.example("alert.json");
+    doc.header.category = varsel_protocol::message::Category::SuspectedAbroad;
+    doc.header.planned_departure = None;
+    doc.body.travel = None;
+    doc
+}
+
 /// The escalation steps taken for an alert so far: (action, recipient of the delivery).
 async fn steps(store: &Store, alert: Uuid) -> Vec<(String, String)> {
     let deliveries: BTreeMap<Uuid, String> = store
@@ -461,11 +471,7 @@ async fn a_restart_between_two_steps_fires_the_next_step_once() {
 async fn a_declined_delivery_is_rerouted_and_with_no_required_recipient_left_ops_are_paged() {
     let (h, _sink) = start("decline", next(Weekday::Wed, 10, 0)).await;
     let store = h.store();
-    let mut doc = h.example("alert.json");
-    doc.header.category = varsel_protocol::message::Category::SuspectedAbroad;
-    doc.header.planned_departure = None;
-    doc.body.travel = None;
-    let alert = send_delivered(&h, &doc).await;
+    let alert = send_delivered(&h, &suspected_abroad(&h)).await;
     let social = delivery_of(&store, alert, SOCIAL).await.unwrap();
     h.client(SOCIAL)
         .ack(social.id, "Handläggare", Outcome::NotOurJurisdiction)
@@ -594,6 +600,18 @@ async fn alarm_mail(sink: &SmtpSink, needle: &str) -> Received {
     .await
 }
 
+/// Changes the broker's SQLite store behind its back, as a damaged disk or a careless hand would.
+async fn tamper(h: &Harness, sql: &str, binds: &[&str]) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", h.path().join("varsel.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+    for b in binds {
+        q = q.bind(b.to_string());
+    }
+    assert_eq!(q.execute(&mut c).await.unwrap().rows_affected(), 1, "{sql}");
+}
+
 /// A changed registry whose office hours do not parse (`mon-fri 8-17`) is refused whole on
 /// SIGHUP: the registry in force stays, so an alert at night still also goes to socialjouren, and
 /// ops are alarmed (audited and emailed) with the file and the key path.
@@ -651,6 +669,181 @@ async fn a_reload_with_an_office_hours_typo_is_refused_and_ops_are_alarmed() {
         delivery_of(&store, alert, JOUR).await.is_some(),
         "socialjouren gets the alert at night"
     );
+    h.stop().await;
+}
+
+/// Stored escalation state that does not read is never taken for "no escalation": a frozen policy
+/// corrupted in the store, and a timer whose action is `null` (what a failed serialisation used to
+/// store), each make their step fail loudly when it falls due: the timer is closed (not retried
+/// for ever), ops are alarmed with the table, column and row, and the alert is handed to ops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_escalation_state_that_does_not_read_alarms_and_pages_ops() {
+    let (h, sink) = start("unreadable", next(Weekday::Tue, 10, 0)).await;
+    let store = h.store();
+    let created = h.clock.now();
+    let doc = alert_doc(&h, chrono::Duration::hours(8));
+    let policy_gone = send_delivered(&h, &doc).await;
+    let action_gone = send_delivered(&h, &doc).await;
+    tamper(
+        &h,
+        "UPDATE alerts SET policy = $1 WHERE id = $2",
+        &[r#"{"departure": "corrupted"}"#, &policy_gone.to_string()],
+    )
+    .await;
+    let social = delivery_of(&store, action_gone, SOCIAL).await.unwrap();
+    let first = store
+        .timers_of(action_gone)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.delivery == Some(social.id))
+        .min_by_key(|t| (t.due_at, t.id))
+        .unwrap();
+    tamper(
+        &h,
+        "UPDATE timers SET action = 'null' WHERE id = $1",
+        &[&first.id.to_string()],
+    )
+    .await;
+
+    // The first steps (redeliver to social services and the police) fall due.
+    h.clock.set(created + chrono::Duration::minutes(10));
+    wait_until(
+        Duration::from_secs(30),
+        "both of the policy-less alert's due steps to be given up",
+        || async {
+            audited(&store, Some(policy_gone), "stored_state_invalid")
+                .await
+                .len()
+                == 2
+        },
+    )
+    .await;
+    let why = audited(&store, Some(policy_gone), "stored_state_invalid").await;
+    let shown = why[0]["detail"].as_str().unwrap();
+    assert!(
+        shown.contains(&format!(
+            "alerts.policy of alert {policy_gone} does not read"
+        )),
+        "{shown}"
+    );
+    assert!(!audited(&store, Some(policy_gone), "ops_paged")
+        .await
+        .is_empty());
+    assert!(audited(&store, Some(policy_gone), "escalation_redeliver")
+        .await
+        .is_empty());
+    assert_eq!(
+        store.alert(policy_gone).await.unwrap().unwrap().state,
+        AlertState::Escalated
+    );
+    alarm_mail(&sink, &format!("alerts.policy of alert {policy_gone}")).await;
+
+    wait_until(
+        Duration::from_secs(30),
+        "the timer without an action to be given up, the other step to fire",
+        || async {
+            !audited(&store, Some(action_gone), "stored_state_invalid")
+                .await
+                .is_empty()
+                && steps(&store, action_gone)
+                    .await
+                    .contains(&("escalation_redeliver".to_owned(), POLICE.to_owned()))
+        },
+    )
+    .await;
+    let why = audited(&store, Some(action_gone), "stored_state_invalid").await;
+    assert_eq!(why.len(), 1, "{why:?}");
+    let shown = why[0]["detail"].as_str().unwrap();
+    assert!(
+        shown.contains(&format!(
+            "timers.action of timer {} does not read",
+            first.id
+        )),
+        "{shown}"
+    );
+    assert_eq!(
+        store.alert(action_gone).await.unwrap().unwrap().state,
+        AlertState::Escalated
+    );
+    alarm_mail(&sink, &format!("timers.action of timer {}", first.id)).await;
+
+    // Given up once, not retried when a lease would have run out.
+    let closed =
+        |t: &varsel_broker::store::TimerRow| t.due_at <= created + chrono::Duration::minutes(10);
+    h.clock.set(created + chrono::Duration::minutes(12));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for alert in [policy_gone, action_gone] {
+        let timers = store.timers_of(alert).await.unwrap();
+        assert!(
+            timers
+                .iter()
+                .filter(|t| closed(t))
+                .all(|t| t.state == TimerState::Fired),
+            "{timers:?}"
+        );
+    }
+    assert_eq!(
+        audited(&store, Some(policy_gone), "stored_state_invalid")
+            .await
+            .len()
+            + audited(&store, Some(action_gone), "stored_state_invalid")
+                .await
+                .len(),
+        3
+    );
+    h.stop().await;
+}
+
+/// A decline on an alert whose frozen policy does not read cannot be re-routed by that policy:
+/// instead of acting as if there were no policy, ops are alarmed with the column and row and the
+/// alert is handed to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_whose_policy_does_not_read_alarms_and_pages_ops() {
+    let (h, sink) = start("decline-unreadable", next(Weekday::Wed, 10, 0)).await;
+    let store = h.store();
+    let alert = send_delivered(&h, &suspected_abroad(&h)).await;
+    tamper(
+        &h,
+        "UPDATE alerts SET policy = $1 WHERE id = $2",
+        &[
+            r#"{"standard": {"receipt_deadline": "soon"}}"#,
+            &alert.to_string(),
+        ],
+    )
+    .await;
+    let social = delivery_of(&store, alert, SOCIAL).await.unwrap();
+    h.client(SOCIAL)
+        .ack(social.id, "Handläggare", Outcome::NotOurJurisdiction)
+        .await
+        .unwrap();
+    let why = wait::value(
+        Duration::from_secs(30),
+        "the unreadable policy to be reported",
+        || async {
+            audited(&store, Some(alert), "stored_state_invalid")
+                .await
+                .pop()
+        },
+    )
+    .await;
+    let shown = why["detail"].as_str().unwrap();
+    assert!(
+        shown.contains(&format!("alerts.policy of alert {alert} does not read")),
+        "{shown}"
+    );
+    let paged = audited(&store, Some(alert), "ops_paged").await;
+    assert_eq!(paged.len(), 1, "{paged:?}");
+    assert_eq!(paged[0]["why"], "stored state unreadable");
+    assert!(audited(&store, Some(alert), "delivery_rerouted")
+        .await
+        .is_empty());
+    assert!(delivery_of(&store, alert, JOUR).await.is_none());
+    assert_eq!(
+        store.alert(alert).await.unwrap().unwrap().state,
+        AlertState::Escalated
+    );
+    alarm_mail(&sink, &format!("alerts.policy of alert {alert}")).await;
     h.stop().await;
 }
 
