@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::Writer;
 use crate::lifecycle;
 use crate::mailer;
-use crate::store::{self, NewAudit, NewOutbox};
+use crate::store::{self, AlertState, NewAudit, NewOutbox};
 use varsel_protocol::message::Status;
 use varsel_protocol::registry::{Registry, Role};
 
@@ -91,9 +91,9 @@ impl Writer {
     }
 
     /// Stored state the broker needs to act on `alert` does not read (`why` names the table,
-    /// column and row): nothing is guessed in its place. Ops are alarmed with `why`, and the alert,
-    /// if its row still reads and it is real (not an exercise or test), is handed to them like any
-    /// page.
+    /// column and row): nothing is guessed in its place. Ops are alarmed with `why` every time, and
+    /// the alert, if its row still reads, is real (not an exercise or test) and not with ops
+    /// already, is handed to them like any page.
     pub async fn page_ops_unreadable(
         &self,
         tx: &mut store::Tx,
@@ -111,7 +111,7 @@ impl Writer {
         };
         self.alarm_ops(tx, registry, &alarm, delivery).await?;
         match tx.alert_for_update(alert).await {
-            Ok(Some(row)) if row.status == Status::Actual => {
+            Ok(Some(row)) if row.status == Status::Actual && row.state != AlertState::Escalated => {
                 let detail = json!({ "why": "stored state unreadable", "error": why });
                 self.page_ops(tx, registry, &row, delivery, now, detail)
                     .await
