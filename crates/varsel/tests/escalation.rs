@@ -672,6 +672,34 @@ async fn a_reload_with_an_office_hours_typo_is_refused_and_ops_are_alarmed() {
     h.stop().await;
 }
 
+/// A registry that gives social services no office hours at all, under a table that sends their
+/// alerts to socialjouren when they are closed, is refused: social services would count as always
+/// open and socialjouren would never get an alert at night.
+#[test]
+fn a_recipient_with_an_after_hours_alternative_but_no_office_hours_is_refused() {
+    let dir = varsel_testkit::temp_dir();
+    let path = varsel_testkit::world::write_world(dir.path()).unwrap();
+    let config =
+        varsel_testkit::world::broker_config(dir.path(), "amqp://unused", 1, None, "127.0.0.1:0")
+            .unwrap();
+    assert!(varsel_broker::daemon::load_world(&config).is_ok());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let without = text.replacen("office_hours = \"mon-fri 08:00-17:00\"\n", "", 1);
+    assert_ne!(
+        without, text,
+        "the registry gives social services' office hours"
+    );
+    std::fs::write(&path, without).unwrap();
+    let err = match varsel_broker::daemon::load_world(&config) {
+        Ok(_) => panic!("a world where socialjouren is never used must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(".when_closed: norrkoping-socialtjansten has no office_hours"),
+        "{err}"
+    );
+}
+
 /// Stored escalation state that does not read is never taken for "no escalation": a frozen policy
 /// corrupted in the store, and a timer whose action is `null` (what a failed serialisation used to
 /// store), each make their step fail loudly when it falls due: the timer is closed (not retried

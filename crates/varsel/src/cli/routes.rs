@@ -16,6 +16,11 @@ pub(super) fn run(command: RoutesCommand) -> Result<(), Failure> {
             if let Some(r) = registry {
                 let r = Registry::load(&r).map_err(|e| fail(EX_CONFIG)(e.into()))?;
                 t.check_against(&|id: &ParticipantId| r.participant(id).is_some())
+                    .and_then(|()| {
+                        t.check_office_hours(&|id: &ParticipantId| {
+                            r.participant(id).is_some_and(|p| p.office_hours.is_some())
+                        })
+                    })
                     .map_err(|e| fail(EX_CONFIG)(e.into()))?;
             }
             println!("{}: ok (version {})", table.display(), t.version());
