@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::commit::{self, Committed, Error, Timing, Writer};
-use crate::escalation::{Action as EscalationAction, Policy, Timer};
+use crate::escalation::{self, Action as EscalationAction, Timer};
 use crate::lifecycle;
 use crate::store::{self, NewAudit, NewMessage, NewTimer};
 use varsel_protocol::message::{Content, DeliveryState, Feedback, Kind, ParticipantId, Payload};
@@ -156,8 +156,8 @@ pub async fn apply(
 /// A recipient declined (`not_our_jurisdiction`): the delivery's escalation policy says where the
 /// alert goes instead. Its first `add_recipient` step naming someone who is not yet a recipient
 /// is scheduled to fire at once (the scheduler adds the recipient, with deadlines of its own).
-/// Without such a step, and with no required recipient left open, ops are paged. Returns whether
-/// a new recipient is on its way.
+/// Without such a step, and with no required recipient left open, ops are paged; so they are when
+/// the frozen policies do not read. Returns whether a new recipient is on its way.
 async fn reroute(
     tx: &mut store::Tx,
     writer: &Writer,
@@ -168,11 +168,23 @@ async fn reroute(
     let Some(alert) = tx.alert_for_update(declined.alert).await? else {
         return Ok(false);
     };
-    let policies: std::collections::BTreeMap<String, Policy> = alert
-        .policy
-        .clone()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+    // Policies that do not read say nothing about where the alert goes next: ops decide.
+    let policies = match escalation::frozen(&alert) {
+        Ok(p) => p,
+        Err(e) => {
+            writer
+                .page_ops_unreadable(
+                    tx,
+                    registry,
+                    alert.id,
+                    Some(declined.id),
+                    e.to_string(),
+                    now,
+                )
+                .await?;
+            return Ok(false);
+        }
+    };
     let deliveries = tx.deliveries_of(declined.alert).await?;
     let is_recipient = |p: &ParticipantId| {
         deliveries

@@ -12,12 +12,15 @@ use varsel_protocol::message::{DeliveryState, Kind, Outcome, Status};
 use varsel_transport::clock::Clock;
 
 use varsel_testkit::harness::{drain, wait_until, Harness};
-use varsel_testkit::smtp::SmtpSink;
+use varsel_testkit::smtp::{Received, SmtpSink};
+use varsel_testkit::wait;
 
 const SCHOOL: &str = "norrkoping-ektorpsskolan";
 const SOCIAL: &str = "norrkoping-socialtjansten";
 const JOUR: &str = "norrkoping-socialjouren";
 const POLICE: &str = "polisen-region-ost";
+/// The functional mailbox of the ops participant (`varsel-ops`) in the test world.
+const OPS_MAILBOX: &str = "drift@varsel.example";
 
 fn stockholm(date: NaiveDate, h: u32, m: u32) -> DateTime<Utc> {
     varsel_protocol::calendar::TZ
@@ -50,6 +53,16 @@ fn alert_doc(h: &Harness, departure: chrono::Duration) -> varsel_protocol::alert
     if let Some(t) = doc.body.travel.as_mut() {
         t.planned_departure = Some(at);
     }
+    doc
+}
+
+/// The example alert as a suspicion of a stay abroad, with no departure: social services alone
+/// are required, under the standard policy (whose next recipient is socialjouren).
+fn suspected_abroad(h: &Harness) -> varsel_protocol::alert::Document {
+    let mut doc = h.example("alert.json");
+    doc.header.category = varsel_protocol::message::Category::SuspectedAbroad;
+    doc.header.planned_departure = None;
+    doc.body.travel = None;
     doc
 }
 
@@ -289,6 +302,7 @@ async fn outside_office_hours_and_on_holidays_the_alert_also_goes_to_socialjoure
             true,
         ),
         ("annandag påsk 10:00", stockholm(easter_monday, 10, 0), true),
+        ("Wednesday 02:00", next(Weekday::Wed, 2, 0), true),
         ("Tuesday 10:00", next(Weekday::Tue, 10, 0), false),
     ];
     for (what, instant, closed) in cases {
@@ -457,11 +471,7 @@ async fn a_restart_between_two_steps_fires_the_next_step_once() {
 async fn a_declined_delivery_is_rerouted_and_with_no_required_recipient_left_ops_are_paged() {
     let (h, _sink) = start("decline", next(Weekday::Wed, 10, 0)).await;
     let store = h.store();
-    let mut doc = h.example("alert.json");
-    doc.header.category = varsel_protocol::message::Category::SuspectedAbroad;
-    doc.header.planned_departure = None;
-    doc.body.travel = None;
-    let alert = send_delivered(&h, &doc).await;
+    let alert = send_delivered(&h, &suspected_abroad(&h)).await;
     let social = delivery_of(&store, alert, SOCIAL).await.unwrap();
     h.client(SOCIAL)
         .ack(social.id, "Handläggare", Outcome::NotOurJurisdiction)
@@ -559,6 +569,309 @@ async fn an_exercise_climbs_its_ladder_marked_as_exercise_but_never_pages_ops() 
         "{}",
         mail[0].subject()
     );
+    h.stop().await;
+}
+
+/// The audit entries with `action`, for one alert or (with `None`) all of them.
+async fn audited(store: &Store, alert: Option<Uuid>, action: &str) -> Vec<serde_json::Value> {
+    store
+        .audit_entries(alert)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == action)
+        .map(|e| e.detail)
+        .collect()
+}
+
+/// The first alarm emailed to ops whose text contains `needle`.
+async fn alarm_mail(sink: &SmtpSink, needle: &str) -> Received {
+    wait::value(
+        Duration::from_secs(30),
+        &format!("an alarm to ops about {needle}"),
+        || async {
+            sink.messages().into_iter().find(|m| {
+                m.to.iter().any(|t| t == OPS_MAILBOX)
+                    && m.subject().contains("DRIFTLARM")
+                    && m.decoded().contains(needle)
+            })
+        },
+    )
+    .await
+}
+
+/// Changes the broker's SQLite store behind its back, as a damaged disk or a careless hand would.
+async fn tamper(h: &Harness, sql: &str, binds: &[&str]) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", h.path().join("varsel.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+    for b in binds {
+        q = q.bind(b.to_string());
+    }
+    assert_eq!(q.execute(&mut c).await.unwrap().rows_affected(), 1, "{sql}");
+}
+
+/// A changed registry whose office hours do not parse (`mon-fri 8-17`) is refused whole on
+/// SIGHUP: the registry in force stays, so an alert at night still also goes to socialjouren, and
+/// ops are alarmed (audited and emailed) with the file and the key path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_with_an_office_hours_typo_is_refused_and_ops_are_alarmed() {
+    let (h, sink) = start("reload-typo", next(Weekday::Wed, 2, 0)).await;
+    let store = h.store();
+    let shared = h.broker.as_ref().unwrap().shared.clone();
+    let in_force = shared.world().registry.version().to_owned();
+    let path = h.path().join("registry.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let typo = text.replacen(
+        "office_hours = \"mon-fri 08:00-17:00\"",
+        "office_hours = \"mon-fri 8-17\"",
+        1,
+    );
+    assert_ne!(
+        typo, text,
+        "the registry gives social services' office hours"
+    );
+    std::fs::write(&path, &typo).unwrap();
+    h.signals.reload();
+
+    let refused = wait::value(
+        Duration::from_secs(30),
+        "the refused reload to be audited",
+        || async { audited(&store, None, "config_refused").await.pop() },
+    )
+    .await;
+    let detail = refused["detail"].as_str().unwrap();
+    // Social services are the fourth participant of the test world.
+    let key = "participant[3].office_hours";
+    assert!(
+        detail.contains(&format!(
+            "registry.toml: {key}: office hours \"mon-fri 8-17\""
+        )),
+        "{detail}"
+    );
+    assert_eq!(
+        shared.world().registry.version(),
+        in_force,
+        "the registry in force stays"
+    );
+    assert!(audited(&store, None, "config_reloaded").await.is_empty());
+    let alarm = alarm_mail(&sink, key).await;
+    assert!(alarm.decoded().contains("vägrades"), "{}", alarm.decoded());
+
+    // Social services are closed at 02:00, as the registry in force says: socialjouren gets it.
+    // (The participants' clients read the registry file too; they get the good one back, and the
+    // broker, not told to reload, goes on with the registry it kept.)
+    std::fs::write(&path, &text).unwrap();
+    let alert = send_delivered(&h, &alert_doc(&h, chrono::Duration::hours(8))).await;
+    assert!(delivery_of(&store, alert, SOCIAL).await.is_some());
+    assert!(
+        delivery_of(&store, alert, JOUR).await.is_some(),
+        "socialjouren gets the alert at night"
+    );
+    h.stop().await;
+}
+
+/// A registry that gives social services no office hours at all, under a table that sends their
+/// alerts to socialjouren when they are closed, is refused: social services would count as always
+/// open and socialjouren would never get an alert at night.
+#[test]
+fn a_recipient_with_an_after_hours_alternative_but_no_office_hours_is_refused() {
+    let dir = varsel_testkit::temp_dir();
+    let path = varsel_testkit::world::write_world(dir.path()).unwrap();
+    let config =
+        varsel_testkit::world::broker_config(dir.path(), "amqp://unused", 1, None, "127.0.0.1:0")
+            .unwrap();
+    assert!(varsel_broker::daemon::load_world(&config).is_ok());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let without = text.replacen("office_hours = \"mon-fri 08:00-17:00\"\n", "", 1);
+    assert_ne!(
+        without, text,
+        "the registry gives social services' office hours"
+    );
+    std::fs::write(&path, without).unwrap();
+    let err = match varsel_broker::daemon::load_world(&config) {
+        Ok(_) => panic!("a world where socialjouren is never used must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(".when_closed: norrkoping-socialtjansten has no office_hours"),
+        "{err}"
+    );
+}
+
+/// Stored escalation state that does not read is never taken for "no escalation": a frozen policy
+/// corrupted in the store, and a timer whose action is `null` (what a failed serialisation used to
+/// store), each make their step fail loudly when it falls due: the timer is closed (not retried
+/// for ever), ops are alarmed with the table, column and row, and the alert is handed to ops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_escalation_state_that_does_not_read_alarms_and_pages_ops() {
+    let (h, sink) = start("unreadable", next(Weekday::Tue, 10, 0)).await;
+    let store = h.store();
+    let created = h.clock.now();
+    let doc = alert_doc(&h, chrono::Duration::hours(8));
+    let policy_gone = send_delivered(&h, &doc).await;
+    let action_gone = send_delivered(&h, &doc).await;
+    tamper(
+        &h,
+        "UPDATE alerts SET policy = $1 WHERE id = $2",
+        &[r#"{"departure": "corrupted"}"#, &policy_gone.to_string()],
+    )
+    .await;
+    let social = delivery_of(&store, action_gone, SOCIAL).await.unwrap();
+    let first = store
+        .timers_of(action_gone)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.delivery == Some(social.id))
+        .min_by_key(|t| (t.due_at, t.id))
+        .unwrap();
+    tamper(
+        &h,
+        "UPDATE timers SET action = 'null' WHERE id = $1",
+        &[&first.id.to_string()],
+    )
+    .await;
+
+    // The first steps (redeliver to social services and the police) fall due.
+    h.clock.set(created + chrono::Duration::minutes(10));
+    wait_until(
+        Duration::from_secs(30),
+        "both of the policy-less alert's due steps to be given up",
+        || async {
+            audited(&store, Some(policy_gone), "stored_state_invalid")
+                .await
+                .len()
+                == 2
+        },
+    )
+    .await;
+    let why = audited(&store, Some(policy_gone), "stored_state_invalid").await;
+    let shown = why[0]["detail"].as_str().unwrap();
+    assert!(
+        shown.contains(&format!(
+            "alerts.policy of alert {policy_gone} does not read"
+        )),
+        "{shown}"
+    );
+    assert!(!audited(&store, Some(policy_gone), "ops_paged")
+        .await
+        .is_empty());
+    assert!(audited(&store, Some(policy_gone), "escalation_redeliver")
+        .await
+        .is_empty());
+    assert_eq!(
+        store.alert(policy_gone).await.unwrap().unwrap().state,
+        AlertState::Escalated
+    );
+    alarm_mail(&sink, &format!("alerts.policy of alert {policy_gone}")).await;
+
+    wait_until(
+        Duration::from_secs(30),
+        "the timer without an action to be given up, the other step to fire",
+        || async {
+            !audited(&store, Some(action_gone), "stored_state_invalid")
+                .await
+                .is_empty()
+                && steps(&store, action_gone)
+                    .await
+                    .contains(&("escalation_redeliver".to_owned(), POLICE.to_owned()))
+        },
+    )
+    .await;
+    let why = audited(&store, Some(action_gone), "stored_state_invalid").await;
+    assert_eq!(why.len(), 1, "{why:?}");
+    let shown = why[0]["detail"].as_str().unwrap();
+    assert!(
+        shown.contains(&format!(
+            "timers.action of timer {} does not read",
+            first.id
+        )),
+        "{shown}"
+    );
+    assert_eq!(
+        store.alert(action_gone).await.unwrap().unwrap().state,
+        AlertState::Escalated
+    );
+    alarm_mail(&sink, &format!("timers.action of timer {}", first.id)).await;
+
+    // Given up once, not retried when a lease would have run out.
+    let closed =
+        |t: &varsel_broker::store::TimerRow| t.due_at <= created + chrono::Duration::minutes(10);
+    h.clock.set(created + chrono::Duration::minutes(12));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for alert in [policy_gone, action_gone] {
+        let timers = store.timers_of(alert).await.unwrap();
+        assert!(
+            timers
+                .iter()
+                .filter(|t| closed(t))
+                .all(|t| t.state == TimerState::Fired),
+            "{timers:?}"
+        );
+    }
+    assert_eq!(
+        audited(&store, Some(policy_gone), "stored_state_invalid")
+            .await
+            .len()
+            + audited(&store, Some(action_gone), "stored_state_invalid")
+                .await
+                .len(),
+        3
+    );
+    h.stop().await;
+}
+
+/// A decline on an alert whose frozen policy does not read cannot be re-routed by that policy:
+/// instead of acting as if there were no policy, ops are alarmed with the column and row and the
+/// alert is handed to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_whose_policy_does_not_read_alarms_and_pages_ops() {
+    let (h, sink) = start("decline-unreadable", next(Weekday::Wed, 10, 0)).await;
+    let store = h.store();
+    let alert = send_delivered(&h, &suspected_abroad(&h)).await;
+    tamper(
+        &h,
+        "UPDATE alerts SET policy = $1 WHERE id = $2",
+        &[
+            r#"{"standard": {"receipt_deadline": "soon"}}"#,
+            &alert.to_string(),
+        ],
+    )
+    .await;
+    let social = delivery_of(&store, alert, SOCIAL).await.unwrap();
+    h.client(SOCIAL)
+        .ack(social.id, "Handläggare", Outcome::NotOurJurisdiction)
+        .await
+        .unwrap();
+    let why = wait::value(
+        Duration::from_secs(30),
+        "the unreadable policy to be reported",
+        || async {
+            audited(&store, Some(alert), "stored_state_invalid")
+                .await
+                .pop()
+        },
+    )
+    .await;
+    let shown = why["detail"].as_str().unwrap();
+    assert!(
+        shown.contains(&format!("alerts.policy of alert {alert} does not read")),
+        "{shown}"
+    );
+    let paged = audited(&store, Some(alert), "ops_paged").await;
+    assert_eq!(paged.len(), 1, "{paged:?}");
+    assert_eq!(paged[0]["why"], "stored state unreadable");
+    assert!(audited(&store, Some(alert), "delivery_rerouted")
+        .await
+        .is_empty());
+    assert!(delivery_of(&store, alert, JOUR).await.is_none());
+    assert_eq!(
+        store.alert(alert).await.unwrap().unwrap().state,
+        AlertState::Escalated
+    );
+    alarm_mail(&sink, &format!("alerts.policy of alert {alert}")).await;
     h.stop().await;
 }
 

@@ -804,9 +804,14 @@ async fn a_message_the_store_keeps_refusing_is_parked_and_the_next_alert_goes_th
     );
     let pages: Vec<_> = audit
         .iter()
-        .filter(|e| e.action == "ops_paged" && e.detail["fault"] == "message_parked")
+        .filter(|e| e.action == "message_parked")
         .collect();
-    assert_eq!(pages.len(), 1, "ops paged once: {pages:?}");
+    assert_eq!(pages.len(), 1, "ops alarmed once: {pages:?}");
+    let alarm = pages[0].detail["detail"].as_str().unwrap();
+    assert!(
+        alarm.contains(&parked.to_string()) && alarm.contains("refused by the test trigger"),
+        "{alarm}"
+    );
     let metrics = h.broker.as_ref().unwrap().shared.metrics.render();
     assert!(
         metrics.contains("varsel_refused_total{reason=\"internal\"} 1"),

@@ -109,8 +109,8 @@ pub enum Seen {
 
 impl Seen {
     /// Compares the digest stored under `id` with the digest of the message in hand.
-    pub fn classify(id: Uuid, stored: &[u8], ours: &[u8; 32]) -> Seen {
-        if stored == ours.as_slice() {
+    pub fn classify(id: Uuid, stored: &[u8], ours: &[u8]) -> Seen {
+        if stored == ours {
             Seen::Duplicate(id)
         } else {
             Seen::Reused(id)
@@ -127,10 +127,7 @@ pub async fn insert_message(
     match tx.insert_message(message).await? {
         store::Inserted::New => Ok(None),
         store::Inserted::Exists { digest } => {
-            let ours: [u8; 32] = store::digest(&message.raw)
-                .as_slice()
-                .try_into()
-                .unwrap_or([0; 32]);
+            let ours = store::digest(&message.raw);
             Ok(Some(Seen::classify(message.id, &digest, &ours)))
         }
     }

@@ -1,14 +1,16 @@
 //! Paging ops: handing an alert to a human, when its escalation ladder says so or when a decline
-//! leaves nobody required to act on it; and telling them about a fault of the broker's own (a
-//! message set aside, stored state that cannot be read, a delivery that cannot be made).
+//! leaves nobody required to act on it; and alarming ops about the broker itself, when something
+//! it relies on does not read (a refused reload, stored state that does not parse).
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::Writer;
 use crate::lifecycle;
-use crate::mailer::{self, Email, FaultNotice};
-use crate::store::{self, NewAudit, NewOutbox};
+use crate::mailer;
+use crate::store::{self, AlertState, NewAudit, NewOutbox};
+use varsel_protocol::message::Status;
 use varsel_protocol::registry::{Registry, Role};
 
 impl Writer {
@@ -52,66 +54,99 @@ impl Writer {
             deadline: None,
             reason: mailer::NoticeReason::Escalated,
         };
-        let body = serde_json::to_vec(&notice)
-            .map_err(|e| store::Error::Value(format!("an escalation notice: {e}")))?;
-        for mailbox in ops_mailboxes(registry) {
-            tx.enqueue(&NewOutbox::email(
-                mailbox.to_owned(),
-                body.clone(),
-                delivery_id,
-                Some(alert.id),
-                now,
-            ))
-            .await?;
-        }
+        email_ops(
+            tx,
+            registry,
+            &notice.into(),
+            delivery_id,
+            Some(alert.id),
+            now,
+        )
+        .await?;
         Ok(())
     }
-}
 
-impl Writer {
-    /// Pages ops about a fault of the broker's own: audited as `ops_paged` with the fault's code
-    /// and `detail` (ids and codes only; no alert changes state), and emailed to every ops
-    /// participant's functional mailbox.
-    pub async fn page_fault(
+    /// Alarms ops about the broker itself: the alarm is audited under its reason's code (with
+    /// the alert and delivery it concerns, if any) and emailed to every ops participant with a
+    /// functional mailbox.
+    pub async fn alarm_ops(
         &self,
         tx: &mut store::Tx,
         registry: &Registry,
-        notice: &FaultNotice,
-        mut detail: serde_json::Value,
+        alarm: &mailer::Alarm,
+        delivery: Option<Uuid>,
     ) -> Result<(), store::Error> {
-        if let Some(d) = detail.as_object_mut() {
-            d.insert("fault".into(), notice.fault.code().into());
-        }
         tx.audit(&NewAudit {
-            at: notice.at,
+            at: alarm.at,
             actor: self.broker.to_string(),
-            action: "ops_paged".into(),
-            alert: notice.alert,
-            delivery: None,
-            detail,
+            action: alarm.reason.code().into(),
+            alert: alarm.alert,
+            delivery,
+            detail: json!({ "detail": alarm.detail }),
         })
         .await?;
-        let body = serde_json::to_vec(&Email::Fault(notice.clone()))
-            .map_err(|e| store::Error::Value(format!("a fault page: {e}")))?;
-        for mailbox in ops_mailboxes(registry) {
-            tx.enqueue(&NewOutbox::email(
-                mailbox.to_owned(),
-                body.clone(),
-                None,
-                notice.alert,
-                notice.at,
-            ))
-            .await?;
-        }
+        let mail = alarm.clone().into();
+        email_ops(tx, registry, &mail, delivery, alarm.alert, alarm.at).await?;
         Ok(())
+    }
+
+    /// Stored state the broker needs to act on `alert` does not read (`why` names the table,
+    /// column and row): nothing is guessed in its place. Ops are alarmed with `why` every time, and
+    /// the alert, if its row still reads, is real (not an exercise or test) and not with ops
+    /// already, is handed to them like any page.
+    pub async fn page_ops_unreadable(
+        &self,
+        tx: &mut store::Tx,
+        registry: &Registry,
+        alert: Uuid,
+        delivery: Option<Uuid>,
+        why: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), store::Error> {
+        let alarm = mailer::Alarm {
+            reason: mailer::AlarmReason::StoredStateInvalid,
+            alert: Some(alert),
+            detail: why.clone(),
+            at: now,
+        };
+        self.alarm_ops(tx, registry, &alarm, delivery).await?;
+        match tx.alert_for_update(alert).await {
+            Ok(Some(row)) if row.status == Status::Actual && row.state != AlertState::Escalated => {
+                let detail = json!({ "why": "stored state unreadable", "error": why });
+                self.page_ops(tx, registry, &row, delivery, now, detail)
+                    .await
+            }
+            // The alarm names the alert; its own row not reading is one more thing it shows.
+            Ok(_) | Err(store::Error::Corrupt { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 
-/// The functional mailboxes of the registry's ops participants.
-fn ops_mailboxes(registry: &Registry) -> impl Iterator<Item = &str> {
-    registry
+/// Queues `mail` to every ops participant with a functional mailbox.
+async fn email_ops(
+    tx: &mut store::Tx,
+    registry: &Registry,
+    mail: &mailer::Mail,
+    delivery: Option<Uuid>,
+    alert: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), store::Error> {
+    let body = serde_json::to_vec(mail)
+        .map_err(|e| store::Error::Value(format!("cannot encode an email to ops: {e}")))?;
+    let ops = registry
         .participants()
         .iter()
-        .filter(|p| p.role == Role::Ops)
-        .filter_map(|p| p.mailbox.as_deref())
+        .filter(|p| p.role == Role::Ops);
+    for mailbox in ops.filter_map(|p| p.mailbox.as_ref()) {
+        tx.enqueue(&NewOutbox::email(
+            mailbox.clone(),
+            body.clone(),
+            delivery,
+            alert,
+            now,
+        ))
+        .await?;
+    }
+    Ok(())
 }

@@ -148,6 +148,11 @@ fn check_world(config: &Config, registry: &Registry, table: &routing::Table) -> 
         }
     }
     table.check_against(&|id: &ParticipantId| registry.participant(id).is_some())?;
+    table.check_office_hours(&|id: &ParticipantId| {
+        registry
+            .participant(id)
+            .is_some_and(|p| p.office_hours.is_some())
+    })?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::process::dead_letter;
 use super::Shared;
 use crate::intake::World;
-use crate::mailer::{Fault, FaultNotice};
+use crate::mailer::{Alarm, AlarmReason};
 use crate::store::NewAudit;
 use varsel_protocol::envelope;
 use varsel_protocol::message::{Kind, ParticipantId};
@@ -115,22 +115,23 @@ impl Record<'_> {
             )
             .await?;
         }
-        let notice = FaultNotice {
-            fault: Fault::MessageParked,
-            at: self.now,
-            message: self.id,
+        let alarm = Alarm {
+            reason: AlarmReason::MessageParked,
             alert: None,
-            participant: self.signer.map(|s| s.to_string()),
+            detail: format!(
+                "message {} ({}) from {} could not be stored: {}",
+                self.id
+                    .map_or("(unreadable id)".to_owned(), |i| i.to_string()),
+                self.kind.map_or("unknown kind", |k| k.code()),
+                self.signer.map_or("an unverified sender", |s| s.as_str()),
+                self.cause
+            ),
+            at: self.now,
         };
         shared
             .intake
             .writer
-            .page_fault(
-                &mut tx,
-                &world.registry,
-                &notice,
-                json!({ "message": self.id, "reason": self.refusal.reason.code() }),
-            )
+            .alarm_ops(&mut tx, &world.registry, &alarm, None)
             .await?;
         tx.commit().await?;
         Ok(())

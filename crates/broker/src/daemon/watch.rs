@@ -1,5 +1,5 @@
-//! The daemon's housekeeping: reloads on SIGHUP (a bad file is refused and the old one stays),
-//! and the store's gauges refreshed for `/metrics`.
+//! The daemon's housekeeping: reloads on SIGHUP (a bad file is refused, the old one stays and ops
+//! are alarmed), and the store's gauges refreshed for `/metrics`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,11 +7,15 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{load_world, Shared};
+use crate::mailer::{Alarm, AlarmReason};
 use crate::ops;
 use crate::store::NewAudit;
 use varsel_transport::shutdown::Signals;
 
-/// Reloads the registry and routing table on SIGHUP; a bad file is refused and the old one stays.
+/// Reloads the registry and routing table on SIGHUP. A file that does not load (a typo in an
+/// office-hours value as much as broken TOML) is refused whole: the registry and table in force
+/// stay, and ops are alarmed with the file, key paths and problems (audited as `config_refused`,
+/// emailed to the ops mailboxes of the registry in force).
 pub(super) async fn reload_watcher(shared: Arc<Shared>, signals: Signals) {
     let mut reloads = signals.reloads();
     loop {
@@ -46,10 +50,33 @@ pub(super) async fn reload_watcher(shared: Arc<Shared>, signals: Signals) {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "reload refused; keeping the registry and routing table in force")
+                tracing::error!(error = %e, "reload refused; keeping the registry and routing table in force");
+                if let Err(why) = alarm_refused(&shared, e.to_string()).await {
+                    tracing::error!(error = %why, "could not alarm ops about the refused reload");
+                }
             }
         }
     }
+}
+
+/// Audits a refused reload and emails ops about it, in one transaction.
+async fn alarm_refused(shared: &Shared, detail: String) -> Result<(), crate::store::Error> {
+    let registry = shared.world().registry;
+    let alarm = Alarm {
+        reason: AlarmReason::ConfigRefused,
+        alert: None,
+        detail,
+        at: shared.clock.now(),
+    };
+    let mut tx = shared.store().begin().await?;
+    shared
+        .intake
+        .writer
+        .alarm_ops(&mut tx, &registry, &alarm, None)
+        .await?;
+    tx.commit().await?;
+    shared.outbox_wake.notify_one();
+    Ok(())
 }
 
 /// Refreshes the store-derived gauges for /metrics.

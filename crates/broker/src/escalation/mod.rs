@@ -19,4 +19,4 @@ pub use policy::{Action, EmailTarget, Planned, Policy, Step, MAX_REPEAT};
 pub use raw::Error;
 pub(crate) use raw::{parse_sections, RawPolicy};
 pub use scheduler::Scheduler;
-pub use timer::Timer;
+pub use timer::{frozen, Timer, Unreadable};

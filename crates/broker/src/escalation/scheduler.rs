@@ -11,14 +11,18 @@
 //!
 //! Exercise and test alerts climb the same ladder, but `add_recipient` and `page_ops` are only
 //! recorded, never carried out, so an exercise never calls the police or wakes ops.
+//!
+//! A step that cannot be taken because what it needs from the store is missing or does not read
+//! (its timer's action, the policies frozen on its alert, the alert row) is never retried in
+//! silence nor skipped as if the alert had no ladder: the timer is closed, ops are alarmed with the
+//! table, column and row, and the alert is handed to them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::{Action, EmailTarget, Policy, Timer};
+use super::{frozen, Action, EmailTarget, Timer, Unreadable};
 use crate::commit::{self, HandOver, Writer};
 use crate::config;
 use crate::lifecycle;
@@ -48,15 +52,34 @@ pub struct Scheduler {
     pub(crate) outbox_wake: Arc<Notify>,
 }
 
-/// Why a timer could not be fired (it stays claimed until its lease ends, then is retried).
+/// Why a timer could not be fired. A store or commit failure leaves it claimed until its lease
+/// ends, when it is retried; stored state that does not read ([`Error::is_unreadable`]) closes it
+/// and alarms ops, since trying again would read the same.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Store(#[from] store::Error),
     #[error(transparent)]
     Commit(#[from] commit::Error),
+    /// What the step needs is missing from the store, or does not fit the step.
     #[error("timer {0}: {1}")]
     Bad(i64, String),
+    #[error("timer {0}: {1}")]
+    Unreadable(i64, Unreadable),
+}
+
+impl Error {
+    /// Whether the step failed on what the store holds (missing, inconsistent or not readable)
+    /// rather than on reaching the store: the same attempt would fail the same way.
+    pub fn is_unreadable(&self) -> bool {
+        matches!(
+            self,
+            Error::Bad(..)
+                | Error::Unreadable(..)
+                | Error::Store(store::Error::Corrupt { .. })
+                | Error::Commit(commit::Error::Store(store::Error::Corrupt { .. }))
+        )
+    }
 }
 
 impl Scheduler {
@@ -85,6 +108,9 @@ impl Scheduler {
                                     tracing::info!(alert = %t.alert, delivery = ?t.delivery, timer = t.id, action, late_ms = (self.clock.now() - t.due_at).num_milliseconds(), "escalation step fired");
                                 }
                                 Ok(None) => {}
+                                Err(e) if e.is_unreadable() => {
+                                    tracing::error!(alert = %t.alert, timer = t.id, error = %e, "escalation step cannot be taken: stored state does not read; ops alarmed")
+                                }
                                 Err(e) => {
                                     tracing::warn!(alert = %t.alert, timer = t.id, error = %e, "escalation step failed; retried when its lease ends")
                                 }
@@ -107,9 +133,10 @@ impl Scheduler {
 
     /// Fires claimed timers in one store transaction, each under a savepoint of its own: a step
     /// that cannot be fired undoes only its own writes and stays claimed until its lease ends,
-    /// when it is tried again. Returns each timer's outcome, in order: the action's code, or None
-    /// when the step was skipped or another instance fired it first. `Err` means nothing was
-    /// committed.
+    /// when it is tried again, unless what it needs from the store does not read: then it is
+    /// closed and ops are alarmed (see [`Scheduler::give_up`]). Returns each timer's outcome, in
+    /// order: the action's code, or None when the step was skipped or another instance fired it
+    /// first. `Err` means nothing was committed.
     pub async fn fire_batch(
         &self,
         due: &[TimerRow],
@@ -125,6 +152,11 @@ impl Scheduler {
                         fired.push((action, status));
                     }
                     results.push(Ok(outcome.map(|(action, _)| action)));
+                }
+                Err(e) if e.is_unreadable() => {
+                    tx.rollback_to().await?;
+                    self.give_up(&mut tx, t, &e).await?;
+                    results.push(Err(e));
                 }
                 Err(Error::Store(e)) => return Err(Error::Store(e)),
                 Err(e) => {
@@ -149,8 +181,7 @@ impl Scheduler {
         t: &TimerRow,
     ) -> Result<Option<(&'static str, Status)>, Error> {
         let now = self.clock.now();
-        let spec: Timer = serde_json::from_value(t.action.clone())
-            .map_err(|e| Error::Bad(t.id, e.to_string()))?;
+        let spec = Timer::of_row(t).map_err(|e| Error::Unreadable(t.id, e))?;
         if !tx.finish_timer(t.id, &self.owner, now).await? {
             return Ok(None);
         }
@@ -160,11 +191,7 @@ impl Scheduler {
                 format!("alert {} is not in the store", t.alert),
             ));
         };
-        let policies: BTreeMap<String, Policy> = alert
-            .policy
-            .clone()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
+        let policies = frozen(&alert).map_err(|e| Error::Unreadable(t.id, e))?;
         let Some(step) = policies
             .get(&spec.policy)
             .and_then(|p| p.steps.get(spec.step))
@@ -332,5 +359,21 @@ impl Scheduler {
             self.writer.feedback(tx, &alert.sender, fb, now).await?;
         }
         Ok(Some((action.code(), alert.status)))
+    }
+
+    /// Closes a timer whose step cannot be taken because what it needs from the store is missing
+    /// or does not read, and tells ops why (see `commit::Writer::page_ops_unreadable`), inside
+    /// `tx` after the step's own writes were undone. Nothing happens if another instance took the
+    /// timer over or it was cancelled meanwhile.
+    async fn give_up(&self, tx: &mut store::Tx, t: &TimerRow, why: &Error) -> Result<(), Error> {
+        let now = self.clock.now();
+        if !tx.finish_timer(t.id, &self.owner, now).await? {
+            return Ok(());
+        }
+        let registry = (self.registry)();
+        self.writer
+            .page_ops_unreadable(tx, &registry, t.alert, t.delivery, why.to_string(), now)
+            .await?;
+        Ok(())
     }
 }

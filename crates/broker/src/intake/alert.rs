@@ -41,8 +41,7 @@ impl Intake {
             .route(&sealed.header, now, &|id: &ParticipantId| {
                 registry
                     .participant(id)
-                    .and_then(|p| p.office_hours.as_deref())
-                    .and_then(|s| s.parse().ok())
+                    .and_then(|p| p.office_hours.clone())
             });
 
         // Freeze the policies in force on the alert.
@@ -54,6 +53,12 @@ impl Intake {
                 }
             }
         }
+
+        // Frozen as JSON on the alert; a policy that would not encode is an error, never an
+        // alert stored without its ladder.
+        let frozen = serde_json::to_value(&policies).map_err(|e| {
+            store::Error::Value(format!("cannot freeze the escalation policies: {e}"))
+        })?;
 
         if let Some(seen) = commit::insert_message(tx, message).await? {
             return Ok(Committed::Seen(seen));
@@ -67,7 +72,7 @@ impl Intake {
             status: sealed.header.status,
             planned_departure: sealed.header.planned_departure,
             table_version: decision.version.clone(),
-            policy: serde_json::to_value(&policies).ok(),
+            policy: Some(frozen),
             created_at: now,
         })
         .await?;

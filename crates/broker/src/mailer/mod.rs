@@ -6,6 +6,9 @@
 //! and times, so no pupil data can reach an email by construction: the alert's content stays in
 //! its sealed sections.
 //!
+//! Ops get an [`Alarm`] (`alarm`) the same way when the broker itself needs a human: a
+//! refused reload, stored state that does not read.
+//!
 //! Mail goes to the relay over SMTP with STARTTLS required (rustls). Plain SMTP is accepted only
 //! for a relay on the loopback interface, such as a local MTA or a test server.
 
@@ -26,13 +29,9 @@ use uuid::Uuid;
 
 use varsel_protocol::message::{Category, Status, Urgency};
 
-mod fault;
-pub use fault::{Email, Fault, FaultNotice};
+mod alarm;
 
-/// An email's subject and plain-text body, in Swedish.
-pub trait Render {
-    fn render(&self) -> (String, String);
-}
+pub use alarm::{Alarm, AlarmReason, Mail};
 
 /// How the connection to the relay is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,8 +290,9 @@ pub fn stockholm_time(t: DateTime<Utc>) -> String {
     )
 }
 
-impl Render for Notice {
-    fn render(&self) -> (String, String) {
+impl Notice {
+    /// The subject and plain-text body, in Swedish.
+    pub fn render(&self) -> (String, String) {
         // The name comes from the registry, but a stray line break must never split a header.
         let school: String = self
             .school_name
@@ -426,9 +426,9 @@ impl Mailer {
         })
     }
 
-    /// Sends one notice to one functional mailbox.
-    pub async fn send(&self, to: &str, notice: &impl Render) -> Result<(), Error> {
-        let message = self.message(to, notice)?;
+    /// Sends one notice (or alarm) to one functional mailbox.
+    pub async fn send<M: Clone + Into<Mail>>(&self, to: &str, mail: &M) -> Result<(), Error> {
+        let message = self.message(to, &mail.clone().into())?;
         self.transport
             .send(message)
             .await
@@ -436,12 +436,12 @@ impl Mailer {
             .map_err(|e| Error::from_smtp(&self.relay, e))
     }
 
-    fn message(&self, to: &str, notice: &impl Render) -> Result<Message, Error> {
+    fn message(&self, to: &str, mail: &Mail) -> Result<Message, Error> {
         let to: Mailbox = to
             .trim()
             .parse()
             .map_err(|_| Error::BadAddress(to.to_owned()))?;
-        let (subject, body) = notice.render();
+        let (subject, body) = mail.render();
         // Some relays refuse mail without a Message-ID; the sender's own domain names it.
         let message_id = format!("<{}@{}>", Uuid::now_v7().simple(), self.from.email.domain());
         Message::builder()
@@ -608,7 +608,7 @@ mod tests {
     fn message_has_plain_text_and_auto_submitted_headers() {
         let mailer = Mailer::new(&config()).unwrap();
         let message = mailer
-            .message("socialtjansten@kommun.example", &notice())
+            .message("socialtjansten@kommun.example", &notice().into())
             .unwrap();
         let raw = String::from_utf8(message.formatted()).unwrap();
         assert!(raw.contains("Auto-Submitted: auto-generated"), "{raw}");
@@ -650,7 +650,9 @@ mod tests {
     #[test]
     fn a_bad_recipient_address_is_permanent() {
         let mailer = Mailer::new(&config()).unwrap();
-        let err = mailer.message("inte en adress", &notice()).unwrap_err();
+        let err = mailer
+            .message("inte en adress", &notice().into())
+            .unwrap_err();
         assert!(matches!(err, Error::BadAddress(_)));
         assert!(!err.is_transient());
     }

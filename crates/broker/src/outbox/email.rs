@@ -79,7 +79,7 @@ impl Worker {
         let Some(mailer) = &self.mailer else {
             return Failed("no SMTP server is configured".into());
         };
-        let notice: mailer::Email = match serde_json::from_slice(&row.payload) {
+        let notice: mailer::Mail = match serde_json::from_slice(&row.payload) {
             Ok(n) => n,
             Err(e) => return Failed(format!("unreadable notice: {e}")),
         };

@@ -117,4 +117,58 @@ impl Table {
         }
         problems.finish(&self.origin).map_err(Error::Invalid)
     }
+
+    /// Check that every recipient with a `when_closed` alternative has office hours in the
+    /// registry (`has_hours` says whether a participant's entry gives them): without them it
+    /// would count as always open, and its alternative would never be used.
+    pub fn check_office_hours(
+        &self,
+        has_hours: &dyn Fn(&ParticipantId) -> bool,
+    ) -> Result<(), Error> {
+        let mut problems = Problems::default();
+        for rule in &self.rules {
+            for (j, r) in rule.recipients.iter().enumerate() {
+                if let Some(wc) = r
+                    .when_closed
+                    .as_ref()
+                    .filter(|_| !has_hours(&r.participant))
+                {
+                    problems.add(
+                        &format!("rule.{}.recipient[{j}].when_closed", rule.name),
+                        format!(
+                            "{} has no office_hours in the registry, so it would always count as open and {} would never get its alerts",
+                            r.participant, wc.participant
+                        ),
+                    );
+                }
+            }
+        }
+        problems.finish(&self.origin).map_err(Error::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{example, pid};
+
+    #[test]
+    fn a_recipient_with_an_after_hours_alternative_needs_office_hours() {
+        let t = example();
+        assert!(t.check_office_hours(&|_| true).is_ok());
+        let err = t
+            .check_office_hours(&|p| *p != pid("norrkoping-socialtjansten"))
+            .unwrap_err();
+        let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+        assert!(!keys.is_empty());
+        assert!(
+            keys.iter()
+                .all(|k| k.starts_with("rule.") && k.ends_with(".when_closed")),
+            "{keys:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("norrkoping-socialjouren would never get its alerts"),
+            "{err}"
+        );
+    }
 }

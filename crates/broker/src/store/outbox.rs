@@ -120,7 +120,8 @@ impl NewOutbox {
         NewOutbox { urgent, ..self }
     }
 
-    /// An email notice (the payload is the JSON of a `mailer::Notice`) to `address`, due now.
+    /// An email (the payload is the JSON of a `mailer::Mail`: a notice or an alarm) to `address`,
+    /// due now.
     pub fn email(
         address: String,
         payload: Vec<u8>,

@@ -5,6 +5,7 @@ use toml::Value;
 
 use super::raw::{join, string, time, RawParticipant, RawRegistry, RawSealingKey, RawSigningKey};
 use super::Role;
+use crate::calendar::OfficeHours;
 use crate::envelope;
 use crate::envelope::keys::{self, SealingKey, SigningKey, Validity};
 use crate::message::{Kommunkod, ParticipantId, Suite};
@@ -19,7 +20,7 @@ pub(super) struct Draft {
     pub(super) municipality: Option<Kommunkod>,
     pub(super) amqp_user: Option<String>,
     pub(super) mailbox: Option<String>,
-    pub(super) office_hours: Option<String>,
+    pub(super) office_hours: Option<OfficeHours>,
     pub(super) acts_for: Vec<(String, ParticipantId)>,
     pub(super) show_officer_name: bool,
     pub(super) signing_keys: Vec<(String, SigningKey)>,
@@ -94,7 +95,18 @@ fn participant(problems: &mut Problems, path: &str, raw: RawParticipant) -> Draf
             );
         }
     }
-    let office_hours = string(problems, &key("office_hours"), raw.office_hours, false);
+    // Read into its type here, so a typo refuses the file instead of leaving the participant
+    // with no office hours (treated as always open) when an alert is routed.
+    let office_hours =
+        string(problems, &key("office_hours"), raw.office_hours, false).and_then(|s| {
+            match s.parse::<OfficeHours>() {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    problems.add(&key("office_hours"), e.to_string());
+                    None
+                }
+            }
+        });
     let acts_for = raw
         .acts_for
         .iter()

@@ -43,6 +43,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use crate::calendar::OfficeHours;
 use crate::envelope;
 use crate::problems::{self, Problems};
 
@@ -115,8 +116,9 @@ pub struct Participant {
     pub amqp_user: Option<String>,
     /// Functional mailbox for notifications.
     pub mailbox: Option<String>,
-    /// Office hours as written; the calendar module interprets them.
-    pub office_hours: Option<String>,
+    /// When the office is staffed, read when the registry is loaded (a value that does not parse
+    /// refuses the file); `None` when the registry gives none. Its `Display` is the canonical form.
+    pub office_hours: Option<OfficeHours>,
     /// Participants this one may update or cancel alerts for.
     pub acts_for: Vec<ParticipantId>,
     /// Whether an officer's name may be shown to the school in feedback.
@@ -398,6 +400,52 @@ mod tests {
         let err = Registry::from_toml_str(&text, "reg.toml").unwrap_err();
         assert!(matches!(err, Error::Invalid { .. }), "{err}");
         assert!(problem_paths(&err).contains("colour"), "{err}");
+    }
+
+    /// `good()` with office hours for social services (the third participant).
+    fn with_office_hours(hours: &str) -> String {
+        good().replacen(
+            "role = \"agency\"\n",
+            &format!("role = \"agency\"\noffice_hours = \"{hours}\"\n"),
+            1,
+        )
+    }
+
+    #[test]
+    fn office_hours_are_read_when_the_file_is_loaded() {
+        let text = with_office_hours("mon-fri 08:00-17:00");
+        let r = Registry::from_toml_str(&text, "reg.toml").unwrap();
+        let hours = r
+            .participant(&"soc-0581".parse().unwrap())
+            .unwrap()
+            .office_hours
+            .clone()
+            .expect("office hours read");
+        assert_eq!(hours.to_string(), "mon-fri 08:00-17:00");
+        // Tuesday 2026-03-10 23:00 CET is closed, 10:00 open.
+        assert!(!hours.is_open("2026-03-10T22:00:00Z".parse().unwrap()));
+        assert!(hours.is_open("2026-03-10T09:00:00Z".parse().unwrap()));
+        assert!(r.broker().office_hours.is_none());
+    }
+
+    /// A typo refuses the file under its key path, rather than leaving the office with no known
+    /// hours ("treated as open") when an alert is routed at night.
+    #[test]
+    fn a_typo_in_office_hours_refuses_the_file() {
+        for typo in ["mon-fri 8-17", "mon-fre 08:00-17:00", "weekdays"] {
+            let err = Registry::from_toml_str(&with_office_hours(typo), "reg.toml")
+                .expect_err(&format!("{typo:?} must refuse the registry"));
+            assert_eq!(
+                problem_paths(&err),
+                HashSet::from(["participant[2].office_hours".to_owned()]),
+                "{typo:?}: {err}"
+            );
+            let shown = err.to_string();
+            assert!(
+                shown.contains("reg.toml: participant[2].office_hours: office hours"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

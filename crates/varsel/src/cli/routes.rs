@@ -16,6 +16,11 @@ pub(super) fn run(command: RoutesCommand) -> Result<(), Failure> {
             if let Some(r) = registry {
                 let r = Registry::load(&r).map_err(|e| fail(EX_CONFIG)(e.into()))?;
                 t.check_against(&|id: &ParticipantId| r.participant(id).is_some())
+                    .and_then(|()| {
+                        t.check_office_hours(&|id: &ParticipantId| {
+                            r.participant(id).is_some_and(|p| p.office_hours.is_some())
+                        })
+                    })
                     .map_err(|e| fail(EX_CONFIG)(e.into()))?;
             }
             println!("{}: ok (version {})", table.display(), t.version());
@@ -46,8 +51,7 @@ pub(super) fn run(command: RoutesCommand) -> Result<(), Failure> {
                 registry
                     .as_ref()
                     .and_then(|r| r.participant(id))
-                    .and_then(|p| p.office_hours.as_deref())
-                    .and_then(|s| s.parse().ok())
+                    .and_then(|p| p.office_hours.clone())
             };
             print!("{}", t.explain(&header, at, &hours));
             Ok(())
