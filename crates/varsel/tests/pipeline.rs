@@ -836,6 +836,87 @@ async fn a_message_the_store_keeps_refusing_is_parked_and_the_next_alert_goes_th
     h.stop().await;
 }
 
+/// A known school's alert whose sections cannot be re-wrapped (sealed under another message id)
+/// is accepted, but its deliveries cannot be made: the school gets an error reply naming each
+/// recipient, ops are alarmed for each, and the alert is handed to ops (escalated).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_that_cannot_be_made_reach_the_school_and_ops() {
+    let clock = Clock::manual(next_office_hour(Weekday::Fri));
+    let h = Harness::start_with("undeliverable", clock, None).await;
+    let store = h.store();
+    let school = h.client(SCHOOL);
+    let (mut payload, _) = school.seal(&departing_alert(&h), h.clock.now()).unwrap();
+    // The sections stay sealed to the old id, which their encryption binds them to.
+    payload.id = uuid::Uuid::now_v7();
+    let jws = envelope::sign(&payload, &school.keys.signing);
+    let conn = amqp::connect(&h.vhost.url(), "test-reseal").await.unwrap();
+    let publisher = amqp::Publisher::open(&conn).await.unwrap();
+    let r = publisher
+        .publish(
+            amqp::IN,
+            &amqp::routing_key(Kind::Alert, school.me()),
+            jws.as_bytes(),
+            amqp::properties(Kind::Alert, payload.id, None),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, amqp::Published::Confirmed);
+    let alert = payload.id;
+    wait_until(
+        Duration::from_secs(30),
+        "the alert to be accepted and escalated to ops",
+        || async {
+            store
+                .alert(alert)
+                .await
+                .is_ok_and(|a| a.is_some_and(|a| a.state == AlertState::Escalated))
+        },
+    )
+    .await;
+    let deliveries = store.deliveries_of(alert).await.unwrap();
+    assert!(!deliveries.is_empty());
+    let undeliverable: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.state == DeliveryState::Unroutable)
+        .collect();
+    assert_eq!(undeliverable.len(), deliveries.len(), "{deliveries:?}");
+    let audit = store.audit_entries(Some(alert)).await.unwrap();
+    let alarms = audit
+        .iter()
+        .filter(|e| e.action == "delivery_impossible")
+        .count();
+    assert_eq!(alarms, deliveries.len(), "one alarm per delivery");
+    assert_eq!(audit.iter().filter(|e| e.action == "ops_paged").count(), 1);
+
+    wait_until(
+        Duration::from_secs(30),
+        "the error replies to be sent",
+        || async { store.stats(h.clock.now()).await.unwrap().outbox_pending == 0 },
+    )
+    .await;
+    let replies: Vec<_> = drain(&school)
+        .await
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Error(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies.len(), deliveries.len(), "{replies:?}");
+    for d in &deliveries {
+        assert!(
+            replies.iter().any(|e| e.refused == Some(alert)
+                && e.reason == "undecryptable"
+                && e.detail
+                    .contains(&format!("cannot be delivered to {}", d.recipient))),
+            "an error reply about {}: {replies:?}",
+            d.recipient
+        );
+    }
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_nobody_can_take_is_marked_unroutable_for_ops() {
     let clock = Clock::manual(next_office_hour(Weekday::Thu));

@@ -117,6 +117,14 @@ impl Writer {
         })
         .await?;
         if state == DeliveryState::Unroutable {
+            let u = super::undeliverable::Undeliverable {
+                alert: h.alert,
+                message: h.message,
+                delivery: delivery_id,
+                recipient: h.recipient,
+                problem: problem.as_ref(),
+            };
+            self.undeliverable(tx, registry, &u, now).await?;
             return Ok(());
         }
         let mut payload = Payload::new(

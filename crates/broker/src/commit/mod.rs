@@ -14,6 +14,7 @@
 mod feedback;
 mod hand_over;
 mod page;
+mod undeliverable;
 
 use std::sync::{Arc, Mutex};
 

@@ -33,9 +33,9 @@ use crate::commit::{Committed, Seen, Writer};
 use crate::config;
 use crate::metrics::Metrics;
 use crate::routing;
-use crate::store::{self, MessageLabel, NewMessage, NewOutbox};
+use crate::store::{self, NewMessage, NewOutbox};
 use varsel_protocol::envelope::{self, KeySet};
-use varsel_protocol::message::{Content, ErrorReply, Kind, ParticipantId, Payload};
+use varsel_protocol::message::{Content, Kind, ParticipantId, Payload};
 use varsel_protocol::refusal::{Reason, Refusal};
 use varsel_protocol::registry::Registry;
 use varsel_transport::amqp;
@@ -332,23 +332,6 @@ impl Intake {
         refusal: &Refusal,
         now: DateTime<Utc>,
     ) -> NewOutbox {
-        let mut p = Payload::new(
-            self.writer.broker().clone(),
-            Content::Error(ErrorReply {
-                refused: refused_id,
-                reason: refusal.reason.code().to_owned(),
-                detail: refusal.detail.clone(),
-            }),
-        );
-        p.sent_at = now;
-        p.references = refused_id.into_iter().collect();
-        NewOutbox::amqp(
-            amqp::inbox(to),
-            MessageLabel::of(&p),
-            self.writer.sign(&p).into_bytes(),
-            None,
-            None,
-            now,
-        )
+        self.writer.error_reply(to, refused_id, refusal, now)
     }
 }

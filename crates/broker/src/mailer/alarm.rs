@@ -23,6 +23,9 @@ pub enum AlarmReason {
     /// An input message kept failing for a reason retrying does not cure; it was set aside on
     /// the dead-letter queue (reason `internal`) so the messages behind it go through.
     MessageParked,
+    /// A delivery cannot be made (no usable sealing key, sections that cannot be re-wrapped):
+    /// the school was told, and someone must reach the recipient another way.
+    DeliveryImpossible,
 }
 
 impl AlarmReason {
@@ -32,6 +35,7 @@ impl AlarmReason {
             AlarmReason::ConfigRefused => "config_refused",
             AlarmReason::StoredStateInvalid => "stored_state_invalid",
             AlarmReason::MessageParked => "message_parked",
+            AlarmReason::DeliveryImpossible => "delivery_impossible",
         }
     }
 }
@@ -62,6 +66,12 @@ impl Alarm {
                  självt. Det ligger kvar i kön varsel.dead (x-varsel-reason: internal) och \
                  avsändaren har fått ett felsvar; meddelandena efter det behandlas som vanligt. \
                  En människa måste se till att varslet når fram på annat sätt.",
+            ),
+            AlarmReason::DeliveryImpossible => (
+                "ett varsel kan inte levereras till en mottagare",
+                "Ett varsel kan inte levereras till en av mottagarna (mottagaren saknar användbar \
+                 krypteringsnyckel, eller skolans sektioner går inte att öppna). Skolan har fått \
+                 ett felsvar. Kontakta mottagaren på annat sätt nu.",
             ),
             AlarmReason::StoredStateInvalid => (
                 "lagrade uppgifter kan inte läsas",

@@ -61,12 +61,23 @@ impl Item {
                 ),
                 None => format!("feedback-{}-{}", f.delivery, f.state),
             },
-            Item::Error(e) => format!(
-                "error-{}",
-                e.refused
-                    .map(|i| i.to_string())
-                    .unwrap_or_else(|| e.reason.clone())
-            ),
+            // Several errors can concern one message (one per recipient it could not reach):
+            // each distinct one is shown once.
+            Item::Error(e) => {
+                let what = varsel_protocol::envelope::sha256(
+                    format!("{}\n{}", e.reason, e.detail).as_bytes(),
+                );
+                format!(
+                    "error-{}-{}",
+                    e.refused
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| "unread".to_owned()),
+                    what[..8]
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                )
+            }
             Item::Refused(_) => String::new(),
         }
     }
