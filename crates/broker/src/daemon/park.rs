@@ -7,16 +7,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lapin::options::BasicAckOptions;
-use serde_json::json;
-use uuid::Uuid;
 
-use super::process::dead_letter;
+use super::process::{dead_letter, Refused};
 use super::Shared;
 use crate::intake::World;
 use crate::mailer::{Alarm, AlarmReason};
-use crate::store::NewAudit;
 use varsel_protocol::envelope;
-use varsel_protocol::message::{Kind, ParticipantId};
 use varsel_protocol::refusal::{bounded, Reason, Refusal};
 use varsel_transport::amqp;
 
@@ -52,12 +48,15 @@ pub(super) async fn park(
     tracing::error!(message_id = ?id, kind = ?kind, signer = ?signer, error = %cause, "intake: a message keeps failing for a reason retrying does not cure; parked on the dead-letter queue, ops paged");
     shared.metrics.refused(Reason::Internal);
     let record = Record {
-        id,
-        kind,
-        signer: signer.as_ref(),
-        refusal: &refusal,
-        cause: &cause,
-        routing_key: d.routing_key.as_str(),
+        refused: Refused {
+            refusal: &refusal,
+            id,
+            kind,
+            signer: signer.as_ref(),
+            routing_key: d.routing_key.as_str(),
+            body: &d.data,
+            cause: Some(&cause),
+        },
         now,
     };
     if let Err(e) = record.write(shared, world).await {
@@ -77,54 +76,27 @@ pub(super) async fn park(
     Ok(())
 }
 
-/// What is written about a parked message, in one transaction of its own.
+/// What is written about a parked message, in one transaction of its own: the refusal (audit,
+/// error reply within the signer's budget) and the alarm to ops.
 struct Record<'a> {
-    id: Option<Uuid>,
-    kind: Option<Kind>,
-    signer: Option<&'a ParticipantId>,
-    refusal: &'a Refusal,
-    cause: &'a str,
-    routing_key: &'a str,
+    refused: Refused<'a>,
     now: DateTime<Utc>,
 }
 
 impl Record<'_> {
-    async fn write(&self, shared: &Shared, world: &World) -> Result<(), crate::commit::Error> {
+    async fn write(&self, shared: &Arc<Shared>, world: &World) -> Result<(), crate::commit::Error> {
+        let r = &self.refused;
         let mut tx = shared.store().begin().await?;
-        tx.audit(&NewAudit {
-            at: self.now,
-            actor: shared.intake.broker().to_string(),
-            action: "message_refused".into(),
-            alert: None,
-            delivery: None,
-            detail: json!({
-                "message": self.id,
-                "kind": self.kind,
-                "reason": self.refusal.reason.code(),
-                "signer": self.signer,
-                "routing_key": self.routing_key,
-                "cause": self.cause,
-            }),
-        })
-        .await?;
-        if let Some(to) = self.signer {
-            tx.enqueue(
-                &shared
-                    .intake
-                    .error_reply(to, self.id, self.refusal, self.now),
-            )
-            .await?;
-        }
+        r.write(&mut tx, shared, self.now).await?;
         let alarm = Alarm {
             reason: AlarmReason::MessageParked,
             alert: None,
             detail: format!(
                 "message {} ({}) from {} could not be stored: {}",
-                self.id
-                    .map_or("(unreadable id)".to_owned(), |i| i.to_string()),
-                self.kind.map_or("unknown kind", |k| k.code()),
-                self.signer.map_or("an unverified sender", |s| s.as_str()),
-                self.cause
+                r.id.map_or("(unreadable id)".to_owned(), |i| i.to_string()),
+                r.kind.map_or("unknown kind", |k| k.code()),
+                r.signer.map_or("an unverified sender", |s| s.as_str()),
+                r.cause.unwrap_or("unknown")
             ),
             at: self.now,
         };

@@ -159,6 +159,7 @@ async fn commit_batch(
                 signer: reply_to.as_ref(),
                 routing_key,
                 body: &d.data,
+                cause: None,
             };
             refused.write(&mut tx, shared, now).await?;
         }
@@ -172,13 +173,15 @@ async fn commit_batch(
 }
 
 /// A refused input message, as written to the store.
-struct Refused<'a> {
-    refusal: &'a Refusal,
-    id: Option<Uuid>,
-    kind: Option<Kind>,
-    signer: Option<&'a ParticipantId>,
-    routing_key: &'a str,
-    body: &'a [u8],
+pub(super) struct Refused<'a> {
+    pub refusal: &'a Refusal,
+    pub id: Option<Uuid>,
+    pub kind: Option<Kind>,
+    pub signer: Option<&'a ParticipantId>,
+    pub routing_key: &'a str,
+    pub body: &'a [u8],
+    /// For ops: what failed inside the broker, when that is why the message was refused.
+    pub cause: Option<&'a str>,
 }
 
 impl Refused<'_> {
@@ -186,7 +189,7 @@ impl Refused<'_> {
     /// unless the same bytes were answered before or the signer's reply budget is spent (then
     /// the refusal is counted, and the next window's first reply says how many went
     /// unanswered).
-    async fn write(
+    pub(super) async fn write(
         &self,
         tx: &mut Tx,
         shared: &Arc<Shared>,
@@ -222,6 +225,7 @@ impl Refused<'_> {
                 "signer": self.signer,
                 "routing_key": self.routing_key,
                 "replied": matches!(reply, Some(Reply::Send { .. })),
+                "cause": self.cause,
             }),
         })
         .await?;
@@ -243,7 +247,7 @@ impl Refused<'_> {
                         ),
                     )
                 };
-                tx.enqueue(&shared.intake.error_reply(to, self.id, &refusal, now))
+                tx.enqueue(&shared.intake.writer.error_reply(to, self.id, &refusal, now))
                     .await?;
             }
             Reply::Repeat => shared.metrics.error_reply_withheld("repeat"),

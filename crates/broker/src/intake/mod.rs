@@ -33,7 +33,7 @@ use crate::commit::{Committed, Seen, Writer};
 use crate::config;
 use crate::metrics::Metrics;
 use crate::routing;
-use crate::store::{self, NewMessage, NewOutbox};
+use crate::store::{self, NewMessage};
 use varsel_protocol::envelope::{self, KeySet};
 use varsel_protocol::message::{Content, Kind, ParticipantId, Payload};
 use varsel_protocol::refusal::{Reason, Refusal};
@@ -321,17 +321,5 @@ impl Intake {
             Committed::Seen(o) => with_signer(o, payload, signer),
             Committed::Refused(r) => refused(r, Some(payload), Some(signer)),
         })
-    }
-
-    /// Builds the broker-signed `error` reply to a refused message's signer, as the outbox row
-    /// that sends it to the signer's inbox.
-    pub fn error_reply(
-        &self,
-        to: &ParticipantId,
-        refused_id: Option<Uuid>,
-        refusal: &Refusal,
-        now: DateTime<Utc>,
-    ) -> NewOutbox {
-        self.writer.error_reply(to, refused_id, refusal, now)
     }
 }
