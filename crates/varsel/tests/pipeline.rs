@@ -918,7 +918,7 @@ async fn deliveries_that_cannot_be_made_reach_the_school_and_ops() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delivery_nobody_can_take_is_marked_unroutable_for_ops() {
+async fn a_delivery_nobody_can_take_is_marked_unroutable_and_reaches_the_school_and_ops() {
     let clock = Clock::manual(next_office_hour(Weekday::Thu));
     let h = Harness::start_with("unroutable", clock, None).await;
     let store = h.store();
@@ -972,6 +972,40 @@ async fn a_delivery_nobody_can_take_is_marked_unroutable_for_ops() {
         .collect();
     assert_eq!(others.len(), 3);
     assert!(others.iter().all(|d| d.state == DeliveryState::Sent));
+    // And people hear of it: ops are alarmed once, the alert is escalated to them, and the
+    // school gets an error reply naming Försäkringskassan.
+    let audit = store.audit_entries(Some(alert)).await.unwrap();
+    let alarms: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "delivery_impossible")
+        .collect();
+    assert_eq!(alarms.len(), 1, "{audit:?}");
+    assert!(alarms[0].detail["detail"].as_str().unwrap().contains(FK));
+    assert_eq!(
+        store.alert(alert).await.unwrap().unwrap().state,
+        AlertState::Escalated
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the error reply to be sent",
+        || async { store.stats(h.clock.now()).await.unwrap().outbox_pending == 0 },
+    )
+    .await;
+    let replies: Vec<_> = drain(&h.client(SCHOOL))
+        .await
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Error(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(
+        replies[0]
+            .detail
+            .contains(&format!("cannot be delivered to {FK}")),
+        "{replies:?}"
+    );
     h.stop().await;
 }
 

@@ -109,4 +109,34 @@ impl Writer {
         }
         Ok(())
     }
+
+    /// A delivery that was published but that no inbox took (RabbitMQ returned it, or the
+    /// alternate exchange caught it) has just been marked unroutable: tells the school and ops
+    /// as for [`Writer::undeliverable`]. Call it only from the transaction that applied the
+    /// transition, so each delivery is reported once.
+    pub async fn unroutable(
+        &self,
+        tx: &mut store::Tx,
+        registry: &Registry,
+        delivery: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), store::Error> {
+        let Some(d) = tx.delivery_for_update(delivery).await? else {
+            return Err(store::Error::Value(format!(
+                "unroutable delivery {delivery} is not in the store"
+            )));
+        };
+        let problem = Refusal::new(
+            Reason::Internal,
+            format!("RabbitMQ has no inbox queue for {}", d.recipient),
+        );
+        let u = Undeliverable {
+            alert: d.alert,
+            message: d.message,
+            delivery,
+            recipient: &d.recipient,
+            problem: Some(&problem),
+        };
+        self.undeliverable(tx, registry, &u, now).await
+    }
 }

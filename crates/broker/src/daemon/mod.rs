@@ -221,7 +221,7 @@ pub async fn start(
     let world = shared.world.clone();
     let (c, k, o, wake) = (
         config.clone(),
-        keys,
+        keys.clone(),
         owner.clone(),
         shared.outbox_wake.clone(),
     );
@@ -270,6 +270,11 @@ pub async fn start(
         metrics: metrics.clone(),
         wake: shared.outbox_wake.clone(),
         mailer,
+        writer: Arc::new(Writer::new(config.broker_id.clone(), keys.clone())),
+        registry: {
+            let world = shared.world.clone();
+            Arc::new(move || read(&world).registry)
+        },
     };
     let (email, s) = (outbox.clone(), signals.clone());
     supervisor.spawn(Worker::Email, move || email.clone().run_email(s.clone()));

@@ -207,7 +207,14 @@ async fn unroutable(shared: &Arc<Shared>, d: lapin::message::Delivery) -> Result
         let mut alert = None;
         if let Some(id) = delivery_id {
             let (from, to) = lifecycle::delivery::on_unroutable();
-            tx.transition_delivery(id, from, to, now, None, None).await?;
+            if tx.transition_delivery(id, from, to, now, None, None).await? {
+                let registry = shared.world().registry;
+                shared
+                    .intake
+                    .writer
+                    .unroutable(&mut tx, &registry, id, now)
+                    .await?;
+            }
             alert = tx.delivery_for_update(id).await?.map(|d| d.alert);
         }
         tx.audit(&NewAudit {

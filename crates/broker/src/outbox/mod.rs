@@ -21,12 +21,14 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use tokio::sync::{watch, Notify};
 
+use crate::commit::Writer;
 use crate::config;
 use crate::lifecycle::delivery;
 use crate::mailer;
 use crate::metrics::{Metrics, PublishResult};
 use crate::store::{Channel, NewAudit, OutboxOutcome, OutboxRow, Store};
 use varsel_protocol::message::DeliveryState;
+use varsel_protocol::registry::Registry;
 use varsel_transport::amqp;
 use varsel_transport::clock::Clock;
 use varsel_transport::shutdown::Signals;
@@ -44,6 +46,10 @@ pub struct Worker {
     /// (email is picked up at the next poll).
     pub wake: Arc<Notify>,
     pub mailer: Option<mailer::Mailer>,
+    /// Signs the error reply to a school whose delivery no inbox took.
+    pub writer: Arc<Writer>,
+    /// The registry in force, for paging ops.
+    pub registry: Arc<dyn Fn() -> Arc<Registry> + Send + Sync>,
 }
 
 /// Exponential backoff for the n-th retry, between `min` and `max`.
@@ -203,6 +209,10 @@ impl Worker {
             };
             if let Some(((from, to), action)) = change {
                 let applied = tx.transition_delivery(d, from, to, now, None, None).await?;
+                if applied && to == DeliveryState::Unroutable {
+                    let registry = (self.registry)();
+                    self.writer.unroutable(tx, &registry, d, now).await?;
+                }
                 if applied || to == DeliveryState::Unroutable {
                     tx.audit(&NewAudit {
                         at: now,
