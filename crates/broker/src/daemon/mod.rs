@@ -16,6 +16,7 @@
 
 mod park;
 mod process;
+mod refuse;
 mod session;
 mod supervise;
 mod watch;

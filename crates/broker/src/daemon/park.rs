@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use lapin::options::BasicAckOptions;
 
-use super::process::{dead_letter, Refused};
+use super::refuse::{dead_letter, Refused};
 use super::Shared;
 use crate::intake::World;
 use crate::mailer::{Alarm, AlarmReason};

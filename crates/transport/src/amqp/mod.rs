@@ -11,19 +11,20 @@
 //!   is published there by the broker with the reason in the `x-varsel-reason` header, and the
 //!   queues' own dead-lettering (delivery limit exceeded) lands there too.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 use uuid::Uuid;
 
-use crate::settings;
 use varsel_protocol::message::{Kind, ParticipantId};
+
+mod connect;
+use connect::within;
+pub use connect::{connect, connect_to, connect_with_backoff, CONFIRM_TIMEOUT, CONNECT_TIMEOUT};
 
 /// Where participants publish.
 pub const IN: &str = "varsel.in";
@@ -87,27 +88,6 @@ pub enum Error {
     TimedOut { what: String, after_s: u64 },
 }
 
-/// How long opening a connection (TCP, TLS and the AMQP handshake) may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a publish may wait for RabbitMQ's confirm; RabbitMQ withholds it, for instance,
-/// while a memory or disk alarm blocks publishers.
-pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// `fut`, or [`Error::TimedOut`] naming `what` once `limit` has passed.
-async fn within<T>(
-    limit: Duration,
-    what: impl FnOnce() -> String,
-    fut: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::TimedOut {
-            what: what(),
-            after_s: limit.as_secs(),
-        }),
-    }
-}
-
 impl Error {
     fn protocol(what: impl Into<String>) -> impl FnOnce(lapin::Error) -> Error {
         let what = what.into();
@@ -124,85 +104,6 @@ pub fn redact_url(url: &str) -> String {
             format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
         }
         _ => url.to_owned(),
-    }
-}
-
-/// Opens one plain connection (user and password in the URL), named so ops can tell the
-/// connections apart in RabbitMQ's UI.
-pub async fn connect(url: &str, name: &str) -> Result<Connection, Error> {
-    let props = ConnectionProperties::default().with_connection_name(name.into());
-    let open = async {
-        Connection::connect(url, props)
-            .await
-            .map_err(|source| Error::Connect {
-                url: redact_url(url),
-                source,
-            })
-    };
-    within(
-        CONNECT_TIMEOUT,
-        || format!("connecting to RabbitMQ at {}", redact_url(url)),
-        open,
-    )
-    .await
-}
-
-/// Opens one connection as configured: over TLS with our client certificate and EXTERNAL
-/// authentication when `settings.tls` is set (the server verified against the configured CA
-/// only), plainly otherwise.
-pub async fn connect_to(settings: &settings::Amqp, name: &str) -> Result<Connection, Error> {
-    let Some(identity) = &settings.tls else {
-        return connect(&settings.url, name).await;
-    };
-    let failed = |source| Error::Connect {
-        url: redact_url(&settings.url),
-        source,
-    };
-    let tls = identity.tls_config().map_err(|e| Error::Tls {
-        url: redact_url(&settings.url),
-        detail: e.to_string(),
-    })?;
-    let mut uri: lapin::uri::AMQPUri = settings.url.parse().map_err(|detail| Error::Tls {
-        url: redact_url(&settings.url),
-        detail,
-    })?;
-    uri.query.auth_mechanism = Some(lapin::uri::SASLMechanism::External);
-    let props = ConnectionProperties::default().with_connection_name(name.into());
-    let runtime = lapin::runtime::default_runtime().map_err(failed)?;
-    within(
-        CONNECT_TIMEOUT,
-        || format!("connecting to RabbitMQ at {}", redact_url(&settings.url)),
-        async {
-            Connection::connect_uri_with_config(uri, props, tls, runtime)
-                .await
-                .map_err(failed)
-        },
-    )
-    .await
-}
-
-/// Connects, retrying with exponential backoff (capped at `max_delay`) until it succeeds or
-/// `stop` resolves. Every failed attempt is logged.
-pub async fn connect_with_backoff(
-    settings: &settings::Amqp,
-    name: &str,
-    max_delay: Duration,
-    stop: impl std::future::Future<Output = ()>,
-) -> Option<Connection> {
-    tokio::pin!(stop);
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match connect_to(settings, name).await {
-            Ok(c) => return Some(c),
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ not reachable, retrying");
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = &mut stop => return None,
-        }
-        delay = (delay * 2).min(max_delay);
     }
 }
 
