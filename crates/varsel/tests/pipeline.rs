@@ -60,6 +60,12 @@ fn sections(list: &[SectionLabel]) -> BTreeSet<&'static str> {
     list.iter().map(|l| l.code()).collect()
 }
 
+/// Publishes `body` to `varsel.in` under `key`, as any client could, and checks RabbitMQ took it.
+async fn publish_in(p: &amqp::Publisher, key: &str, body: &[u8], props: lapin::BasicProperties) {
+    let r = p.publish(amqp::IN, key, body, props, true).await.unwrap();
+    assert_eq!(r, amqp::Published::Confirmed);
+}
+
 async fn all_sent(store: &Store, alert: uuid::Uuid) -> bool {
     store
         .deliveries_of(alert)
@@ -244,11 +250,7 @@ async fn forged_stale_reused_tampered_unknown_and_misrouted_messages_are_dead_le
         let publisher = publisher.clone();
         async move {
             let props = amqp::properties(kind, uuid::Uuid::now_v7(), None);
-            let r = publisher
-                .publish(amqp::IN, &key, &body, props, true)
-                .await
-                .unwrap();
-            assert_eq!(r, amqp::Published::Confirmed);
+            publish_in(&publisher, &key, &body, props).await;
         }
     };
     let key = amqp::routing_key(Kind::Alert, school.me());
@@ -403,11 +405,7 @@ async fn error_replies_are_sent_once_per_refused_bytes_and_bounded_per_signer() 
         let (publisher, key) = (publisher.clone(), key.clone());
         async move {
             let props = amqp::properties(Kind::Alert, uuid::Uuid::now_v7(), None);
-            let r = publisher
-                .publish(amqp::IN, &key, body.as_bytes(), props, true)
-                .await
-                .unwrap();
-            assert_eq!(r, amqp::Published::Confirmed);
+            publish_in(&publisher, &key, body.as_bytes(), props).await;
         }
     };
     let refusals = |n: usize| {
@@ -667,11 +665,7 @@ async fn a_poison_message_is_refused_once_with_bounded_headers_and_holds_nothing
     );
     let poison = format!("{header}.{payload}.{signature}");
     let props = amqp::properties(Kind::Alert, uuid::Uuid::now_v7(), None);
-    let r = publisher
-        .publish(amqp::IN, &key, poison.as_bytes(), props, true)
-        .await
-        .unwrap();
-    assert_eq!(r, amqp::Published::Confirmed);
+    publish_in(&publisher, &key, poison.as_bytes(), props).await;
 
     // Nine bytes under 120 KB of headers.
     let mut padding = FieldTable::default();
@@ -682,11 +676,7 @@ async fn a_poison_message_is_refused_once_with_bounded_headers_and_holds_nothing
         );
     }
     let props = amqp::properties(Kind::Alert, uuid::Uuid::now_v7(), None).with_headers(padding);
-    let r = publisher
-        .publish(amqp::IN, &key, b"not a jws", props, true)
-        .await
-        .unwrap();
-    assert_eq!(r, amqp::Published::Confirmed);
+    publish_in(&publisher, &key, b"not a jws", props).await;
 
     // A genuine alert behind them.
     let alert = school.send(&departing_alert(&h)).await.unwrap();
@@ -851,17 +841,13 @@ async fn deliveries_that_cannot_be_made_reach_the_school_and_ops() {
     let jws = envelope::sign(&payload, &school.keys.signing);
     let conn = amqp::connect(&h.vhost.url(), "test-reseal").await.unwrap();
     let publisher = amqp::Publisher::open(&conn).await.unwrap();
-    let r = publisher
-        .publish(
-            amqp::IN,
-            &amqp::routing_key(Kind::Alert, school.me()),
-            jws.as_bytes(),
-            amqp::properties(Kind::Alert, payload.id, None),
-            true,
-        )
-        .await
-        .unwrap();
-    assert_eq!(r, amqp::Published::Confirmed);
+    publish_in(
+        &publisher,
+        &amqp::routing_key(Kind::Alert, school.me()),
+        jws.as_bytes(),
+        amqp::properties(Kind::Alert, payload.id, None),
+    )
+    .await;
     let alert = payload.id;
     wait_until(
         Duration::from_secs(30),

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use lapin::options::BasicAckOptions;
 
 use super::refuse::{dead_letter, Refused};
 use super::Shared;
@@ -65,13 +64,7 @@ pub(super) async fn park(
         shared.outbox_wake.notify_one();
     }
     if dead_letter(publisher, d, &refusal).await? {
-        d.acker
-            .ack(BasicAckOptions::default())
-            .await
-            .map_err(|source| amqp::Error::Protocol {
-                what: "acknowledging a parked input".into(),
-                source,
-            })?;
+        amqp::ack(d, "a parked input").await?;
     }
     Ok(())
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use uuid::Uuid;
 
 use super::refuse::{dead_letter, Refused};
@@ -70,7 +69,7 @@ pub(super) async fn process(
                     _ = tokio::time::sleep(delay) => {}
                     _ = signals.stopped() => {
                         for d in &batch {
-                            let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                            amqp::requeue(d).await;
                         }
                         return Ok(());
                     }
@@ -110,13 +109,7 @@ pub(super) async fn process(
                 }
             }
         }
-        d.acker
-            .ack(BasicAckOptions::default())
-            .await
-            .map_err(|source| amqp::Error::Protocol {
-                what: "acknowledging input".into(),
-                source,
-            })?;
+        amqp::ack(d, "input").await?;
     }
     if wake {
         shared.outbox_wake.notify_one();

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use lapin::options::BasicNackOptions;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -126,13 +125,7 @@ pub(super) async fn dead_letter(
                 ?other,
                 "dead-lettering not confirmed; input left for redelivery"
             );
-            let _ = d
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await;
+            amqp::requeue(d).await;
             Ok(false)
         }
     }

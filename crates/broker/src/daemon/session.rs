@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
 use serde_json::json;
@@ -235,24 +235,11 @@ async fn unroutable(shared: &Arc<Shared>, d: lapin::message::Delivery) -> Result
                 .metrics
                 .delivery_published(crate::metrics::PublishResult::Returned);
             tracing::error!(delivery = ?delivery_id, routing_key = d.routing_key.as_str(), "no inbox took a delivery; marked unroutable");
-            d.acker
-                .ack(BasicAckOptions::default())
-                .await
-                .map(|_| ())
-                .map_err(|source| amqp::Error::Protocol {
-                    what: "acknowledging unrouted".into(),
-                    source,
-                })
+            amqp::ack(&d, "unrouted").await
         }
         Err(e) => {
             tracing::warn!(error = %e, "could not record an unroutable delivery; left for redelivery");
-            let _ = d
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await;
+            amqp::requeue(&d).await;
             Ok(())
         }
     }

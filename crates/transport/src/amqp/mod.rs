@@ -284,6 +284,27 @@ impl Publisher {
     }
 }
 
+/// Acknowledges a consumed message; an error names `what` was being acknowledged.
+pub async fn ack(d: &lapin::message::Delivery, what: &str) -> Result<(), Error> {
+    d.acker
+        .ack(lapin::options::BasicAckOptions::default())
+        .await
+        .map(|_| ())
+        .map_err(Error::protocol(format!("acknowledging {what}")))
+}
+
+/// Hands a consumed message back to RabbitMQ for redelivery. If that fails the channel is
+/// going away, and RabbitMQ redelivers everything unacknowledged on it anyway.
+pub async fn requeue(d: &lapin::message::Delivery) {
+    let _ = d
+        .acker
+        .nack(lapin::options::BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await;
+}
+
 /// Properties of a varsel message: persistent, typed, with the message id, and the publishing
 /// AMQP user (which RabbitMQ validates against the connection's user).
 pub fn properties(kind: Kind, id: Uuid, user_id: Option<&str>) -> BasicProperties {
