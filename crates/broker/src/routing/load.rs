@@ -3,7 +3,6 @@
 //! table's warnings kept beside it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -33,15 +32,9 @@ impl Table {
     }
 }
 
+/// The table's version: the SHA-256 of its text, in lowercase hex.
 fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    digest
-        .as_ref()
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(varsel_protocol::envelope::sha256(bytes))
 }
 
 /// The table as written. Most values are text so validation can report every bad one.

@@ -72,10 +72,7 @@ impl Item {
                     e.refused
                         .map(|i| i.to_string())
                         .unwrap_or_else(|| "unread".to_owned()),
-                    what[..8]
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<String>()
+                    hex::encode(&what[..8])
                 )
             }
             Item::Refused(_) => String::new(),

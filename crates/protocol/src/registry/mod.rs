@@ -159,7 +159,7 @@ impl Registry {
             problems::parse_toml(text, origin).map_err(|e| not_a_registry(text, e))?;
         let mut problems = Problems::default();
         let drafts = entries::participants(&mut problems, raw);
-        let version = envelope::hex(&envelope::sha256(text.as_bytes()));
+        let version = hex::encode(envelope::sha256(text.as_bytes()));
         match consistency::cross_check(&mut problems, drafts, version, origin) {
             Some(r) if problems.is_empty() => Ok(r),
             _ => Err(Error::Invalid {
@@ -305,10 +305,7 @@ mod tests {
         let kid = &school.signing_keys[0].kid;
         assert_eq!(r.signing_key(kid).unwrap().0.id, school.id);
         assert!(r.signing_key("nope").is_none());
-        assert_eq!(
-            r.version(),
-            envelope::hex(&envelope::sha256(text.as_bytes()))
-        );
+        assert_eq!(r.version(), hex::encode(envelope::sha256(text.as_bytes())));
         assert!(
             r.participant(&"soc-0581".parse().unwrap())
                 .unwrap()
