@@ -4,11 +4,12 @@
 //! and backoff, and publishing with confirms; [`settings`] is the validated `[amqp]` section of a
 //! configuration file; [`tls`] the identity for mutual TLS with EXTERNAL authentication;
 //! [`shutdown`] the one source of stop and reload signals; [`clock`] the time source, real or
-//! controlled by a test.
+//! controlled by a test; [`retry`] the waits between tries (exponential, with jitter).
 #![forbid(unsafe_code)]
 
 pub mod amqp;
 pub mod clock;
+pub mod retry;
 pub mod settings;
 pub mod shutdown;
 pub mod tls;

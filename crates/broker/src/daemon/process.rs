@@ -11,6 +11,7 @@ use super::{park, Shared};
 use crate::intake::{Input, Outcome, World};
 use varsel_protocol::message::Kind;
 use varsel_transport::amqp;
+use varsel_transport::retry;
 use varsel_transport::shutdown::Signals;
 
 /// The most input messages committed in one store transaction.
@@ -36,7 +37,9 @@ pub(super) async fn process(
     signals: &Signals,
 ) -> Result<(), amqp::Error> {
     let world = shared.world();
-    let mut delay = Duration::from_millis(200);
+    // Waits from 200 ms doubling to 10 s, with jitter so instances sharing a store that came
+    // back do not retry in step.
+    let mut delays = retry::delays(Duration::from_millis(200), Duration::from_secs(10));
     let mut failures = 0;
     let outcomes = loop {
         let started = std::time::Instant::now();
@@ -59,6 +62,7 @@ pub(super) async fn process(
                 return park::park(shared, &world, publisher, &d, &e).await;
             }
             Err(e) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(10));
                 if !e.is_transient() {
                     failures += 1;
                 }
@@ -74,7 +78,6 @@ pub(super) async fn process(
                         return Ok(());
                     }
                 }
-                delay = (delay * 2).min(Duration::from_secs(10));
             }
         }
     };

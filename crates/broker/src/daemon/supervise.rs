@@ -12,10 +12,10 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use crate::health::{Health, Worker};
 use crate::metrics::Metrics;
-use crate::outbox::backoff;
+use varsel_transport::retry;
 use varsel_transport::shutdown::Signals;
 
-/// The shortest and longest wait before a dead worker starts again.
+/// The shortest and longest wait before a dead worker starts again (doubling, with jitter).
 const FIRST_RESTART: Duration = Duration::from_secs(1);
 const LAST_RESTART: Duration = Duration::from_secs(60);
 /// A worker that ran at least this long before it died is restarted after [`FIRST_RESTART`].
@@ -88,7 +88,7 @@ async fn keep<F, Fut>(
         if started.elapsed() >= STABLE {
             deaths = 0;
         }
-        let delay = backoff(deaths, FIRST_RESTART, LAST_RESTART);
+        let delay = retry::after(deaths, FIRST_RESTART, LAST_RESTART);
         deaths = deaths.saturating_add(1);
         tracing::error!(
             worker = worker.code(),
@@ -171,7 +171,8 @@ mod tests {
         assert!(metrics
             .render()
             .contains("varsel_worker_restarts_total{worker=\"outbox\"} 1"));
-        tokio::time::sleep(FIRST_RESTART).await;
+        // The first restart comes after 1 to 2 s (jitter).
+        tokio::time::sleep(FIRST_RESTART * 2).await;
         assert!(health.down().is_empty(), "restarted: {:?}", health.down());
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         signals.stop();
@@ -190,8 +191,15 @@ mod tests {
             r.fetch_add(1, Ordering::SeqCst);
             async {}
         });
-        // Restarts after 1 s, 2 s, 4 s, 8 s: five runs in 15.5 s, not one per poll.
-        tokio::time::sleep(Duration::from_millis(15_500)).await;
+        // Restart n comes 2^n to 2^(n+1) s after the one before (n = 0, 1, ...): the fourth
+        // within 1+2+4+8 = 15 s and 2+4+8+16 = 30 s, the fifth not before 31 s. Five runs at
+        // 30.5 s whatever the jitter, not one per poll.
+        tokio::time::sleep(Duration::from_millis(14_900)).await;
+        assert!(
+            runs.load(Ordering::SeqCst) <= 4,
+            "four restarts take 15 s at least"
+        );
+        tokio::time::sleep(Duration::from_millis(15_600)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 5);
         let down = health.down();
         assert_eq!(

@@ -2,7 +2,8 @@
 //! a school, an email notice) is first committed to the store's outbox in the same transaction as
 //! the state change that causes it. The workers claim due rows with a lease, send them, and mark
 //! each sent only after RabbitMQ's publisher confirm (or the SMTP server's acceptance). A nack, a
-//! connection failure or a transient SMTP error is retried with exponential backoff; an
+//! connection failure or a transient SMTP error is retried with exponential backoff and jitter
+//! (`varsel_transport::retry`); an
 //! unroutable publish is recorded as such for ops to see. Nothing is sent that is not recorded,
 //! and nothing recorded is forgotten.
 //!
@@ -31,6 +32,7 @@ use varsel_protocol::message::DeliveryState;
 use varsel_protocol::registry::Registry;
 use varsel_transport::amqp;
 use varsel_transport::clock::Clock;
+use varsel_transport::retry;
 use varsel_transport::shutdown::Signals;
 
 /// The outbox worker of one broker instance (cloned for its AMQP and its email task).
@@ -50,16 +52,6 @@ pub struct Worker {
     pub writer: Arc<Writer>,
     /// The registry in force, for paging ops.
     pub registry: Arc<dyn Fn() -> Arc<Registry> + Send + Sync>,
-}
-
-/// Exponential backoff for the n-th retry, between `min` and `max`.
-pub fn backoff(
-    attempts: u32,
-    min: std::time::Duration,
-    max: std::time::Duration,
-) -> std::time::Duration {
-    let factor = 1u32.checked_shl(attempts.min(20)).unwrap_or(u32::MAX);
-    min.saturating_mul(factor).min(max)
 }
 
 impl Worker {
@@ -182,7 +174,7 @@ impl Worker {
         let outcome = match attempt {
             Sent => OutboxOutcome::Sent { at: now },
             Retry(e) => {
-                let wait = backoff(row.attempts, self.config.retry_min, self.config.retry_max);
+                let wait = retry::after(row.attempts, self.config.retry_min, self.config.retry_max);
                 OutboxOutcome::Retry {
                     at: now + Duration::from_std(wait).unwrap_or(Duration::seconds(60)),
                     error: e.clone(),
@@ -273,19 +265,3 @@ enum Attempt {
     Failed(String),
 }
 use Attempt::*;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration as StdDuration;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let min = StdDuration::from_secs(1);
-        let max = StdDuration::from_secs(300);
-        assert_eq!(backoff(0, min, max), StdDuration::from_secs(1));
-        assert_eq!(backoff(3, min, max), StdDuration::from_secs(8));
-        assert_eq!(backoff(9, min, max), max);
-        assert_eq!(backoff(u32::MAX, min, max), max);
-    }
-}

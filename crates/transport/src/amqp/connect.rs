@@ -83,7 +83,8 @@ pub async fn connect_to(settings: &settings::Amqp, name: &str) -> Result<Connect
     .await
 }
 
-/// Connects, retrying with exponential backoff (capped at `max_delay`) until it succeeds or
+/// Connects, retrying with exponential backoff and jitter (200 ms doubling up to `max_delay`,
+/// [`crate::retry`]) until it succeeds or
 /// `stop` resolves. Every failed attempt is logged.
 pub async fn connect_with_backoff(
     settings: &settings::Amqp,
@@ -92,8 +93,9 @@ pub async fn connect_with_backoff(
     stop: impl std::future::Future<Output = ()>,
 ) -> Option<Connection> {
     tokio::pin!(stop);
-    let mut delay = Duration::from_millis(200);
+    let mut delays = crate::retry::delays(Duration::from_millis(200), max_delay);
     loop {
+        let delay = delays.next().unwrap_or(max_delay);
         match connect_to(settings, name).await {
             Ok(c) => return Some(c),
             Err(e) => {
@@ -104,6 +106,5 @@ pub async fn connect_with_backoff(
             _ = tokio::time::sleep(delay) => {}
             _ = &mut stop => return None,
         }
-        delay = (delay * 2).min(max_delay);
     }
 }
