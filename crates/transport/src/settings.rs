@@ -102,10 +102,32 @@ pub fn amqp_settings(p: &mut Problems, raw: &RawAmqp, base: &Path) -> Amqp {
     }
 }
 
-/// The user name part of an AMQP URL.
+/// The user RabbitMQ sees for an AMQP URL, read by lapin's own URL parser (`amq-protocol-uri`):
+/// percent-encoding decoded (`a%40b` is the user `a@b`), and `guest` when the URL names none,
+/// as lapin then logs in as guest. `None` if the URL does not parse.
 pub fn amqp_user_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let (userinfo, _) = rest.rsplit_once('@')?;
-    let user = userinfo.split(':').next()?;
-    (!user.is_empty()).then(|| user.to_owned())
+    let uri: amq_protocol_uri::AMQPUri = url.parse().ok()?;
+    Some(uri.authority.userinfo.username)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_amqp_user_is_read_as_lapin_reads_it() {
+        assert_eq!(
+            amqp_user_of("amqp://skola%40kommun:p%3Aw@127.0.0.1:5672/varsel").as_deref(),
+            Some("skola@kommun")
+        );
+        assert_eq!(
+            amqp_user_of("amqp://skola:pw@127.0.0.1:5672/%2f").as_deref(),
+            Some("skola")
+        );
+        assert_eq!(
+            amqp_user_of("amqp://127.0.0.1:5672/varsel").as_deref(),
+            Some("guest")
+        );
+        assert_eq!(amqp_user_of("not a url"), None);
+    }
 }
