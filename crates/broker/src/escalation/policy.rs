@@ -211,19 +211,46 @@ impl FromStr for EmailTarget {
         if s == "mailbox" {
             return Ok(EmailTarget::Mailbox);
         }
-        let ok = s.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.contains('@')
-        }) && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-        if ok {
-            Ok(EmailTarget::Address(s.to_owned()))
-        } else {
-            Err(format!("{s:?} is neither \"mailbox\" nor an email address"))
+        // The mailer's own parser (lettre), so an address taken here is one it can send to.
+        match s.parse::<lettre::Address>() {
+            Ok(_) => Ok(EmailTarget::Address(s.to_owned())),
+            Err(e) => Err(format!(
+                "{:?} is neither \"mailbox\" nor an email address ({e})",
+                s.chars().take(200).collect::<String>()
+            )),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn email_targets_are_the_mailbox_or_an_address_lettre_can_send_to() {
+        assert_eq!("mailbox".parse(), Ok(EmailTarget::Mailbox));
+        assert_eq!(
+            "jour@norrkoping.se".parse(),
+            Ok(EmailTarget::Address("jour@norrkoping.se".into()))
+        );
+        // The hand-written check took the last three; the mailer then failed at 3 a.m.
+        for bad in [
+            "",
+            "jour",
+            "jour@",
+            "@norrkoping.se",
+            "jour @norrkoping.se",
+            "jour@@norrkoping.se",
+            "a..b@norrkoping.se",
+            "jour@norr koping.se",
+            "jour@norrkoping.se>",
+        ] {
+            let e = bad.parse::<EmailTarget>().unwrap_err();
+            assert!(
+                e.contains("neither \"mailbox\" nor an email address"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
     use super::*;
 
     fn utc(s: &str) -> DateTime<Utc> {
