@@ -6,6 +6,7 @@ mod audit;
 mod certs;
 mod daemon;
 mod demo;
+mod docs;
 mod exit;
 mod load;
 mod offline;
@@ -171,6 +172,17 @@ pub enum Command {
     },
     /// Benchmark varsel end to end against a bare RabbitMQ relay on the local RabbitMQ.
     Bench(crate::bench::Args),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one page per command into --dir.
+    Man {
+        /// Write varsel.1 and a page per subcommand (varsel-serve.1, …) into this directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -362,6 +374,8 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Certs { command } => certs::run(command),
         Command::Audit { command } => audit::run(command).await,
         Command::World { dir } => demo::write_world(dir),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man(dir),
         Command::Demo {
             dir,
             amqp,
