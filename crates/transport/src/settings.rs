@@ -102,12 +102,17 @@ pub fn amqp_settings(p: &mut Problems, raw: &RawAmqp, base: &Path) -> Amqp {
     }
 }
 
-/// The user RabbitMQ sees for an AMQP URL, read by lapin's own URL parser (`amq-protocol-uri`):
-/// percent-encoding decoded (`a%40b` is the user `a@b`), and `guest` when the URL names none,
-/// as lapin then logs in as guest. `None` if the URL does not parse.
+/// The user an AMQP URL names, read by lapin's own URL parser (`amq-protocol-uri`), so that
+/// percent-encoding is decoded as when lapin logs in (`a%40b` is the user `a@b`). `None` when
+/// the URL names no user (lapin would then log in as guest) or does not parse.
 pub fn amqp_user_of(url: &str) -> Option<String> {
     let uri: amq_protocol_uri::AMQPUri = url.parse().ok()?;
-    Some(uri.authority.userinfo.username)
+    // The parser fills in `guest` when there is no userinfo; only the authority tells.
+    let authority = url.split_once("://")?.1.split(['/', '?']).next()?;
+    authority
+        .contains('@')
+        .then_some(uri.authority.userinfo.username)
+        .filter(|u| !u.is_empty())
 }
 
 #[cfg(test)]
@@ -124,10 +129,8 @@ mod tests {
             amqp_user_of("amqp://skola:pw@127.0.0.1:5672/%2f").as_deref(),
             Some("skola")
         );
-        assert_eq!(
-            amqp_user_of("amqp://127.0.0.1:5672/varsel").as_deref(),
-            Some("guest")
-        );
+        assert_eq!(amqp_user_of("amqp://127.0.0.1:5672/varsel"), None);
+        assert_eq!(amqp_user_of("amqps://rabbit.example:5671/a@b"), None);
         assert_eq!(amqp_user_of("not a url"), None);
     }
 }
