@@ -1,22 +1,20 @@
-//! `varsel status`: the ops API's view of alerts and deliveries in the terminal, and the small
-//! HTTP client that reads it.
+//! `varsel status`: the ops API's view of alerts and deliveries in the terminal, read with
+//! reqwest over HTTP, or HTTPS (rustls on ring) when the ops API sits behind a TLS proxy.
+
+use std::path::Path;
+use std::time::Duration;
 
 use uuid::Uuid;
 use varsel_broker::ops::http::{AlertView, DeliveryView};
 
 /// `varsel status`: the same view in the terminal, read from the ops API.
-pub async fn status(
-    url: &str,
-    token: Option<&str>,
-    alert: Option<Uuid>,
-    overdue: bool,
-) -> Result<String, String> {
+pub async fn status(ops: &Ops, alert: Option<Uuid>, overdue: bool) -> Result<String, String> {
     let path = match (alert, overdue) {
         (Some(id), _) => format!("/api/alerts/{id}"),
         (None, true) => "/api/deliveries?state=overdue".to_owned(),
         (None, false) => "/api/alerts?limit=50".to_owned(),
     };
-    let body = http_get(url, &path, token).await?;
+    let body = ops.get_ok(&path).await?;
     let mut out = String::new();
     use std::fmt::Write;
     if alert.is_some() {
@@ -79,69 +77,174 @@ fn delivery_line(d: &DeliveryView) -> String {
     )
 }
 
-/// A minimal HTTP/1.1 GET over a plain TCP connection (the ops API listens on loopback or behind
-/// a TLS-terminating proxy). Returns the status code and the body.
-pub async fn fetch(base: &str, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = base
-        .strip_prefix("http://")
-        .ok_or("the ops URL must start with http://")?;
-    let host = rest.trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(host)
-        .await
-        .map_err(|e| format!("cannot reach the ops API at {base}: {e}"))?;
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n");
-    stream
-        .write_all(req.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    stream
-        .read_to_end(&mut buf)
-        .await
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or("malformed HTTP response")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or("malformed HTTP status line")?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    Ok((status, body))
+/// The longest answer read from the ops API (the dashboard's largest list is far smaller).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+/// How long connecting, and the whole request, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client of one ops API: its base URL, the bearer token, and for `https://` the CA to trust.
+pub struct Ops {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
 }
 
-async fn http_get(base: &str, path: &str, token: Option<&str>) -> Result<String, String> {
-    let (status, body) = fetch(base, path, token).await?;
-    if status != 200 {
-        return Err(format!("the ops API answered {status}: {}", body.trim()));
-    }
-    Ok(body)
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
+impl Ops {
+    /// A client for `base` (`http://host:port` or `https://…`). With `ca`, an HTTPS server must
+    /// have a certificate from that CA (PEM), and no other root is trusted; without it, the
+    /// system's roots are.
+    pub fn new(base: &str, token: Option<&str>, ca: Option<&Path>) -> Result<Ops, String> {
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(format!(
+                "the ops URL must start with http:// or https://, not {:?}",
+                base.chars().take(200).collect::<String>()
+            ));
         }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
+        // reqwest is built without a crypto provider of its own: ring, as everywhere in varsel.
+        // Fails only when one is installed already, which is then ring too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .https_only(ca.is_some());
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca)
+                .map_err(|e| format!("cannot read the ops CA {}: {e}", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| format!("{} holds no PEM certificate", ca.display()))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        Ok(Ops {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.map(str::to_owned),
+        })
     }
-    out
+
+    /// GETs `path`: the status code and the body (UTF-8, at most 16 MiB).
+    pub async fn get(&self, path: &str) -> Result<(u16, String), String> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.get(&url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let unreachable =
+            |e: reqwest::Error| format!("cannot reach the ops API at {}: {e}", self.base);
+        let mut response = request.send().await.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(format!(
+                    "the ops API's answer to {path} is over {MAX_BODY} bytes"
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8(body)
+            .map_err(|e| format!("the ops API's answer to {path} is not UTF-8: {e}"))?;
+        Ok((status, body))
+    }
+
+    /// GETs `path` and returns the body of a 200 answer; any other answer is an error.
+    async fn get_ok(&self, path: &str) -> Result<String, String> {
+        let (status, body) = self.get(path).await?;
+        if status != 200 {
+            let shown: String = body.trim().chars().take(1000).collect();
+            return Err(format!(
+                "the ops API answered {status}: {}",
+                shown.escape_debug()
+            ));
+        }
+        Ok(body)
+    }
+}
+
+/// One GET with a bearer token over plain HTTP or HTTPS with the system's roots.
+pub async fn fetch(base: &str, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
+    Ops::new(base, token, None)?.get(path).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A real HTTP/1.1 server on loopback that answers one request with `body` in chunks cut at
+    /// the given byte offsets, each chunk written and flushed on its own.
+    async fn chunked_server(body: &'static [u8], cuts: &'static [usize]) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the client closed before its request ended");
+                request.extend_from_slice(&buf[..n]);
+            }
+            let request = String::from_utf8(request).unwrap();
+            assert!(
+                request.contains("authorization: Bearer t0ken")
+                    || request.contains("Authorization: Bearer t0ken"),
+                "{request}"
+            );
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .await
+                .unwrap();
+            let mut from = 0;
+            for &to in cuts.iter().chain([body.len()].iter()) {
+                let part = &body[from..to];
+                socket
+                    .write_all(format!("{:x}\r\n", part.len()).as_bytes())
+                    .await
+                    .unwrap();
+                socket.write_all(part).await.unwrap();
+                socket.write_all(b"\r\n").await.unwrap();
+                socket.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                from = to;
+            }
+            socket.write_all(b"0\r\n\r\n").await.unwrap();
+            socket.flush().await.unwrap();
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_character_split_across_chunks_is_read_whole() {
+        // "ö" is 0xC3 0xB6: the first chunk ends after 0xC3. The hand-written client decoded the
+        // bytes lossily and then sliced the text by the chunk sizes, and panicked here.
+        let body = "Försäkringskassan".as_bytes();
+        assert_eq!(&body[1..3], "ö".as_bytes());
+        let url = chunked_server("Försäkringskassan".as_bytes(), &[2, 5]).await;
+        let (status, text) =
+            tokio::time::timeout(Duration::from_secs(30), fetch(&url, "/x", Some("t0ken")))
+                .await
+                .expect("answered within 30 s")
+                .unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(text, "Försäkringskassan");
+    }
+
+    #[test]
+    fn a_ca_file_without_a_certificate_and_a_bad_url_are_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate").unwrap();
+        let e = Ops::new("https://127.0.0.1:9471", None, Some(&ca))
+            .err()
+            .unwrap();
+        assert!(e.contains("holds no PEM certificate"), "{e}");
+        let e = Ops::new("ftp://127.0.0.1", None, None).err().unwrap();
+        assert!(e.contains("must start with http:// or https://"), "{e}");
+    }
 }

@@ -566,14 +566,11 @@ async fn the_api_metrics_audit_and_logs_report_exactly_what_happened() {
     assert!(page.contains("<table id=\"alerts\">"));
 
     // `varsel status` renders the same view from the API.
-    let status = varsel::status::status(&url, Some(TOKEN), None, true)
-        .await
-        .unwrap();
+    let ops = varsel::status::Ops::new(&url, Some(TOKEN), None).unwrap();
+    let status = varsel::status::status(&ops, None, true).await.unwrap();
     assert!(status.starts_with("1 overdue deliveries"), "{status}");
     assert!(status.contains(&c.to_string()) && status.contains("OVERDUE"));
-    let status = varsel::status::status(&url, Some(TOKEN), Some(a), false)
-        .await
-        .unwrap();
+    let status = varsel::status::status(&ops, Some(a), false).await.unwrap();
     assert!(status.contains("acknowledged") && status.contains("timeline:"));
     bodies.0.lock().unwrap().push(status);
 

@@ -24,7 +24,7 @@ use varsel_broker::config::LogFormat;
 use varsel_testkit::world;
 
 pub use exit::Failure;
-use exit::{fail, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE};
+use exit::{fail, EX_CONFIG, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE};
 
 /// varsel: a secure inter-agency alert broker.
 #[derive(Debug, Parser)]
@@ -111,11 +111,15 @@ pub enum Command {
     },
     /// Show alerts and deliveries from the ops API.
     Status {
-        /// The ops API, e.g. http://127.0.0.1:9471
+        /// The ops API, e.g. http://127.0.0.1:9471, or https://… behind a TLS proxy.
         #[arg(long, env = "VARSEL_OPS_URL", default_value = "http://127.0.0.1:9471")]
         url: String,
         #[arg(long, env = "VARSEL_OPS_TOKEN")]
         token: Option<String>,
+        /// For https://: the CA (PEM) the server's certificate must come from; no other is
+        /// trusted. Without it, the system's roots are.
+        #[arg(long, env = "VARSEL_OPS_CA")]
+        ca: Option<PathBuf>,
         #[arg(long)]
         alert: Option<Uuid>,
         #[arg(long)]
@@ -360,10 +364,13 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Status {
             url,
             token,
+            ca,
             alert,
             overdue,
         } => {
-            let text = crate::status::status(&url, token.as_deref(), alert, overdue)
+            let ops = crate::status::Ops::new(&url, token.as_deref(), ca.as_deref())
+                .map_err(|e| fail(EX_CONFIG)(anyhow::anyhow!("{e}")))?;
+            let text = crate::status::status(&ops, alert, overdue)
                 .await
                 .map_err(|e| fail(EX_UNAVAILABLE)(anyhow::anyhow!("{e}")))?;
             print!("{text}");
