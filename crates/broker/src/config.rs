@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use varsel_protocol::message::ParticipantId;
 use varsel_protocol::problems::{parse_toml, read, resolve, Problems};
+use varsel_protocol::redacted::Redacted;
 use varsel_transport::settings::{amqp_settings, Amqp, RawAmqp};
 
 pub use varsel_protocol::problems::{Error, Problem};
@@ -222,7 +223,7 @@ impl fmt::Debug for Ops {
 }
 
 /// SMTP settings for email notices.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Smtp {
     pub host: String,
     pub port: u16,
@@ -230,20 +231,7 @@ pub struct Smtp {
     pub starttls: bool,
     pub from: String,
     pub username: Option<String>,
-    pub password: Option<String>,
-}
-
-impl fmt::Debug for Smtp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Smtp")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("starttls", &self.starttls)
-            .field("from", &self.from)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .finish()
-    }
+    pub password: Option<Redacted<String>>,
 }
 
 /// The validated daemon configuration.
@@ -379,7 +367,7 @@ impl Config {
                 starttls,
                 from: s.from,
                 username: s.username,
-                password: s.password,
+                password: s.password.map(Redacted::new),
             }
         });
 

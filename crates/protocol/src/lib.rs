@@ -7,7 +7,8 @@
 //! [`refusal`] holds the reason codes every refusal carries; [`personnummer`] checks Swedish
 //! identity numbers; [`calendar`] knows Swedish public holidays and office hours.
 //! [`problems`] is the one way files are loaded and their problems reported; [`canonical`] the one
-//! canonical JSON (RFC 8785).
+//! canonical JSON (RFC 8785); [`redacted`] the wrapper that keeps secrets and personal data out of
+//! `Debug`.
 //!
 //! This crate does no I/O beyond reading and writing key files: no async runtime, no AMQP, no
 //! database, so an agency's own integration can depend on it alone.
@@ -20,6 +21,7 @@ pub mod envelope;
 pub mod message;
 pub mod personnummer;
 pub mod problems;
+pub mod redacted;
 pub mod refusal;
 pub mod registry;
 

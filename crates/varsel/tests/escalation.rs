@@ -264,7 +264,7 @@ async fn an_unacknowledged_departure_alert_climbs_the_ladder_step_by_step() {
         .expose()
         .to_owned();
     for secret in [
-        core.pupil.name.as_str(),
+        core.pupil.name.expose().as_str(),
         pnr.as_str(),
         &pnr.replace('-', ""),
         &pnr[2..],
@@ -274,7 +274,7 @@ async fn an_unacknowledged_departure_alert_climbs_the_ladder_step_by_step() {
             "the email must not contain {secret:?}"
         );
     }
-    let first_name = core.pupil.name.split_whitespace().next().unwrap();
+    let first_name = core.pupil.name.expose().split_whitespace().next().unwrap();
     assert!(!text.contains(first_name));
     h.stop().await;
 }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use varsel_protocol::message::{Category, Status, Urgency};
+use varsel_protocol::redacted::Redacted;
 
 mod alarm;
 
@@ -45,7 +46,7 @@ pub enum TlsMode {
 }
 
 /// Settings for the SMTP relay that notices are sent through.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The relay's host name (also the name its TLS certificate must carry) or IP address.
     pub host: String,
@@ -56,27 +57,11 @@ pub struct Config {
     pub from: String,
     /// Relay login, if the relay wants one. Both or neither must be given.
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Redacted<String>>,
     /// An extra CA certificate (PEM) to trust for the relay, for relays with an internal CA.
     pub ca_file: Option<PathBuf>,
     /// Limit on connecting and on each SMTP command.
     pub timeout: Duration,
-}
-
-// The password must never reach logs, so Debug is written by hand.
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("tls", &self.tls)
-            .field("from", &self.from)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("ca_file", &self.ca_file)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 impl Config {
@@ -417,7 +402,8 @@ impl Mailer {
             .tls(tls)
             .timeout(Some(config.timeout));
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().clone()));
         }
         Ok(Mailer {
             transport: builder.build(),
@@ -525,7 +511,7 @@ mod tests {
     fn debug_hides_the_password() {
         let mut c = config();
         c.username = Some("varsel".to_owned());
-        c.password = Some("hemligt-lösen".to_owned());
+        c.password = Some("hemligt-lösen".into());
         let debug = format!("{c:?}");
         assert!(!debug.contains("hemligt"), "{debug}");
         assert!(debug.contains("<redacted>"));

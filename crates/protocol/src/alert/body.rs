@@ -1,8 +1,6 @@
 //! The sealed body of an alert: one struct per section (core, family, travel, school actions)
-//! with `Debug` impls that show only which fields are present, and the split into and rebuild
-//! from the JSON of each section.
-
-use std::fmt;
+//! whose personal data is held in [`Redacted`] fields, so a derived `Debug` shows only which are
+//! present; and the split into and rebuild from the JSON of each section.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +10,7 @@ use super::codes::{Action, CountryCode, Indicator, Relation, Skolenhetskod};
 use super::problem::{deserialize_at, redact, Problem};
 use crate::message::SectionLabel;
 use crate::personnummer::Personnummer;
+use crate::redacted::Redacted;
 
 /// The sealed part of a document, one optional field per [`SectionLabel`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +27,7 @@ pub struct Body {
 }
 
 /// Section `core`: who, where they go to school, and why the school is worried.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Core {
     pub pupil: Pupil,
@@ -36,19 +35,19 @@ pub struct Core {
     #[serde(default)]
     pub indicators: Vec<Indicator>,
     /// The school's own words about its concern.
-    pub concern: String,
+    pub concern: Redacted<String>,
 }
 
 /// The pupil the alert is about. At least one of `personnummer` and `date_of_birth` is needed
 /// (a newly arrived pupil may have neither personnummer nor samordningsnummer yet).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pupil {
-    pub name: String,
+    pub name: Redacted<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personnummer: Option<Personnummer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<Redacted<NaiveDate>>,
 }
 
 /// The school raising the alert.
@@ -70,26 +69,26 @@ pub struct Family {
 }
 
 /// A guardian or other adult with care of the pupil.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Guardian {
-    pub name: String,
+    pub name: Redacted<String>,
     pub relation: Relation,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personnummer: Option<Personnummer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
+    pub phone: Option<Redacted<String>>,
 }
 
 /// A sibling, and the school they attend if the school knows it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sibling {
-    pub name: String,
+    pub name: Redacted<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personnummer: Option<Personnummer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub school: Option<String>,
+    pub school: Option<Redacted<String>>,
 }
 
 /// Section `travel`: where and when, as far as the school knows.
@@ -108,7 +107,7 @@ pub struct Travel {
 }
 
 /// Section `school_actions`: what the school has done, whom to call back, and a note.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchoolActions {
     #[serde(default)]
@@ -116,7 +115,7 @@ pub struct SchoolActions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<ContactPerson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub note: Option<Redacted<String>>,
 }
 
 /// One action and when it was taken.
@@ -128,87 +127,15 @@ pub struct ActionTaken {
 }
 
 /// The member of staff the agencies can reach at the school (e.g. the school counsellor).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPerson {
-    pub name: String,
+    pub name: Redacted<String>,
     /// Their role at the school, e.g. `kurator` or `rektor`.
-    pub role: String,
-    pub phone: String,
+    pub role: Redacted<String>,
+    pub phone: Redacted<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-}
-
-/// Prints a field only as present or absent, for `Debug` of types holding personal data.
-struct Presence(bool);
-
-impl fmt::Debug for Presence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0 { "<redacted>" } else { "None" })
-    }
-}
-
-impl fmt::Debug for Core {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Core")
-            .field("pupil", &self.pupil)
-            .field("school", &self.school)
-            .field("indicators", &self.indicators)
-            .field("concern", &Presence(true))
-            .finish()
-    }
-}
-
-impl fmt::Debug for Pupil {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pupil")
-            .field("name", &Presence(true))
-            .field("personnummer", &Presence(self.personnummer.is_some()))
-            .field("date_of_birth", &Presence(self.date_of_birth.is_some()))
-            .finish()
-    }
-}
-
-impl fmt::Debug for Guardian {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Guardian")
-            .field("name", &Presence(true))
-            .field("relation", &self.relation)
-            .field("personnummer", &Presence(self.personnummer.is_some()))
-            .field("phone", &Presence(self.phone.is_some()))
-            .finish()
-    }
-}
-
-impl fmt::Debug for Sibling {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sibling")
-            .field("name", &Presence(true))
-            .field("personnummer", &Presence(self.personnummer.is_some()))
-            .field("school", &Presence(self.school.is_some()))
-            .finish()
-    }
-}
-
-impl fmt::Debug for SchoolActions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SchoolActions")
-            .field("actions", &self.actions)
-            .field("contact", &self.contact)
-            .field("note", &Presence(self.note.is_some()))
-            .finish()
-    }
-}
-
-impl fmt::Debug for ContactPerson {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ContactPerson")
-            .field("name", &Presence(true))
-            .field("role", &Presence(true))
-            .field("phone", &Presence(true))
-            .field("email", &Presence(self.email.is_some()))
-            .finish()
-    }
+    pub email: Option<Redacted<String>>,
 }
 
 impl Body {

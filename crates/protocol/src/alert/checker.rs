@@ -2,6 +2,7 @@
 //! and texts, phone, flight and email formats, dates not in the future, and one person entered
 //! once. Every finding is a [`Problem`] and none repeats the value it is about.
 
+use crate::redacted::Redacted;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -57,8 +58,16 @@ impl Checker {
         if let Some(core) = &body.core {
             let b = format!("{base}/core");
             let pupil = &core.pupil;
-            self.text(&format!("{b}/pupil/name"), &pupil.name, MAX_NAME, "name");
-            match (&pupil.personnummer, pupil.date_of_birth) {
+            self.text(
+                &format!("{b}/pupil/name"),
+                pupil.name.expose(),
+                MAX_NAME,
+                "name",
+            );
+            match (
+                &pupil.personnummer,
+                pupil.date_of_birth.map(Redacted::into_inner),
+            ) {
                 (None, None) => self.schema(
                     format!("{b}/pupil/personnummer"),
                     "a pupil needs a personnummer or samordningsnummer, or a date of birth",
@@ -73,7 +82,7 @@ impl Checker {
             }
             if pupil
                 .date_of_birth
-                .is_some_and(|d| d > self.now.date_naive())
+                .is_some_and(|d| *d.expose() > self.now.date_naive())
             {
                 self.schema(format!("{b}/pupil/date_of_birth"), "lies in the future");
             }
@@ -89,23 +98,28 @@ impl Checker {
                     self.schema(format!("{b}/indicators/{i}"), "indicator listed twice");
                 }
             }
-            self.text(&format!("{b}/concern"), &core.concern, MAX_TEXT, "concern");
+            self.text(
+                &format!("{b}/concern"),
+                core.concern.expose(),
+                MAX_TEXT,
+                "concern",
+            );
         }
         if let Some(family) = &body.family {
             let b = format!("{base}/family");
             for (i, g) in family.guardians.iter().enumerate() {
                 let p = format!("{b}/guardians/{i}");
-                self.text(&format!("{p}/name"), &g.name, MAX_NAME, "name");
+                self.text(&format!("{p}/name"), g.name.expose(), MAX_NAME, "name");
                 if let Some(phone) = &g.phone {
-                    self.phone(&format!("{p}/phone"), phone);
+                    self.phone(&format!("{p}/phone"), phone.expose());
                 }
                 same_person(self, &g.personnummer, format!("{p}/personnummer"));
             }
             for (i, s) in family.siblings.iter().enumerate() {
                 let p = format!("{b}/siblings/{i}");
-                self.text(&format!("{p}/name"), &s.name, MAX_NAME, "name");
+                self.text(&format!("{p}/name"), s.name.expose(), MAX_NAME, "name");
                 if let Some(school) = &s.school {
-                    self.text(&format!("{p}/school"), school, MAX_SHORT, "school");
+                    self.text(&format!("{p}/school"), school.expose(), MAX_SHORT, "school");
                 }
                 same_person(self, &s.personnummer, format!("{p}/personnummer"));
             }
@@ -139,17 +153,27 @@ impl Checker {
             }
             if let Some(contact) = &sa.contact {
                 let p = format!("{b}/contact");
-                self.text(&format!("{p}/name"), &contact.name, MAX_NAME, "name");
-                self.text(&format!("{p}/role"), &contact.role, MAX_SHORT, "role");
-                self.phone(&format!("{p}/phone"), &contact.phone);
+                self.text(
+                    &format!("{p}/name"),
+                    contact.name.expose(),
+                    MAX_NAME,
+                    "name",
+                );
+                self.text(
+                    &format!("{p}/role"),
+                    contact.role.expose(),
+                    MAX_SHORT,
+                    "role",
+                );
+                self.phone(&format!("{p}/phone"), contact.phone.expose());
                 if let Some(email) = &contact.email {
-                    if !email_ok(email) {
+                    if !email_ok(email.expose()) {
                         self.schema(format!("{p}/email"), "not an email address");
                     }
                 }
             }
             if let Some(note) = &sa.note {
-                self.text(&format!("{b}/note"), note, MAX_TEXT, "note");
+                self.text(&format!("{b}/note"), note.expose(), MAX_TEXT, "note");
             }
         }
     }

@@ -7,8 +7,9 @@
 //! can grant a recipient only what it needs; a recipient rebuilds what it may read with
 //! [`Body::from_sections`].
 //!
-//! Everything below the header is personal data. The types holding names, numbers or free text
-//! have hand-written `Debug` impls that print only which fields are present, and every error
+//! Everything below the header is personal data. Names and free text are held in
+//! [`crate::redacted::Redacted`] and personnummer print redacted, so `Debug` shows only which
+//! fields are present; and every error
 //! message here is built so it never repeats a value from the input.
 //!
 //! This file holds the document and its validation; the section types are in `body`, the codes
