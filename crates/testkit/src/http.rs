@@ -48,15 +48,28 @@ async fn exchange(addr: &str, path: &str, headers: &[(&str, &str)]) -> Result<Re
         .write_all(req.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
+    // Read until the body is as long as Content-Length says (some servers, Chromium's DevTools
+    // among them, keep the connection open), or to the end without one.
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .await
-        .map_err(|e| e.to_string())?;
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of the response head")?;
+    let mut chunk = [0u8; 16 * 1024];
+    let end = loop {
+        let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n");
+        if let Some(end) = head_end {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|n| raw.len() >= end + 4 + n) {
+                break end;
+            }
+        }
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            break head_end.ok_or("no end of the response head")?;
+        }
+        raw.extend_from_slice(&chunk[..n]);
+    };
     let head = std::str::from_utf8(&raw[..end]).map_err(|e| format!("response head: {e}"))?;
     let body = String::from_utf8(raw[end + 4..].to_vec()).map_err(|e| format!("body: {e}"))?;
     let mut lines = head.split("\r\n");
