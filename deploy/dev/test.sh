@@ -9,6 +9,8 @@ cd "$(dirname "$0")/../.."
 deploy/dev/services.sh
 # Headless Chromium for the dashboard's browser test (crates/varsel/tests/dashboard.rs).
 deploy/dev/browser.sh
+# promtool and an OpenMetrics parser for the metrics and alerting-rule tests (tests/prometheus.rs).
+deploy/dev/metrics-linters.sh
 export VARSEL_TEST_POSTGRES=${VARSEL_TEST_POSTGRES:-postgres://varsel:varsel@127.0.0.1:5432/postgres}
 # rustup's minimal profile has neither rustfmt nor clippy.
 for tool in fmt clippy; do

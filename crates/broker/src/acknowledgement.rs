@@ -143,6 +143,7 @@ pub async fn apply(
     // on the broker's clock; reported once the caller's commit is durable.
     let timing = applied.then(|| Timing {
         ack: to != DeliveryState::Received,
+        recipient: d.recipient.clone(),
         elapsed: (now - d.created_at).to_std().unwrap_or_default(),
     });
     Ok(Committed::Done {

@@ -109,6 +109,76 @@ impl Harness {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
+    /// Makes real data: an alert from a school, socialtjänsten's receipt and ack, and a forged
+    /// message (refused); returns the alert's id once the store shows them.
+    pub async fn traffic(&self) -> uuid::Uuid {
+        let school = self.client("norrkoping-ektorpsskolan");
+        let alert = school.send(&self.example("alert.json")).await.unwrap();
+        let social = self.client("norrkoping-socialtjansten");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let delivery = loop {
+            let got = drain(&social)
+                .await
+                .into_iter()
+                .find_map(|item| match item {
+                    Item::Delivery(d) => Some(d.delivery),
+                    _ => None,
+                });
+            if let Some(d) = got {
+                break d;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "socialtjänsten got no delivery within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        social
+            .ack(
+                delivery,
+                "Handläggare Ett",
+                varsel_protocol::message::Outcome::CaseOpened,
+            )
+            .await
+            .unwrap();
+        let (payload, compact) = school
+            .seal(&self.example("alert.json"), self.clock.now())
+            .unwrap();
+        // One character of the signature changed.
+        let mut forged = compact.into_bytes();
+        let i = forged.len() - 10;
+        forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        let (conn, publisher) = school.connect().await.unwrap();
+        school.publish(&publisher, &payload, &forged).await.unwrap();
+        let _ = conn.close(200, "sent".into()).await;
+        let store = self.store();
+        crate::wait::until(
+            Duration::from_secs(60),
+            "the ack and the refusal stored",
+            || {
+                let store = store.clone();
+                async move {
+                    let acked = store
+                        .deliveries_of(alert)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .any(|d| d.acked_at.is_some());
+                    let refused = store
+                        .audit_entries(None)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .any(|e| e.action == "message_refused");
+                    acked && refused
+                }
+            },
+        )
+        .await;
+        alert
+    }
+
     pub async fn stop(mut self) {
         self.stop_broker().await;
     }

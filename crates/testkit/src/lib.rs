@@ -3,11 +3,13 @@
 //! [`harness`] (a real broker on a RabbitMQ virtual host of its own), [`smtp`] (a real SMTP
 //! server on loopback that keeps what it receives), [`certs`] (a small certificate authority for
 //! mutual TLS), [`rabbitmq`] (virtual hosts and `rabbitmqctl`), [`wait`] (polling with a
-//! deadline that says what it waited for) and [`process`] (child processes with a deadline).
+//! deadline that says what it waited for), [`process`] (child processes with a deadline) and
+//! [`http`] (a GET with chosen headers, for the ops server's tests).
 #![forbid(unsafe_code)]
 
 pub mod certs;
 pub mod harness;
+pub mod http;
 pub mod process;
 pub mod rabbitmq;
 pub mod smtp;

@@ -1,6 +1,8 @@
 //! The dashboard in a real browser: headless Chromium (Debian's `chromium`, installed by
 //! deploy/dev/browser.sh, which deploy/dev/test.sh runs) opens the page served by the broker and
-//! must show an overdue alert as overdue. A screenshot is kept in target/test-output/.
+//! must show an overdue alert as overdue, with the token gone from the address bar after the
+//! first load (the page reads the API with its cookie). A screenshot is kept in
+//! target/test-output/.
 //!
 //! An ignored test measures the dashboard and /metrics with 1,000 open alerts:
 //! `cargo test --test dashboard -- --ignored --nocapture`.
@@ -81,6 +83,60 @@ async fn headless(url: &str, extra: &[String]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Opens `url` in headless Chromium with its DevTools HTTP endpoint on, and answers the address
+/// the page shows once its script has run (its title set): what the address bar holds. Reads
+/// DevTools' `/json/list`, the browser's own account of its open pages.
+async fn address_after_load(url: &str, title: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--remote-debugging-port=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromium runs");
+    let port_file = profile.path().join("DevToolsActivePort");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = String::new();
+    let address = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the page at {url} did not load within 120 s; DevTools said: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Some(port) = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_owned))
+            .filter(|p| !p.is_empty())
+        else {
+            continue;
+        };
+        let list = varsel_testkit::http::get(&format!("127.0.0.1:{port}"), "/json/list", &[]).await;
+        last = list.body.clone();
+        let pages: Vec<serde_json::Value> = serde_json::from_str(&list.body).unwrap_or_default();
+        if let Some(page) = pages
+            .iter()
+            .find(|p| p["type"] == "page" && p["title"] == title)
+        {
+            break page["url"].as_str().unwrap().to_owned();
+        }
+    };
+    let _ = child.kill().await;
+    address
 }
 
 fn alert_doc(h: &Harness) -> varsel_protocol::alert::Document {
@@ -176,6 +232,11 @@ async fn the_dashboard_shows_an_overdue_alert_as_overdue() {
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
     eprintln!("screenshot: {}", shot.display());
+
+    // The token was exchanged for a cookie on the first load and the address bar no longer
+    // holds it; the page's data above came with that cookie alone.
+    let address = address_after_load(&url, "varsel – operations").await;
+    assert_eq!(address, format!("{base}/?lang=en"));
 
     // Without the token the page's API calls are refused and nothing is listed.
     let refused = headless(&format!("{base}/api/alerts"), &["--dump-dom".to_owned()]).await;

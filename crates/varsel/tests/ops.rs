@@ -17,10 +17,12 @@ use varsel_broker::ops::http::{AlertView, DeliveryView, RefusalView};
 use varsel_participant::client::Item;
 use varsel_protocol::message::{Category, Outcome};
 use varsel_testkit::harness::{drain, office_morning, wait_until, Harness};
+use varsel_testkit::http::get;
 use varsel_transport::clock::Clock;
 
 /// The token `varsel_testkit::world::broker_config` writes.
 const TOKEN: &str = "demo-token-0123456789";
+const AUTH: (&str, &str) = ("Authorization", "Bearer demo-token-0123456789");
 const SCHOOL: &str = "norrkoping-ektorpsskolan";
 const SOCIAL: &str = "norrkoping-socialtjansten";
 const INFORMED: [&str; 2] = ["forsakringskassan", "skatteverket"];
@@ -519,14 +521,19 @@ async fn the_api_metrics_audit_and_logs_report_exactly_what_happened() {
         m("varsel_messages_received_total", &[("kind", "ack")]),
         Some(1.0)
     );
-    // Eight receipts and one ack were applied, each observed once.
-    assert_eq!(m("varsel_time_to_receipt_seconds_count", &[]), Some(8.0));
-    assert_eq!(m("varsel_time_to_ack_seconds_count", &[]), Some(1.0));
+    // Eight receipts and one ack were applied, each observed once, by recipient.
+    let receipts = "varsel_time_to_receipt_seconds_count";
+    assert_eq!(m(receipts, &[("recipient", SOCIAL)]), Some(2.0));
+    for id in INFORMED {
+        assert_eq!(m(receipts, &[("recipient", id)]), Some(3.0));
+    }
+    let social = [("recipient", SOCIAL)];
+    assert_eq!(m("varsel_time_to_ack_seconds_count", &social), Some(1.0));
     // The ack's time is measured from A's delivery being made, on the broker's clock.
     let da_row = store.delivery(delivery_a).await.unwrap().unwrap();
     let took = (da_row.acked_at.unwrap() - da_row.created_at).num_milliseconds() as f64 / 1000.0;
     assert!(took >= 50.0, "{took}");
-    assert_eq!(m("varsel_time_to_ack_seconds_sum", &[]), Some(took));
+    assert_eq!(m("varsel_time_to_ack_seconds_sum", &social), Some(took));
     // Escalation steps by action equal the steps in the audit log.
     let mut steps = 0;
     for al in [a, b, c] {
@@ -739,6 +746,7 @@ async fn every_route_but_healthz_needs_the_token() {
     let _ = logs();
     let h = Harness::start("ops-auth").await;
     let url = base(&h);
+    let addr = url.trim_start_matches("http://").to_owned();
     let (status, body) = fetch(&url, "/healthz", None).await.unwrap();
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     let id = Uuid::now_v7();
@@ -752,6 +760,7 @@ async fn every_route_but_healthz_needs_the_token() {
         "/api/deliveries?state=overdue".into(),
         "/api/refusals".into(),
         "/api/health".into(),
+        "/api/openapi.json".into(),
     ] {
         for token in [
             None,
@@ -762,15 +771,64 @@ async fn every_route_but_healthz_needs_the_token() {
             assert_eq!(status, 401, "GET {path} with {token:?}: {body}");
             assert!(!body.contains("alert"), "{body}");
         }
-        let with_query = if path.contains('?') {
-            format!("{path}&token={TOKEN}")
-        } else {
-            format!("{path}?token={TOKEN}")
-        };
-        let (status, _) = fetch(&url, &with_query, None).await.unwrap();
-        assert_ne!(status, 401, "GET {with_query}");
+        // The token never goes in the address of the API, /metrics or /readyz: refused even
+        // alongside a valid header. Only the dashboard page exchanges it (below).
+        if path != "/" {
+            let with_query = if path.contains('?') {
+                format!("{path}&token={TOKEN}")
+            } else {
+                format!("{path}?token={TOKEN}")
+            };
+            for auth in [vec![], vec![AUTH]] {
+                let r = get(&addr, &with_query, &auth).await;
+                assert_eq!(r.status, 400, "GET {with_query}: {}", r.body);
+                assert!(r.body.starts_with("token_in_query"), "{}", r.body);
+            }
+        }
         let (status, _) = fetch(&url, &path, Some(TOKEN)).await.unwrap();
         assert_ne!(status, 401, "GET {path} with the token");
     }
+
+    // The dashboard's first load: the token is exchanged for a strict cookie and the browser is
+    // sent to the same address without it.
+    let first = get(&addr, &format!("/?lang=en&token={TOKEN}"), &[]).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    assert_eq!(first.header("location"), Some("/?lang=en"));
+    let set = first.header("set-cookie").unwrap().to_owned();
+    assert_eq!(
+        set,
+        format!("varsel_ops={TOKEN}; HttpOnly; SameSite=Strict; Path=/")
+    );
+    // Behind a TLS proxy the cookie is Secure.
+    let tls = get(
+        &addr,
+        &format!("/?token={TOKEN}"),
+        &[("X-Forwarded-Proto", "https")],
+    )
+    .await;
+    assert_eq!(tls.header("location"), Some("/"));
+    assert!(tls.header("set-cookie").unwrap().ends_with("; Secure"));
+    // A wrong token is not exchanged.
+    let wrong = get(&addr, "/?token=wrong-token-0123456789", &[]).await;
+    assert_eq!((wrong.status, wrong.header("set-cookie")), (401, None));
+    // The cookie works for the page and the dashboard's own API calls, not for /metrics or
+    // /readyz, which want the header.
+    let cookie = ("Cookie", format!("varsel_ops={TOKEN}"));
+    let cookie = [(cookie.0, cookie.1.as_str())];
+    for path in [
+        "/",
+        "/api/health",
+        "/api/alerts?state=open",
+        "/api/refusals",
+    ] {
+        let r = get(&addr, path, &cookie).await;
+        assert_eq!(r.status, 200, "GET {path} with the cookie: {}", r.body);
+    }
+    for path in ["/metrics", "/readyz"] {
+        let r = get(&addr, path, &cookie).await;
+        assert_eq!(r.status, 401, "GET {path} with the cookie only: {}", r.body);
+    }
+    let stale = [("Cookie", "varsel_ops=wrong-token-0123456789")];
+    assert_eq!(get(&addr, "/api/health", &stale).await.status, 401);
     h.stop().await;
 }

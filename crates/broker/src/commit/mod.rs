@@ -81,10 +81,12 @@ impl Writer {
 
 /// How long a recipient took to receipt or ack a delivery (from the delivery's creation, on the
 /// broker's clock); reported to the metrics only after the commit that recorded it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timing {
     /// An ack (or decline) rather than a receipt.
     pub ack: bool,
+    /// The recipient that answered (the histograms are by recipient).
+    pub recipient: varsel_protocol::message::ParticipantId,
     pub elapsed: std::time::Duration,
 }
 

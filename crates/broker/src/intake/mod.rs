@@ -177,9 +177,10 @@ impl Intake {
         } = outcome
         {
             if t.ack {
-                self.metrics.observe_time_to_ack(t.elapsed);
+                self.metrics.observe_time_to_ack(&t.recipient, t.elapsed);
             } else {
-                self.metrics.observe_time_to_receipt(t.elapsed);
+                self.metrics
+                    .observe_time_to_receipt(&t.recipient, t.elapsed);
             }
         }
     }

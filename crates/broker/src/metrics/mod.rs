@@ -21,11 +21,21 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::health::Worker;
-use varsel_protocol::message::{code_enum, Category, DeliveryState, Kind, ParticipantId, Status};
+use varsel_protocol::message::{Category, Kind, ParticipantId, Status};
 use varsel_protocol::refusal::Reason;
+
+mod snapshot;
+
+pub use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model as model;
+pub use snapshot::{AlertCount, DeliveryCount, EmailResult, PublishResult, StoreStats};
 
 /// The `Content-Type` to serve [`Metrics::render`] output with.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A histogram of times people take.
+fn human_histogram() -> Histogram {
+    Histogram::new(HUMAN_BUCKETS)
+}
 
 /// Buckets for times people take (receipt, acknowledgement): one second up to a day.
 const HUMAN_BUCKETS: [f64; 14] = [
@@ -37,62 +47,6 @@ const HUMAN_BUCKETS: [f64; 14] = [
 const COMMIT_BUCKETS: [f64; 13] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
-
-code_enum!(
-    /// How sending one email notice ended.
-    EmailResult {
-        Sent = "sent",
-        Failed = "failed",
-    }
-);
-
-code_enum!(
-    /// How RabbitMQ answered one publish of a delivery.
-    PublishResult {
-        /// The broker confirmed it (publisher confirm ack).
-        Confirmed = "confirmed",
-        /// The broker refused it (publisher confirm nack).
-        Nacked = "nacked",
-        /// It was mandatory and no queue took it.
-        Returned = "returned",
-    }
-);
-
-/// Alerts in one state, category and status, as counted by the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertCount {
-    /// The alert state's code (e.g. `open`, `acknowledged`, `escalated`, `cancelled`).
-    pub state: String,
-    pub category: Category,
-    pub status: Status,
-    pub count: u64,
-}
-
-/// Deliveries to one recipient in one state, as counted by the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryCount {
-    pub recipient: ParticipantId,
-    pub state: DeliveryState,
-    pub count: u64,
-}
-
-/// A periodic snapshot of the store, turned into gauges by [`Metrics::set_store_stats`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    /// Counts per label set; a label set left out counts as gone (its series disappears).
-    pub alerts: Vec<AlertCount>,
-    pub deliveries: Vec<DeliveryCount>,
-    /// Deliveries whose receipt or ack deadline has passed.
-    pub overdue_deliveries: u64,
-    /// Outbox entries not yet sent.
-    pub outbox_depth: u64,
-    /// Age of the oldest unsent outbox entry; zero when the outbox is empty.
-    pub outbox_oldest: Duration,
-    /// Escalation timers not yet fired.
-    pub timers_pending: u64,
-    /// Ops pages not yet closed.
-    pub ops_pages: u64,
-}
 
 type Labels<const N: usize> = [(&'static str, String); N];
 
@@ -113,8 +67,8 @@ struct Inner {
     unrouted_alerts: Counter,
     deliveries_published: Family<Labels<1>, Counter>,
 
-    time_to_receipt: Histogram,
-    time_to_ack: Histogram,
+    time_to_receipt: Family<Labels<1>, Histogram>,
+    time_to_ack: Family<Labels<1>, Histogram>,
     store_commit: Histogram,
 
     alerts: Family<Labels<3>, Gauge>,
@@ -125,6 +79,8 @@ struct Inner {
     timers_pending: Gauge,
     amqp_connected: Gauge,
     ops_pages: Gauge,
+    ready: Gauge,
+    store_up: Gauge,
 }
 
 /// The broker's metrics. Cheap to clone; every clone reports into the same registry.
@@ -167,8 +123,8 @@ impl Metrics {
             error_replies_withheld: Family::default(),
             unrouted_alerts: Counter::default(),
             deliveries_published: Family::default(),
-            time_to_receipt: Histogram::new(HUMAN_BUCKETS),
-            time_to_ack: Histogram::new(HUMAN_BUCKETS),
+            time_to_receipt: Family::new_with_constructor(human_histogram),
+            time_to_ack: Family::new_with_constructor(human_histogram),
             store_commit: Histogram::new(COMMIT_BUCKETS),
             alerts: Family::default(),
             deliveries: Family::default(),
@@ -178,6 +134,8 @@ impl Metrics {
             timers_pending: Gauge::default(),
             amqp_connected: Gauge::default(),
             ops_pages: Gauge::default(),
+            ready: Gauge::default(),
+            store_up: Gauge::default(),
         };
 
         // Counter names are given without `_total`: the encoder appends it to the samples.
@@ -233,13 +191,13 @@ impl Metrics {
         );
         registry.register_with_unit(
             "varsel_time_to_receipt",
-            "Time from an alert's acceptance to a recipient's machine receipt",
+            "Time from an alert's acceptance to a recipient's machine receipt, by recipient",
             Unit::Seconds,
             inner.time_to_receipt.clone(),
         );
         registry.register_with_unit(
             "varsel_time_to_ack",
-            "Time from an alert's acceptance to an officer's acknowledgement",
+            "Time from an alert's acceptance to an officer's acknowledgement, by recipient",
             Unit::Seconds,
             inner.time_to_ack.clone(),
         );
@@ -289,6 +247,16 @@ impl Metrics {
             "varsel_ops_pages",
             "Open pages to ops staff",
             inner.ops_pages.clone(),
+        );
+        registry.register(
+            "varsel_ready",
+            "Whether the broker is ready (1) as /readyz tells, without its store ping, or not (0)",
+            inner.ready.clone(),
+        );
+        registry.register(
+            "varsel_store_up",
+            "Whether the store answered the broker's last request (1) or not (0)",
+            inner.store_up.clone(),
         );
 
         for category in Category::ALL {
@@ -418,19 +386,31 @@ impl Metrics {
             .inc();
     }
 
-    /// Time from an alert's acceptance to a recipient's receipt.
-    pub fn observe_time_to_receipt(&self, elapsed: Duration) {
-        self.inner.time_to_receipt.observe(elapsed.as_secs_f64());
+    /// Time from an alert's acceptance to `recipient`'s receipt.
+    pub fn observe_time_to_receipt(&self, recipient: &ParticipantId, elapsed: Duration) {
+        let labels = [("recipient", recipient.as_str().to_owned())];
+        let h = self.inner.time_to_receipt.get_or_create(&labels);
+        h.observe(elapsed.as_secs_f64());
     }
 
-    /// Time from an alert's acceptance to an officer's acknowledgement.
-    pub fn observe_time_to_ack(&self, elapsed: Duration) {
-        self.inner.time_to_ack.observe(elapsed.as_secs_f64());
+    /// Time from an alert's acceptance to an acknowledgement by an officer of `recipient`.
+    pub fn observe_time_to_ack(&self, recipient: &ParticipantId, elapsed: Duration) {
+        let labels = [("recipient", recipient.as_str().to_owned())];
+        self.inner
+            .time_to_ack
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
     }
 
     /// How long a store transaction took.
     pub fn observe_store_commit(&self, elapsed: Duration) {
         self.inner.store_commit.observe(elapsed.as_secs_f64());
+    }
+
+    /// Whether the broker is ready and its store reachable, as the ops server last saw them.
+    pub fn set_readiness(&self, ready: bool, store_up: bool) {
+        self.inner.ready.set(i64::from(ready));
+        self.inner.store_up.set(i64::from(store_up));
     }
 
     /// Whether the AMQP connection is up.
@@ -481,6 +461,21 @@ impl Metrics {
         inner.ops_pages.set(saturating_i64(stats.ops_pages));
     }
 
+    /// The metric families as structures (Prometheus's data model), for other text formats.
+    pub fn families(&self) -> Vec<model::MetricFamily> {
+        let _guard = self
+            .inner
+            .snapshot
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        prometheus_client::encoding::prometheus_protobuf::encode(&self.inner.registry)
+            .unwrap_or_else(|e| {
+                // Encoding into structures cannot fail; an error here is a metric encoder's bug.
+                tracing::error!(error = %e, "encoding metrics failed");
+                Vec::new()
+            })
+    }
+
     /// The metrics in the OpenMetrics text format (serve with [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let _guard = self
@@ -502,6 +497,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use varsel_protocol::message::DeliveryState;
 
     /// One sample line parsed back: name, labels and value.
     #[derive(Debug, Clone, PartialEq)]
@@ -602,6 +598,9 @@ mod tests {
         // Families without any series are left out of the exposition, so give each one.
         m.escalation_step("page_ops", Status::Actual);
         m.set_store_stats(&stats());
+        let polisen: ParticipantId = "polisen".parse().unwrap();
+        m.observe_time_to_receipt(&polisen, Duration::from_secs(1));
+        m.observe_time_to_ack(&polisen, Duration::from_secs(1));
         let text = m.render();
         for (family, kind) in [
             ("varsel_alerts_received", "counter"),
@@ -623,6 +622,8 @@ mod tests {
             ("varsel_timers_pending", "gauge"),
             ("varsel_amqp_connected", "gauge"),
             ("varsel_ops_pages", "gauge"),
+            ("varsel_ready", "gauge"),
+            ("varsel_store_up", "gauge"),
         ] {
             assert!(
                 text.contains(&format!("\n# HELP {family} "))
@@ -759,32 +760,36 @@ mod tests {
     #[test]
     fn histograms_count_into_cumulative_buckets() {
         let m = Metrics::new();
-        m.observe_time_to_receipt(Duration::from_secs(3));
-        m.observe_time_to_receipt(Duration::from_secs(45));
-        m.observe_time_to_receipt(Duration::from_secs(4000));
-        m.observe_time_to_ack(Duration::from_secs(200_000));
+        let polisen: ParticipantId = "polisen".parse().unwrap();
+        let social: ParticipantId = "norrkoping-socialtjansten".parse().unwrap();
+        m.observe_time_to_receipt(&polisen, Duration::from_secs(3));
+        m.observe_time_to_receipt(&polisen, Duration::from_secs(45));
+        m.observe_time_to_receipt(&polisen, Duration::from_secs(4000));
+        m.observe_time_to_receipt(&social, Duration::from_secs(4));
+        m.observe_time_to_ack(&polisen, Duration::from_secs(200_000));
         m.observe_store_commit(Duration::from_micros(1500));
 
         let s = parse(&m.render());
         let bucket = "varsel_time_to_receipt_seconds_bucket";
-        assert_eq!(value(&s, bucket, &[("le", "1.0")]), Some(0.0));
-        assert_eq!(value(&s, bucket, &[("le", "5.0")]), Some(1.0));
-        assert_eq!(value(&s, bucket, &[("le", "60.0")]), Some(2.0));
-        assert_eq!(value(&s, bucket, &[("le", "3600.0")]), Some(2.0));
-        assert_eq!(value(&s, bucket, &[("le", "7200.0")]), Some(3.0));
-        assert_eq!(value(&s, bucket, &[("le", "+Inf")]), Some(3.0));
-        assert_eq!(
-            value(&s, "varsel_time_to_receipt_seconds_count", &[]),
-            Some(3.0)
-        );
-        assert_eq!(
-            value(&s, "varsel_time_to_receipt_seconds_sum", &[]),
-            Some(4048.0)
-        );
+        let le = |le| [("recipient", "polisen"), ("le", le)];
+        assert_eq!(value(&s, bucket, &le("1.0")), Some(0.0));
+        assert_eq!(value(&s, bucket, &le("5.0")), Some(1.0));
+        assert_eq!(value(&s, bucket, &le("60.0")), Some(2.0));
+        assert_eq!(value(&s, bucket, &le("3600.0")), Some(2.0));
+        assert_eq!(value(&s, bucket, &le("7200.0")), Some(3.0));
+        assert_eq!(value(&s, bucket, &le("+Inf")), Some(3.0));
+        let polisen_only = [("recipient", "polisen")];
+        let count = "varsel_time_to_receipt_seconds_count";
+        assert_eq!(value(&s, count, &polisen_only), Some(3.0));
+        let sum = "varsel_time_to_receipt_seconds_sum";
+        assert_eq!(value(&s, sum, &polisen_only), Some(4048.0));
+        // Each recipient has a histogram of its own.
+        let social_only = [("recipient", "norrkoping-socialtjansten")];
+        assert_eq!(value(&s, count, &social_only), Some(1.0));
         // Longer than a day still lands in +Inf.
         let ack = "varsel_time_to_ack_seconds_bucket";
-        assert_eq!(value(&s, ack, &[("le", "86400.0")]), Some(0.0));
-        assert_eq!(value(&s, ack, &[("le", "+Inf")]), Some(1.0));
+        assert_eq!(value(&s, ack, &le("86400.0")), Some(0.0));
+        assert_eq!(value(&s, ack, &le("+Inf")), Some(1.0));
         let commit = "varsel_store_commit_seconds_bucket";
         assert_eq!(value(&s, commit, &[("le", "0.001")]), Some(0.0));
         assert_eq!(value(&s, commit, &[("le", "0.0025")]), Some(1.0));
