@@ -7,5 +7,7 @@ cd "$(dirname "$0")/../.."
 deploy/dev/services.sh
 # Headless Chromium for the dashboard's browser test (crates/varsel/tests/dashboard.rs).
 deploy/dev/browser.sh
+# Tools the suite checks varsel against from outside (OpenSSL reads the key files).
+deploy/dev/tools.sh
 export VARSEL_TEST_POSTGRES=${VARSEL_TEST_POSTGRES:-postgres://varsel:varsel@127.0.0.1:5432/postgres}
 exec cargo test --no-fail-fast "$@"

@@ -9,6 +9,7 @@ mod demo;
 mod exit;
 mod load;
 mod offline;
+mod out;
 mod participant;
 mod rabbitmq;
 mod routes;
@@ -24,6 +25,7 @@ use varsel_testkit::world;
 
 pub use exit::Failure;
 use exit::{fail, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE};
+use offline::SuiteArg;
 
 /// varsel: a secure inter-agency alert broker.
 #[derive(Debug, Parser)]
@@ -64,9 +66,13 @@ pub enum Command {
         /// The sender's signing key file (<id>.signing.pem; its sealing keys lie beside it).
         #[arg(long)]
         key: PathBuf,
-        /// The participant whose sealing key the sections are wrapped to.
-        #[arg(long)]
-        to: String,
+        /// The participants whose sealing keys the sections are wrapped to (repeat the option,
+        /// or separate ids with commas).
+        #[arg(long, required = true, value_delimiter = ',')]
+        to: Vec<String>,
+        /// The HPKE suite of the recipients' sealing keys to wrap to.
+        #[arg(long, value_enum, default_value_t = SuiteArg::X25519)]
+        suite: SuiteArg,
         /// The alert, update or cancel document (JSON).
         document: PathBuf,
     },
@@ -291,6 +297,7 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(f) if f.code == exit::EX_OK => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("varsel: {:#}", f.error);
             ExitCode::from(f.code)
@@ -326,8 +333,9 @@ async fn run(command: Command) -> Result<(), Failure> {
             registry,
             key,
             to,
+            suite,
             document,
-        } => offline::seal(registry, key, to, document),
+        } => offline::seal(registry, key, &to, suite.into(), document),
         Command::Open {
             registry,
             key,
@@ -354,8 +362,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             let text = crate::status::status(&url, token.as_deref(), alert, overdue)
                 .await
                 .map_err(|e| fail(EX_UNAVAILABLE)(anyhow::anyhow!("{e}")))?;
-            print!("{text}");
-            Ok(())
+            out::text_of(text)
         }
         Command::Routes { command } => routes::run(command),
         Command::Rabbitmq { command } => rabbitmq::run(command),
