@@ -76,6 +76,11 @@ fn rust_accepts(name: &str, json: &Value) -> Result<(), String> {
             if p.v != message::VERSION {
                 return Err(format!("v is {}, not {}", p.v, message::VERSION));
             }
+            // The header's one wire form, which intake checks after the typed read.
+            if let Some(sealed) = p.content.sealed() {
+                varsel_protocol::envelope::seal::check_header_form(&sealed.header, &json["header"])
+                    .map_err(|r| r.to_string())?;
+            }
             Ok(())
         }
         "document" => {

@@ -26,6 +26,9 @@ pub enum Error {
     /// The last digit does not match the Luhn checksum of the other nine.
     #[error("personnummer check digit does not match (a digit is mistyped or swapped)")]
     BadChecksum,
+    /// The three-digit serial after the date is `000`; serials run from 001 to 999.
+    #[error("personnummer has serial number 000, which is never issued (serials run 001-999)")]
+    BadSerial,
 }
 
 impl Error {
@@ -110,6 +113,9 @@ impl Personnummer {
         let ten = format!("{yy:02}{month:02}{written_day:02}{last_four}");
         if !luhn_ok(&ten) {
             return Err(Error::BadChecksum);
+        }
+        if &last_four[..3] == "000" {
+            return Err(Error::BadSerial);
         }
         Ok(Personnummer {
             normalised: format!("{year:04}{month:02}{written_day:02}-{last_four}"),
@@ -229,6 +235,20 @@ mod tests {
         for form in ["121212-1212", "1212121212"] {
             let p = Personnummer::parse_at(form, today()).unwrap();
             assert_eq!(p.expose(), "20121212-1212", "{form}");
+        }
+    }
+
+    #[test]
+    fn serial_000_is_refused_and_001_and_999_are_accepted() {
+        for (serial, ok) in [("000", false), ("001", true), ("999", true)] {
+            let nine = format!("900101{serial}");
+            let number = format!("19900101-{serial}{}", check_digit(&nine));
+            let parsed = Personnummer::parse_at(&number, today());
+            if ok {
+                assert!(parsed.is_ok(), "serial {serial}: {parsed:?}");
+            } else {
+                assert_eq!(parsed, Err(Error::BadSerial), "serial {serial}");
+            }
         }
     }
 

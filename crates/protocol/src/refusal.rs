@@ -14,7 +14,7 @@ code_enum!(
         Oversized = "oversized",
         /// Not a JWS in compact serialization, bad base64url, or not JSON.
         Malformed = "malformed",
-        /// The JWS header names an algorithm other than EdDSA (including `none`), or an unknown
+        /// The JWS header names an algorithm other than EdDSA or Ed25519 (including `none`), or an unknown
         /// `typ` or critical extension.
         UnsupportedAlg = "unsupported_alg",
         /// No registered signing key has this `kid`.

@@ -715,6 +715,29 @@ fn key_refusals() {
     );
 }
 
+/// RFC 9864 deprecates the polymorphic `EdDSA` in favour of the fully-specified `Ed25519`:
+/// a sender whose JOSE library writes the new name is verified like one that writes the old.
+#[test]
+fn fully_specified_ed25519_alg_is_accepted_like_eddsa() {
+    let w = World::new();
+    let p = receipt("polisen");
+    let body = serde_json::to_vec(&p).unwrap();
+    let kid = w.polis.signing.kid();
+    for alg in ["EdDSA", "Ed25519"] {
+        let header = format!(r#"{{"alg":"{alg}","kid":"{kid}","typ":"varsel-receipt+jws"}}"#);
+        let msg = sign_raw(&header, &body, &w.polis.signing);
+        let v = jws::verify(msg.as_bytes(), &w.registry, t(NOW), DEFAULT_MAX_MESSAGE)
+            .unwrap_or_else(|r| panic!("alg {alg} refused: {r}"));
+        assert_eq!(v.payload, p);
+        // The signature still has to verify under the new name.
+        let (input, signature) = msg.rsplit_once('.').unwrap();
+        let mut signature = envelope::unb64(signature).unwrap();
+        signature[7] ^= 1;
+        let forged = format!("{input}.{}", b64(&signature));
+        assert_eq!(reason(&w, &forged), Reason::BadSignature, "alg {alg}");
+    }
+}
+
 #[test]
 fn header_refusals() {
     let w = World::new();
@@ -732,7 +755,8 @@ fn header_refusals() {
     );
     for header in [
         format!(r#"{{"alg":"HS256","kid":"{kid}","typ":"varsel-receipt+jws"}}"#),
-        format!(r#"{{"alg":"Ed25519","kid":"{kid}","typ":"varsel-receipt+jws"}}"#),
+        format!(r#"{{"alg":"ed25519","kid":"{kid}","typ":"varsel-receipt+jws"}}"#),
+        format!(r#"{{"alg":"Ed448","kid":"{kid}","typ":"varsel-receipt+jws"}}"#),
         format!(r#"{{"kid":"{kid}","typ":"varsel-receipt+jws"}}"#),
         format!(
             r#"{{"alg":"EdDSA","kid":"{kid}","typ":"varsel-receipt+jws","crit":["exp"],"exp":1}}"#
@@ -960,4 +984,104 @@ thread_local! {
         let msg = jws::sign(&receipt("polisen"), &w.polis.signing);
         (std::rc::Rc::new(w.registry), msg)
     };
+}
+
+/// A sender whose serialiser writes the header's timestamp in another valid RFC 3339 form, or
+/// writes an absent optional field as `null` or `[]`, would bind its sections to a header the
+/// receiver rebuilds differently. Such a message is refused at once as `schema` naming the
+/// field, never accepted only for every section to come back `undecryptable`; a header in the
+/// one wire form verifies and opens, with and without fractional seconds.
+#[test]
+fn header_in_another_form_is_refused_as_schema_naming_the_field() {
+    let w = World::new();
+    let broker = id("varsel");
+    let signed = |value: &serde_json::Value| {
+        sign_raw(
+            &std_header(&w.school.signing, "alert"),
+            &serde_json::to_vec(value).unwrap(),
+            &w.school.signing,
+        )
+    };
+    for departure in ["2026-06-02T06:30:00Z", "2026-06-02T06:30:00.500Z"] {
+        let mut p = payload(
+            "skola-a",
+            Content::Receipt(Receipt {
+                delivery: Uuid::nil(),
+            }),
+        );
+        let h = Header {
+            planned_departure: Some(t(departure)),
+            ..header()
+        };
+        let (sections, wraps) = seal::seal(
+            p.id,
+            &h,
+            &sections(),
+            &[(broker.clone(), w.sealing_key("varsel", Suite::X25519))],
+            Aead::ChaCha20Poly1305,
+        )
+        .unwrap();
+        p.content = Content::Alert(Sealed {
+            header: h.clone(),
+            sections,
+            wraps,
+        });
+        let value = serde_json::to_value(&p).unwrap();
+        assert_eq!(value["header"]["planned_departure"], departure);
+
+        let v = jws::verify(
+            signed(&value).as_bytes(),
+            &w.registry,
+            t(NOW),
+            DEFAULT_MAX_MESSAGE,
+        )
+        .unwrap_or_else(|r| panic!("{departure}: {r}"));
+        let sealed = v.payload.content.sealed().unwrap();
+        let opened = seal::open(
+            v.payload.id,
+            &sealed.header,
+            &sealed.sections,
+            &sealed.wraps,
+            &broker,
+            &w.broker.sealing,
+        );
+        assert!(
+            opened.iter().all(|(_, r)| r.is_ok()),
+            "{departure}: {opened:?}"
+        );
+
+        let other_forms: Vec<(&str, serde_json::Value)> = vec![
+            ("planned_departure", "2026-06-02T08:30:00+02:00".into()),
+            ("planned_departure", "2026-06-02T06:30:00.000Z".into()),
+            ("planned_departure", "2026-06-02T06:30:00.5Z".into()),
+            ("planned_departure", "2026-06-02t06:30:00z".into()),
+            ("planned_departure", "2026-06-02T06:30:00+00:00".into()),
+            ("planned_departure", serde_json::Value::Null),
+            ("correlation", serde_json::json!([])),
+        ];
+        for (field, form) in other_forms {
+            if value["header"][field] == form {
+                continue;
+            }
+            let mut changed = value.clone();
+            changed["header"][field] = form.clone();
+            let refused = jws::verify(
+                signed(&changed).as_bytes(),
+                &w.registry,
+                t(NOW),
+                DEFAULT_MAX_MESSAGE,
+            )
+            .expect_err(&format!("{field} = {form} accepted"));
+            assert_eq!(
+                refused.reason,
+                Reason::Schema,
+                "{field} = {form}: {refused}"
+            );
+            assert!(
+                refused.detail.contains(&format!("header.{field} ")),
+                "{field} = {form}: {}",
+                refused.detail
+            );
+        }
+    }
 }

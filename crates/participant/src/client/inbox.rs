@@ -71,14 +71,18 @@ impl Client {
                 }
             }
         } else {
-            while let Some(m) = channel
-                .basic_get(queue.as_str().into(), BasicGetOptions::default())
-                .await
-                .map_err(|source| amqp::Error::Protocol {
-                    what: format!("reading {queue}"),
-                    source,
-                })?
-            {
+            // A stop (a signal, or the caller's output gone) ends the pass between messages.
+            while !signals.is_stopping() {
+                let Some(m) = channel
+                    .basic_get(queue.as_str().into(), BasicGetOptions::default())
+                    .await
+                    .map_err(|source| amqp::Error::Protocol {
+                        what: format!("reading {queue}"),
+                        source,
+                    })?
+                else {
+                    break;
+                };
                 let h = self
                     .handle(&publisher, &state, &m.delivery.data, &mut show)
                     .await?;

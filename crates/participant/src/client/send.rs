@@ -7,7 +7,7 @@ use uuid::Uuid;
 use varsel_protocol::alert::Document;
 use varsel_protocol::envelope;
 use varsel_protocol::message::{
-    Ack, Aead, Content, Kind, Outcome, ParticipantId, Payload, Receipt, Sealed,
+    Ack, Aead, Content, Kind, Outcome, ParticipantId, Payload, Receipt, Sealed, Suite,
 };
 use varsel_transport::amqp;
 
@@ -18,16 +18,21 @@ impl Client {
     /// broker, without sending.
     pub fn seal(&self, doc: &Document, now: DateTime<Utc>) -> Result<(Payload, String), Error> {
         let broker = self.registry.broker().id.clone();
-        self.seal_to(doc, &broker, now)
+        self.seal_to(doc, &[broker], self.config.suite, now)
     }
 
-    /// Like [`Client::seal`], with the sections wrapped to any participant (offline trials).
+    /// Like [`Client::seal`], with the sections wrapped to any participants, with keys of the
+    /// given suite (offline trials and interoperability checks).
     pub fn seal_to(
         &self,
         doc: &Document,
-        to: &ParticipantId,
+        to: &[ParticipantId],
+        suite: Suite,
         now: DateTime<Utc>,
     ) -> Result<(Payload, String), Error> {
+        if to.is_empty() {
+            return Err(Error::Invalid("  to: name at least one recipient".into()));
+        }
         doc.validate().map_err(|problems| {
             Error::Invalid(
                 problems
@@ -37,17 +42,25 @@ impl Client {
                     .join("\n"),
             )
         })?;
-        let key = self
-            .registry
-            .sealing_key_for(to, Some(self.config.suite), now)
-            .ok_or_else(|| Error::Keys(format!("{to} has no valid sealing key in the registry")))?;
+        let mut recipients = Vec::with_capacity(to.len());
+        for r in to {
+            let key = self
+                .registry
+                .sealing_key_for(r, Some(suite), now)
+                .ok_or_else(|| {
+                    Error::Keys(format!(
+                        "{r} has no valid {suite} sealing key in the registry"
+                    ))
+                })?;
+            recipients.push((r.clone(), key));
+        }
         let id = Uuid::now_v7();
         let sections = doc.body.to_sections();
         let (sealed_sections, wraps) = envelope::seal(
             id,
             &doc.header,
             &sections,
-            &[(to.clone(), key)],
+            &recipients,
             Aead::ChaCha20Poly1305,
         )
         .map_err(|e| Error::Other(e.to_string()))?;

@@ -1,8 +1,12 @@
-//! JWS compact serialization (RFC 7515) with `alg: EdDSA` (RFC 8037): signing payloads and
-//! verifying received messages over their exact bytes.
+//! JWS compact serialization (RFC 7515) with Ed25519 signatures: signing payloads and verifying
+//! received messages over their exact bytes.
 //!
 //! The protected header is `{"alg":"EdDSA","kid":"<signer kid>","typ":"varsel-<kind>+jws"}` and
-//! nothing else; any JOSE library that supports EdDSA verifies a varsel message.
+//! nothing else; any JOSE library that supports EdDSA (RFC 8037) verifies a varsel message.
+//! On receipt, `alg` may also be `Ed25519`, the fully-specified name of the same algorithm
+//! that RFC 9864 recommends in place of the deprecated `EdDSA`: both mean Ed25519 here, since
+//! every registered signing key is an Ed25519 key. varsel itself writes `EdDSA` in wire format
+//! v1, which every JOSE library that knows EdDSA still reads.
 //!
 //! [`verify`] checks, in this order, and refuses with the first reason that applies:
 //! size (`oversized`), shape and header (`malformed`, `unsupported_alg`), the key (`unknown_key`,
@@ -101,11 +105,11 @@ pub fn verify(
         .map_err(|_| refuse(Reason::Malformed, "JWS header is not a JSON object"))?;
 
     let alg = header.get("alg").and_then(Value::as_str);
-    if alg != Some("EdDSA") {
+    if !matches!(alg, Some("EdDSA" | "Ed25519")) {
         return Err(refuse(
             Reason::UnsupportedAlg,
             format!(
-                "alg {} is not accepted; only EdDSA",
+                "alg {} is not accepted; only EdDSA or Ed25519",
                 header
                     .get("alg")
                     .map_or("(missing)".into(), Value::to_string)
@@ -186,6 +190,7 @@ pub fn verify(
             format!("payload version must be {VERSION}"),
         ));
     }
+    let received_header = value.get("header").cloned();
     let payload: Payload = serde_json::from_value(value).map_err(|e| {
         refuse(
             Reason::Schema,
@@ -203,6 +208,9 @@ pub fn verify(
                 payload.kind()
             ),
         ));
+    }
+    if let (Some(sealed), Some(received)) = (payload.content.sealed(), &received_header) {
+        super::seal::check_header_form(&sealed.header, received)?;
     }
     if !registry.is_registered(&payload.sender) {
         return Err(refuse(

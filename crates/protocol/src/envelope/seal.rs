@@ -31,9 +31,13 @@
 //!    ```
 //!
 //! `canonical_json` is RFC 8785 (JCS, [`crate::canonical`]): object keys sorted, no whitespace,
-//! strings with JSON's minimal escapes; timestamps in the header are RFC 3339 in UTC with
-//! `Z`, with fractional seconds only when not zero. All binary fields are base64url without
-//! padding.
+//! strings with JSON's minimal escapes. The header has one wire form, so that the object a
+//! sender binds and the object a receiver rebuilds are the same: timestamps are RFC 3339 in
+//! UTC with an uppercase `Z`, with fractional seconds only when not zero (in groups of three
+//! digits: `.500`, not `.5`), and optional fields (`planned_departure`, `correlation`) are
+//! left out when they have no value, never `null` or `[]`. A received header in any other
+//! form is refused as `schema` naming the field ([`check_header_form`]), before any section is
+//! opened. All binary fields are base64url without padding.
 
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -57,6 +61,38 @@ pub fn section_aad(id: Uuid, header: &Header, label: SectionLabel) -> Vec<u8> {
     // A Header is made of strings, enums and timestamps: it always serialises.
     let header = serde_json::to_value(header).unwrap_or_default();
     canonical_json(&json!({"header": header, "id": id.to_string(), "label": label.code()}))
+}
+
+/// Checks that the routing header as received is written exactly as [`section_aad`] writes it
+/// from the parsed header, so a section sealed by any sender's serialiser opens: timestamps
+/// RFC 3339 in UTC with an uppercase `Z` and fractional seconds only when not zero (in groups
+/// of three digits), optional fields left out rather than `null` or empty. A header in another
+/// form is refused here as `schema`, naming the field, instead of every section failing later
+/// as `undecryptable`.
+pub fn check_header_form(header: &Header, received: &serde_json::Value) -> Result<(), Refusal> {
+    // A Header is made of strings, enums and timestamps: it always serialises.
+    let written = serde_json::to_value(header).unwrap_or_default();
+    if written == *received {
+        return Ok(());
+    }
+    let (Some(written), Some(received)) = (written.as_object(), received.as_object()) else {
+        return Err(Refusal::new(Reason::Schema, "header is not an object"));
+    };
+    let mut keys: Vec<&String> = written.keys().chain(received.keys()).collect();
+    keys.sort();
+    let field = keys
+        .into_iter()
+        .find(|k| written.get(*k) != received.get(*k))
+        .map_or("(unknown)", String::as_str);
+    Err(Refusal::new(
+        Reason::Schema,
+        format!(
+            "header.{field} is not in its one wire form, which the sections' associated data \
+             binds: write timestamps in UTC with Z and fractional seconds only when not zero \
+             (as 2026-10-24T04:40:00Z or 2026-10-24T04:40:00.500Z), and leave out an optional \
+             field rather than writing null or an empty list"
+        ),
+    ))
 }
 
 /// The associated data binding a key wrap to its message, section and recipient.

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 mod codes;
 mod ids;
+mod wire_form;
 
 pub use codes::{
     code_enum, Aead, Category, DeliveryState, Kind, Outcome, RecipientRole, SectionLabel, Status,
@@ -35,9 +36,18 @@ pub struct Header {
     pub status: Status,
     /// When the pupil is expected to leave the country, if known. Escalation steps may be timed
     /// against it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Written in one form only (see `wire_form`), as is `correlation`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "wire_form::planned_departure"
+    )]
     pub planned_departure: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "wire_form::correlation"
+    )]
     pub correlation: Vec<Token>,
 }
 

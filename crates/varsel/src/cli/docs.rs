@@ -2,21 +2,21 @@
 //! the command line's own definitions, so they always match the binary that prints them. The
 //! Debian package (`deploy/debian/build.sh`) installs what the release binary prints here.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::CommandFactory;
 use clap_complete::Shell;
 
 use super::exit::{fail, Failure, EX_CANTCREAT};
-use super::Cli;
+use super::{out, Cli};
 
 /// Writes the completion script for `shell` to standard output.
 pub fn completions(shell: Shell) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    clap_complete::generate(shell, &mut Cli::command(), "varsel", &mut out);
-    out.flush()
-        .map_err(|e| fail(EX_CANTCREAT)(anyhow::anyhow!("cannot write the completions: {e}")))
+    // Generated into memory first: clap_complete panics when its writer fails, and a reader
+    // that goes away early (`| head`) must end the command quietly.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "varsel", &mut script);
+    out::text_of(String::from_utf8_lossy(&script))
 }
 
 /// Writes `varsel.1` to standard output, or, with `dir`, one page per command and subcommand
@@ -30,11 +30,12 @@ pub fn man(dir: Option<PathBuf>) -> Result<(), Failure> {
             .and_then(|()| clap_mangen::generate_to(cmd, &dir))
             .map_err(|e| anyhow::anyhow!("cannot write the man pages to {}: {e}", dir.display())),
         None => {
-            let mut out = std::io::stdout().lock();
+            let mut page = Vec::new();
             clap_mangen::Man::new(cmd)
-                .render(&mut out)
-                .and_then(|()| out.flush())
-                .map_err(|e| anyhow::anyhow!("cannot write the man page: {e}"))
+                .render(&mut page)
+                .map_err(|e| anyhow::anyhow!("cannot render the man page: {e}"))
+                .map_err(fail(EX_CANTCREAT))?;
+            return out::text_of(String::from_utf8_lossy(&page));
         }
     };
     written.map_err(fail(EX_CANTCREAT))

@@ -25,13 +25,27 @@ pub(super) fn client(config: &Path) -> Result<Client, Failure> {
     Client::load(c).map_err(|e| fail(EX_CONFIG)(e.into()))
 }
 
+/// Reads and validates an alert, update or cancel document with the same checks as the
+/// broker's intake; every problem is reported with its reason code and JSON Pointer.
 pub(super) fn read_document(path: &Path) -> Result<Document, Failure> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .with_context(|| format!("reading {}", path.display()))
         .map_err(fail(EX_USAGE))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid document", path.display()))
-        .map_err(fail(EX_DATAERR))
+    Document::parse(&bytes, chrono::Utc::now()).map_err(|problems| {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| {
+                let at = if p.path.is_empty() { "/" } else { &p.path };
+                format!("  {} at {at}: {}", p.reason.code(), p.message)
+            })
+            .collect();
+        fail(EX_DATAERR)(anyhow::anyhow!(
+            "{} is not a valid document ({} problem(s)):\n{}",
+            path.display(),
+            problems.len(),
+            lines.join("\n")
+        ))
+    })
 }
 
 /// Loads a participant's keys from its signing key file and finds its id in the registry.

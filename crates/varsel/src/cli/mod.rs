@@ -10,6 +10,7 @@ mod docs;
 mod exit;
 mod load;
 mod offline;
+mod out;
 mod participant;
 mod rabbitmq;
 mod routes;
@@ -25,6 +26,7 @@ use varsel_testkit::world;
 
 pub use exit::Failure;
 use exit::{fail, EX_CONFIG, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE};
+use offline::SuiteArg;
 
 /// varsel: a secure inter-agency alert broker.
 #[derive(Debug, Parser)]
@@ -65,9 +67,13 @@ pub enum Command {
         /// The sender's signing key file (<id>.signing.pem; its sealing keys lie beside it).
         #[arg(long)]
         key: PathBuf,
-        /// The participant whose sealing key the sections are wrapped to.
-        #[arg(long)]
-        to: String,
+        /// The participants whose sealing keys the sections are wrapped to (repeat the option,
+        /// or separate ids with commas).
+        #[arg(long, required = true, value_delimiter = ',')]
+        to: Vec<String>,
+        /// The HPKE suite of the recipients' sealing keys to wrap to.
+        #[arg(long, value_enum, default_value_t = SuiteArg::X25519)]
+        suite: SuiteArg,
         /// The alert, update or cancel document (JSON).
         document: PathBuf,
     },
@@ -307,6 +313,7 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(f) if f.code == exit::EX_OK => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("varsel: {:#}", f.error);
             ExitCode::from(f.code)
@@ -342,8 +349,9 @@ async fn run(command: Command) -> Result<(), Failure> {
             registry,
             key,
             to,
+            suite,
             document,
-        } => offline::seal(registry, key, to, document),
+        } => offline::seal(registry, key, &to, suite.into(), document),
         Command::Open {
             registry,
             key,
@@ -373,8 +381,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             let text = crate::status::status(&ops, alert, overdue)
                 .await
                 .map_err(|e| fail(EX_UNAVAILABLE)(anyhow::anyhow!("{e}")))?;
-            print!("{text}");
-            Ok(())
+            out::text_of(text)
         }
         Command::Routes { command } => routes::run(command),
         Command::Rabbitmq { command } => rabbitmq::run(command),

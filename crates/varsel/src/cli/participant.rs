@@ -9,6 +9,7 @@ use varsel_transport::shutdown::Signals;
 
 use super::exit::{fail, Failure, EX_CONFIG, EX_DATAERR, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE};
 use super::load::{client, read_document};
+use super::out;
 
 /// `varsel send`: publishes a document and prints its id.
 pub(super) async fn send(config: PathBuf, document: PathBuf) -> Result<(), Failure> {
@@ -20,24 +21,33 @@ pub(super) async fn send(config: PathBuf, document: PathBuf) -> Result<(), Failu
         | varsel_participant::client::Error::NotConfirmed(_) => fail(EX_UNAVAILABLE)(e.into()),
         _ => fail(EX_CONFIG)(e.into()),
     })?;
-    println!("{id}");
-    Ok(())
+    out::line(id)
 }
 
 /// `varsel inbox`: reads the inbox, printing each item as text or a JSON line.
 pub(super) async fn inbox(config: PathBuf, follow: bool, json: bool) -> Result<(), Failure> {
     let c = client(&config)?;
     let signals = Signals::from_os().map_err(|e| fail(EX_SOFTWARE)(e.into()))?;
+    // When standard output fails (its reader went away), the inbox stops after the item at
+    // hand, as a stop signal would stop it: what was processed was receipted, nothing is lost.
+    let mut written = Ok(());
     let n = c
         .inbox(follow, &signals, |item| {
-            if json {
-                println!("{}", serde_json::to_string(item).unwrap_or_default());
+            if written.is_err() {
+                return;
+            }
+            written = if json {
+                out::line(serde_json::to_string(item).unwrap_or_default())
             } else {
-                print!("{item}");
+                out::text_of(item)
+            };
+            if written.is_err() {
+                signals.stop();
             }
         })
         .await
         .map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
+    written?;
     if !json {
         eprintln!("{n} nya meddelanden behandlade");
     }
@@ -59,6 +69,5 @@ pub(super) async fn ack(
         .ack(delivery, &officer, outcome)
         .await
         .map_err(|e| fail(EX_UNAVAILABLE)(e.into()))?;
-    println!("{id}");
-    Ok(())
+    out::line(id)
 }

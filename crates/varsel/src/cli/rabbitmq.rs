@@ -2,6 +2,7 @@
 
 use super::exit::{fail, Failure, EX_SOFTWARE};
 use super::load::accounts_of;
+use super::out;
 use super::RabbitmqCommand;
 
 pub(super) fn run(command: RabbitmqCommand) -> Result<(), Failure> {
@@ -11,11 +12,7 @@ pub(super) fn run(command: RabbitmqCommand) -> Result<(), Failure> {
         } => {
             let accounts = accounts_of(registry)?;
             let d = varsel_broker::rabbitmq::definitions(&accounts, &vhost);
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&d).map_err(|e| fail(EX_SOFTWARE)(e.into()))?
-            );
-            Ok(())
+            out::line(serde_json::to_string_pretty(&d).map_err(|e| fail(EX_SOFTWARE)(e.into()))?)
         }
     }
 }

@@ -7,6 +7,7 @@ use varsel_protocol::message::{Header, ParticipantId};
 use varsel_protocol::registry::Registry;
 
 use super::exit::{fail, Failure, EX_CONFIG, EX_DATAERR, EX_USAGE};
+use super::out;
 use super::RoutesCommand;
 
 pub(super) fn run(command: RoutesCommand) -> Result<(), Failure> {
@@ -23,8 +24,11 @@ pub(super) fn run(command: RoutesCommand) -> Result<(), Failure> {
                     })
                     .map_err(|e| fail(EX_CONFIG)(e.into()))?;
             }
-            println!("{}: ok (version {})", table.display(), t.version());
-            Ok(())
+            out::line(format_args!(
+                "{}: ok (version {})",
+                table.display(),
+                t.version()
+            ))
         }
         RoutesCommand::Explain {
             table,
@@ -53,8 +57,7 @@ pub(super) fn run(command: RoutesCommand) -> Result<(), Failure> {
                     .and_then(|r| r.participant(id))
                     .and_then(|p| p.office_hours.clone())
             };
-            print!("{}", t.explain(&header, at, &hours));
-            Ok(())
+            out::text_of(t.explain(&header, at, &hours))
         }
     }
 }

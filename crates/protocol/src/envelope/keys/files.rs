@@ -2,15 +2,17 @@
 //!
 //! Files written by [`keygen`], both created with mode 0600 and never overwritten:
 //!
-//! * `<id>.signing.pem`: the Ed25519 key as PKCS#8 v2 (as produced by `ring`) in a PEM block
-//!   labelled `PRIVATE KEY`, readable by OpenSSL and most JOSE libraries.
+//! * `<id>.signing.pem`: the Ed25519 key as PKCS#8 v1 (RFC 8410) in a PEM block labelled
+//!   `PRIVATE KEY`, readable by OpenSSL (`openssl pkey`), Python's `cryptography` and JOSE
+//!   libraries. Files holding PKCS#8 v2 (with the public key, as earlier versions wrote) are
+//!   read too.
 //! * `<id>.sealing.toml`: one `[[sealing_secret]]` table per secret with `suite`, `kid`,
 //!   `secret` (base64url of the 32-byte HPKE private key; for X-Wing the 32-byte seed) and
 //!   `created`.
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
@@ -179,9 +181,17 @@ pub struct Keygen {
 }
 
 /// Make a participant's keys: an Ed25519 signing key and one sealing secret per suite (X25519
-/// and X-Wing). Writes `<id>.signing.pem` and `<id>.sealing.toml` into `out_dir` with mode 0600;
-/// refuses to overwrite existing files.
+/// and X-Wing). Writes `<id>.signing.pem` and `<id>.sealing.toml` into `out_dir` with mode 0600,
+/// creating the directory (mode 0700) when it is missing; refuses to overwrite existing files.
 pub fn keygen(id: &ParticipantId, out_dir: &Path, now: DateTime<Utc>) -> Result<Keygen, Error> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(out_dir)
+        .map_err(|source| Error::Io {
+            path: out_dir.display().to_string(),
+            source,
+        })?;
     let (signing, der) = SigningKeyPair::generate()?;
     let sealing = vec![
         SealingSecret::generate(Suite::X25519)?,
@@ -255,6 +265,25 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"
         )
         .is_err());
+    }
+
+    #[test]
+    fn signing_keys_are_written_as_pkcs8_v1_and_v2_files_are_still_read() {
+        let (k, der) = SigningKeyPair::generate().unwrap();
+        // PrivateKeyInfo, version 0 (v1), no public key: 48 bytes in all (RFC 8410 §10.3).
+        assert_eq!(der.len(), 48);
+        assert_eq!(&der[..5], &[0x30, 0x2e, 0x02, 0x01, 0x00]);
+        assert_eq!(
+            SigningKeyPair::from_pkcs8(&der).unwrap().public_key(),
+            k.public_key()
+        );
+        // A v2 document (version 1, with the public key) as ring and earlier versions write.
+        let v2 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+            .unwrap();
+        assert_eq!(&v2.as_ref()[2..5], &[0x02, 0x01, 0x01]);
+        let pem = pem_encode("PRIVATE KEY", v2.as_ref());
+        let read = SigningKeyPair::from_pem(&pem).unwrap();
+        assert_eq!(read.public_key(), &v2.as_ref()[v2.as_ref().len() - 32..]);
     }
 
     #[test]

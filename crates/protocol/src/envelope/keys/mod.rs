@@ -11,7 +11,7 @@ use std::fmt;
 
 use hpke::kem::{X25519HkdfSha256, XWing};
 use hpke::{Deserializable, Kem, Serializable};
-use ring::rand::SystemRandom;
+use ring::rand::{SecureRandom as _, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
 
 use super::{key_id, Error, SIGNING_KEY_TAG};
@@ -23,6 +23,12 @@ pub use files::{
 };
 pub use public::{KeyLookup, SealingKey, SigningKey, Usability, Validity};
 
+/// The DER of a PKCS#8 v1 `PrivateKeyInfo` for Ed25519 up to the 32-byte seed (RFC 8410 §7):
+/// SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING (32) } }.
+const PKCS8_V1_ED25519_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
 /// An Ed25519 signing key pair.
 pub struct SigningKeyPair {
     pair: Ed25519KeyPair,
@@ -30,12 +36,21 @@ pub struct SigningKeyPair {
 }
 
 impl SigningKeyPair {
-    /// A fresh key pair and its PKCS#8 v2 document (the only form in which the secret leaves
+    /// A fresh key pair and its PKCS#8 v1 document (the only form in which the secret leaves
     /// memory).
+    ///
+    /// Version 1 (RFC 5208; RFC 8410 §7 for Ed25519) holds the private key alone, and is what
+    /// every PKCS#8 reader accepts; the v2 form `ring` generates also carries the public key,
+    /// which OpenSSL before 3.5 and Python's `cryptography` refuse.
     pub fn generate() -> Result<(SigningKeyPair, Vec<u8>), Error> {
-        let rng = SystemRandom::new();
-        let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| Error::Random)?;
-        let der = doc.as_ref().to_vec();
+        let mut seed = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut seed)
+            .map_err(|_| Error::Random)?;
+        let mut der = Vec::with_capacity(PKCS8_V1_ED25519_PREFIX.len() + seed.len());
+        der.extend_from_slice(&PKCS8_V1_ED25519_PREFIX);
+        der.extend_from_slice(&seed);
+        seed.fill(0);
         Ok((SigningKeyPair::from_pkcs8(&der)?, der))
     }
 

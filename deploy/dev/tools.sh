@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Makes sure the command-line tools the test suite checks varsel against are installed:
+# OpenSSL, which must read the key files `varsel keygen` writes (crates/varsel/tests/offline.rs).
+# Installs from the distribution's packages only what is missing; safe to run again.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; fi
+
+say() { printf '[tools] %s\n' "$*" >&2; }
+
+missing=()
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  say "found openssl: $(openssl version)"
+  exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  say "missing ${missing[*]} and no apt-get to install them; install them by hand"
+  exit 1
+fi
+say "apt-get update"
+timeout 600 $SUDO apt-get update -qq
+say "installing ${missing[*]}"
+DEBIAN_FRONTEND=noninteractive timeout 900 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+say "installed: $(openssl version)"
