@@ -21,8 +21,14 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::health::Worker;
-use varsel_protocol::message::{code_enum, Category, DeliveryState, Kind, ParticipantId, Status};
+use varsel_protocol::message::{code_enum, Category, Kind, Status};
 use varsel_protocol::refusal::Reason;
+
+mod evidence;
+mod stats;
+
+pub use evidence::Erased;
+pub use stats::{AlertCount, DeliveryCount, StoreStats};
 
 /// The `Content-Type` to serve [`Metrics::render`] output with.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -58,42 +64,6 @@ code_enum!(
     }
 );
 
-/// Alerts in one state, category and status, as counted by the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertCount {
-    /// The alert state's code (e.g. `open`, `acknowledged`, `escalated`, `cancelled`).
-    pub state: String,
-    pub category: Category,
-    pub status: Status,
-    pub count: u64,
-}
-
-/// Deliveries to one recipient in one state, as counted by the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryCount {
-    pub recipient: ParticipantId,
-    pub state: DeliveryState,
-    pub count: u64,
-}
-
-/// A periodic snapshot of the store, turned into gauges by [`Metrics::set_store_stats`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    /// Counts per label set; a label set left out counts as gone (its series disappears).
-    pub alerts: Vec<AlertCount>,
-    pub deliveries: Vec<DeliveryCount>,
-    /// Deliveries whose receipt or ack deadline has passed.
-    pub overdue_deliveries: u64,
-    /// Outbox entries not yet sent.
-    pub outbox_depth: u64,
-    /// Age of the oldest unsent outbox entry; zero when the outbox is empty.
-    pub outbox_oldest: Duration,
-    /// Escalation timers not yet fired.
-    pub timers_pending: u64,
-    /// Ops pages not yet closed.
-    pub ops_pages: u64,
-}
-
 type Labels<const N: usize> = [(&'static str, String); N];
 
 struct Inner {
@@ -112,6 +82,7 @@ struct Inner {
     error_replies_withheld: Family<Labels<1>, Counter>,
     unrouted_alerts: Counter,
     deliveries_published: Family<Labels<1>, Counter>,
+    evidence: evidence::Evidence,
 
     time_to_receipt: Histogram,
     time_to_ack: Histogram,
@@ -167,6 +138,7 @@ impl Metrics {
             error_replies_withheld: Family::default(),
             unrouted_alerts: Counter::default(),
             deliveries_published: Family::default(),
+            evidence: evidence::Evidence::default(),
             time_to_receipt: Histogram::new(HUMAN_BUCKETS),
             time_to_ack: Histogram::new(HUMAN_BUCKETS),
             store_commit: Histogram::new(COMMIT_BUCKETS),
@@ -330,6 +302,8 @@ impl Metrics {
                 .get_or_create(&[("result", result.code().to_owned())]);
         }
 
+        inner.evidence.register(&mut registry);
+
         // Families with no series yet (escalation steps, the store gauges before the first
         // snapshot) are left out of the exposition by the encoder until they have one.
         Metrics {
@@ -408,6 +382,11 @@ impl Metrics {
     /// An alert matched only the routing table's default recipient.
     pub fn unrouted_alert(&self) {
         self.inner.unrouted_alerts.inc();
+    }
+
+    /// What retention and the audit checkpoints report (see [`evidence::Evidence`]).
+    pub fn evidence(&self) -> &evidence::Evidence {
+        &self.inner.evidence
     }
 
     /// RabbitMQ answered a delivery publish.
