@@ -481,6 +481,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use varsel_protocol::message::DeliveryState;
 
     /// One sample line parsed back: name, labels and value.
     #[derive(Debug, Clone, PartialEq)]

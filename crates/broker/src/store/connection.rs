@@ -86,6 +86,8 @@ impl Store {
                 // Takes effect only on a new file (before its first table): erased content is
                 // then given back by `PRAGMA incremental_vacuum` (see store::retention).
                 .auto_vacuum(SqliteAutoVacuum::Incremental)
+                // Erased content is overwritten with zeros, not left in the page's free space.
+                .pragma("secure_delete", "ON")
                 .journal_mode(SqliteJournalMode::Wal)
                 // FULL: input is acked on AMQP once committed, so a commit must survive power loss.
                 .synchronous(SqliteSynchronous::Full)
