@@ -49,7 +49,7 @@ impl Anchor {
             if let Err(e) = self.checkpoint_if_due().await {
                 tracing::warn!(error = %e, "making an audit checkpoint failed; trying again");
             }
-            if let Err(e) = self.file(&mut filed).await {
+            if let Err(e) = self.append_to_file(&mut filed).await {
                 self.metrics.evidence().checkpoint_file_failed();
                 tracing::error!(error = %e, "appending to the audit checkpoint file failed; trying again");
             }
@@ -140,7 +140,8 @@ impl Anchor {
     }
 
     /// Appends the recorded checkpoints the file lacks (none without a configured file).
-    async fn file(&self, filed: &mut Option<i64>) -> Result<(), String> {
+    /// `filed` is the seq of the file's last line once known (`None` reads it from the file).
+    pub async fn append_to_file(&self, filed: &mut Option<i64>) -> Result<(), String> {
         let Some(path) = &self.config.checkpoint_file else {
             return Ok(());
         };
