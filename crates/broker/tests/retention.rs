@@ -34,12 +34,31 @@ const DAY_MS: i64 = 86_400_000;
 /// How many closed alerts the main test erases.
 const CLOSED: usize = 1000;
 
+/// How big what is written for one alert is.
+#[derive(Clone, Copy)]
+struct Shape {
+    /// Deliveries (each with its outbox row and an ack message).
+    recipients: u8,
+    /// Blocks of 64 hex characters in each message's stand-in ciphertext.
+    blocks: usize,
+}
+
+/// One recipient, 1,280 characters of ciphertext per message.
+const SMALL: Shape = Shape {
+    recipients: 1,
+    blocks: 20,
+};
+
 /// A stand-in for one sealed section's ciphertext: 1,280 hex characters unique to `id` and
 /// `n`, whose first 64 characters the tests look for in the store's file.
 fn ciphertext(id: Uuid, n: u8) -> String {
+    sized_ciphertext(id, n, SMALL.blocks)
+}
+
+fn sized_ciphertext(id: Uuid, n: u8, blocks: usize) -> String {
     let mut out = String::new();
     let mut block = envelope::sha256(&[id.as_bytes().as_slice(), &[n]].concat());
-    for _ in 0..20 {
+    for _ in 0..blocks {
         out.push_str(&envelope::hex(&block));
         block = envelope::sha256(&block);
     }
@@ -77,13 +96,24 @@ fn worker(store: &Store, now: DateTime<Utc>) -> (Retention, Metrics) {
 /// one delivery with its outbox row, the agency's ack message, their audit entries; then moves
 /// the alert to `state` at `closed_at` (open alerts stay open).
 async fn write_alert(tx: &mut Tx, id: Uuid, state: AlertState, closed_at: DateTime<Utc>) {
-    let ack = Uuid::now_v7();
+    write_shaped(tx, id, state, closed_at, SMALL).await
+}
+
+/// [`write_alert`] with `shape.recipients` deliveries and messages of `shape.blocks`.
+async fn write_shaped(
+    tx: &mut Tx,
+    id: Uuid,
+    state: AlertState,
+    closed_at: DateTime<Utc>,
+    shape: Shape,
+) {
+    let text = |n: u8| jws(&sized_ciphertext(id, n, shape.blocks));
     tx.insert_message(&NewMessage {
         id,
         kind: Kind::Alert,
         sender: participant("skola-a"),
         received_at: t(0),
-        raw: jws(&ciphertext(id, 0)),
+        raw: text(0),
     })
     .await
     .expect("alert message");
@@ -101,46 +131,50 @@ async fn write_alert(tx: &mut Tx, id: Uuid, state: AlertState, closed_at: DateTi
     })
     .await
     .expect("alert");
-    let delivery = Uuid::now_v7();
-    tx.insert_delivery(&NewDelivery {
-        id: delivery,
-        alert: id,
-        message: id,
-        kind: Kind::Alert,
-        policy: None,
-        recipient: participant("polisen"),
-        role: RecipientRole::Required,
-        sections: vec![SectionLabel::Core],
-        state: DeliveryState::Acknowledged,
-        created_at: t(0),
-        receipt_due: None,
-        ack_due: None,
-    })
-    .await
-    .expect("delivery");
-    tx.enqueue(&NewOutbox::amqp(
-        "inbox.polisen".into(),
-        MessageLabel {
-            kind: Kind::Delivery,
-            id: Some(Uuid::now_v7()),
-        },
-        jws(&ciphertext(id, 1)),
-        Some(delivery),
-        Some(id),
-        t(0),
-    ))
-    .await
-    .expect("outbox");
-    tx.insert_message(&NewMessage {
-        id: ack,
-        kind: Kind::Ack,
-        sender: participant("polisen"),
-        received_at: t(1),
-        raw: jws(&ciphertext(id, 2)),
-    })
-    .await
-    .expect("ack message");
-    for (action, message) in [("alert_received", id), ("delivery_acknowledged", ack)] {
+    let mut audit = vec![("alert_received", id)];
+    for r in 0..shape.recipients {
+        let (delivery, ack) = (Uuid::now_v7(), Uuid::now_v7());
+        tx.insert_delivery(&NewDelivery {
+            id: delivery,
+            alert: id,
+            message: id,
+            kind: Kind::Alert,
+            policy: None,
+            recipient: participant(&format!("myndighet-{r}")),
+            role: RecipientRole::Required,
+            sections: vec![SectionLabel::Core],
+            state: DeliveryState::Acknowledged,
+            created_at: t(0),
+            receipt_due: None,
+            ack_due: None,
+        })
+        .await
+        .expect("delivery");
+        tx.enqueue(&NewOutbox::amqp(
+            format!("inbox.myndighet-{r}"),
+            MessageLabel {
+                kind: Kind::Delivery,
+                id: Some(Uuid::now_v7()),
+            },
+            text(1 + r),
+            Some(delivery),
+            Some(id),
+            t(0),
+        ))
+        .await
+        .expect("outbox");
+        tx.insert_message(&NewMessage {
+            id: ack,
+            kind: Kind::Ack,
+            sender: participant(&format!("myndighet-{r}")),
+            received_at: t(1),
+            raw: jws(&sized_ciphertext(id, 100 + r, 2)),
+        })
+        .await
+        .expect("ack message");
+        audit.push(("delivery_acknowledged", ack));
+    }
+    for (action, message) in audit {
         tx.audit(&NewAudit {
             at: t(1),
             actor: "broker".into(),
@@ -184,6 +218,15 @@ async fn send_all(store: &Store) {
 
 /// `n` alerts closed at `closed_at` (acknowledged and cancelled in turn), 100 per transaction.
 async fn closed_alerts(store: &Store, n: usize, closed_at: DateTime<Utc>) -> Vec<Uuid> {
+    shaped_alerts(store, n, closed_at, SMALL).await
+}
+
+async fn shaped_alerts(
+    store: &Store,
+    n: usize,
+    closed_at: DateTime<Utc>,
+    shape: Shape,
+) -> Vec<Uuid> {
     let mut ids = Vec::new();
     for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
         let mut tx = store.begin().await.expect("begin");
@@ -194,7 +237,7 @@ async fn closed_alerts(store: &Store, n: usize, closed_at: DateTime<Utc>) -> Vec
             } else {
                 AlertState::Cancelled
             };
-            write_alert(&mut tx, id, state, closed_at).await;
+            write_shaped(&mut tx, id, state, closed_at, shape).await;
             ids.push(id);
         }
         tx.commit().await.expect("commit");
@@ -263,7 +306,7 @@ async fn closed_alerts_lose_their_content_and_keep_the_rest(ctx: Ctx) {
 
     let sample: Vec<String> = [closed[0], closed[CLOSED / 2], closed[CLOSED - 1]]
         .iter()
-        .flat_map(|id| (0..3).map(|n| ciphertext(*id, n)[..64].to_owned()))
+        .flat_map(|id| [0, 1, 100].map(|n| ciphertext(*id, n)[..64].to_owned()))
         .collect();
     let sqlite = store.backend() == Backend::Sqlite;
     let size_before = store.size().await.expect("size");
@@ -282,7 +325,8 @@ async fn closed_alerts_lose_their_content_and_keep_the_rest(ctx: Ctx) {
     assert_eq!(done.erased.messages, 2 * CLOSED as u64);
     assert_eq!(done.erased.outbox_deleted, CLOSED as u64);
     assert_eq!(done.error_replies, 1);
-    assert!(done.erased.message_bytes > 2 * CLOSED as u64 * 1280);
+    assert!(done.erased.message_bytes > CLOSED as u64 * 1280);
+    assert!(done.erased.outbox_bytes > CLOSED as u64 * 1280);
     let rendered = metrics.render();
     assert!(
         rendered.contains(&format!("varsel_erased_total{{what=\"alert\"}} {CLOSED}")),
@@ -435,4 +479,71 @@ async fn a_follow_up_after_erasure_is_erased_again_later(ctx: Ctx) {
         .expect("kept")
         .raw
         .is_empty());
+}
+
+/// The store's size before and after pruning 10,000 closed alerts on SQLite, each shaped like
+/// the alerts of the 100,000-alert run in the issue (about 41 KB each: a 5.8 KB sealed alert,
+/// four deliveries of 7 KB each, four acks). Run it with
+/// `cargo test -p varsel-broker --test retention -- --ignored --nocapture size_before_and_after`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: writes 10,000 alerts (about 400 MB) and takes a minute or two"]
+async fn size_before_and_after_pruning_10000_alerts() {
+    const N: usize = 10_000;
+    let shape = Shape {
+        recipients: 4,
+        blocks: 90,
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("varsel.db");
+    let store = Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("store");
+    let started = std::time::Instant::now();
+    shaped_alerts(&store, N, t(DAY_MS), shape).await;
+    send_all(&store).await;
+    let written = started.elapsed();
+    let file = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let wal = dir.path().join("varsel.db-wal");
+    let before = store.size().await.expect("size");
+    let (w, _) = worker(&store, t(32 * DAY_MS));
+    let pruned = std::time::Instant::now();
+    let done = w.prune().await.expect("prune");
+    let prune_time = pruned.elapsed();
+    let batches = N.div_ceil(w.config.batch as usize);
+    let after = store.size().await.expect("size");
+    assert_eq!(done.alerts, N as u64);
+    assert!(after < before / 4, "{before} -> {after}");
+    audit::verify(&store.audit_entries(None).await.expect("audit")).expect("chain verifies");
+    let mb = |b: u64| b as f64 / 1e6;
+    println!(
+        "{N} closed alerts ({} recipients each), written in {:.0?}",
+        shape.recipients, written
+    );
+    println!(
+        "store before pruning: {:.1} MB ({:.1} KB per alert)",
+        mb(before),
+        before as f64 / N as f64 / 1e3
+    );
+    println!(
+        "store after pruning:  {:.1} MB ({:.1} KB per alert); file {:.1} MB, WAL {:.1} MB; prune took {:.1?} ({batches} transactions, {:.0?} each on average, vacuum included)",
+        mb(after),
+        after as f64 / N as f64 / 1e3,
+        mb(file(&path)),
+        mb(file(&wal)),
+        prune_time,
+        prune_time / batches as u32
+    );
+    println!(
+        "erased {} messages ({:.1} MB) and {} outbox rows ({:.1} MB)",
+        done.erased.messages,
+        mb(done.erased.message_bytes),
+        done.erased.outbox_deleted + done.erased.outbox_emptied,
+        mb(done.erased.outbox_bytes)
+    );
+    println!(
+        "extrapolated to 100,000 alerts: {:.2} GB before, {:.2} GB after",
+        mb(before) * 10.0 / 1e3,
+        mb(after) * 10.0 / 1e3
+    );
+    store.close().await;
 }

@@ -19,9 +19,12 @@ use super::tx::Tx;
 
 /// Closed (acknowledged or cancelled), not held, last changed at or before `$1`, with content
 /// not yet erased since it last changed, and nothing of it still waiting in the outbox.
-const ERASABLE_WHERE: &str = "a.state IN ('acknowledged', 'cancelled') AND a.legal_hold = 0 \
-     AND a.updated_at <= $1 AND (a.erased_at IS NULL OR a.erased_at < a.updated_at) \
-     AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = a.id AND o.state = 'pending')";
+/// Written against the table's own name (no alias), so a single-row UPDATE can check it on
+/// its row instead of through a subquery over every alert.
+const ERASABLE_WHERE: &str = "alerts.state IN ('acknowledged', 'cancelled') \
+     AND alerts.legal_hold = 0 AND alerts.updated_at <= $1 \
+     AND (alerts.erased_at IS NULL OR alerts.erased_at < alerts.updated_at) \
+     AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alerts.id AND o.state = 'pending')";
 
 /// What erasing one alert's content removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -84,7 +87,7 @@ impl Store {
     /// last changed at or before it), oldest first.
     pub async fn erasable(&self, cutoff: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>, Error> {
         let q = Q::new(format!(
-            "SELECT a.id FROM alerts a WHERE {ERASABLE_WHERE} ORDER BY a.updated_at, a.id LIMIT $2"
+            "SELECT id FROM alerts WHERE {ERASABLE_WHERE} ORDER BY updated_at, id LIMIT $2"
         ))
         .i64(ms(cutoff))
         .i64(i64::from(limit));
@@ -258,8 +261,7 @@ impl Tx {
             .conn()
             .execute(
                 Q::new(format!(
-                    "UPDATE alerts SET erased_at = $2 WHERE id = $3 AND id IN \
-                     (SELECT a.id FROM alerts a WHERE {ERASABLE_WHERE})"
+                    "UPDATE alerts SET erased_at = $2 WHERE id = $3 AND {ERASABLE_WHERE}"
                 ))
                 .i64(ms(cutoff))
                 .i64(ms(now))
