@@ -285,24 +285,35 @@ impl Tx {
             }
             self.conn().execute(q).await?;
         }
-        let outbox = outbox_sum(&mut self.conn(), alert).await?;
-        let deleted = self
+        // The alert's rows are read by `alert_id` alone and then changed by id: with the state
+        // in the same WHERE, SQLite would search by state instead and read every sent row.
+        let rows: Vec<(i64, String, i64, Option<i64>)> = self
             .conn()
-            .execute(
-                Q::new("DELETE FROM outbox WHERE alert_id = $1 AND state = 'sent'")
-                    .text(alert.to_string()),
+            .fetch_all(
+                Q::new(
+                    "SELECT id, state, CAST(LENGTH(payload) AS BIGINT), erased_at FROM outbox \
+                     WHERE alert_id = $1",
+                )
+                .text(alert.to_string()),
             )
             .await?;
+        let kept = |(_, _, _, erased): &&(i64, String, i64, Option<i64>)| erased.is_none();
+        let outbox_bytes: i64 = rows.iter().filter(kept).map(|r| r.2.max(0)).sum();
+        let ids = |state: &dyn Fn(&str) -> bool| -> Vec<i64> {
+            rows.iter()
+                .filter(kept)
+                .filter(|r| state(&r.1))
+                .map(|r| r.0)
+                .collect()
+        };
+        let sent = ids(&|s| s == "sent");
+        let settled = ids(&|s| s != "sent" && s != "pending");
+        let deleted = self.by_ids("DELETE FROM outbox WHERE", &sent, None).await?;
         let emptied = self
-            .conn()
-            .execute(
-                Q::new(
-                    "UPDATE outbox SET payload = $1, erased_at = $2 \
-                     WHERE alert_id = $3 AND state <> 'pending' AND erased_at IS NULL",
-                )
-                .bytes(Vec::new())
-                .i64(ms(now))
-                .text(alert.to_string()),
+            .by_ids(
+                "UPDATE outbox SET payload = $1, erased_at = $2 WHERE",
+                &settled,
+                Some(now),
             )
             .await?;
         Ok(Some(Erased {
@@ -310,8 +321,30 @@ impl Tx {
             message_bytes: m.bytes as u64,
             outbox_deleted: deleted,
             outbox_emptied: emptied,
-            outbox_bytes: outbox.bytes as u64,
+            outbox_bytes: outbox_bytes as u64,
         }))
+    }
+
+    /// Runs `head` (a DELETE or UPDATE up to its WHERE) on the outbox rows `ids`; with `erased`,
+    /// `$1` is bound to an empty payload and `$2` to that time.
+    async fn by_ids(
+        &mut self,
+        head: &str,
+        ids: &[i64],
+        erased: Option<DateTime<Utc>>,
+    ) -> Result<u64, Error> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let first = if erased.is_some() { 3 } else { 1 };
+        let mut q = Q::new(format!("{head} id IN ({})", placeholders(first, ids.len())));
+        if let Some(at) = erased {
+            q = q.bytes(Vec::new()).i64(ms(at));
+        }
+        for id in ids {
+            q = q.i64(*id);
+        }
+        Ok(self.conn().execute(q).await?)
     }
 
     /// Deletes up to `limit` sent error replies older than `cutoff` (their refusals stay in the
@@ -335,14 +368,13 @@ impl Tx {
         if ids.is_empty() {
             return Ok((0, 0));
         }
-        let mut q = Q::new(format!(
-            "DELETE FROM outbox WHERE id IN ({})",
-            placeholders(1, ids.len())
-        ));
-        for (id, _) in &ids {
-            q = q.i64(*id);
-        }
-        let rows = self.conn().execute(q).await?;
+        let rows = self
+            .by_ids(
+                "DELETE FROM outbox WHERE",
+                &ids.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+                None,
+            )
+            .await?;
         Ok((rows, ids.iter().map(|(_, b)| (*b).max(0) as u64).sum()))
     }
 
