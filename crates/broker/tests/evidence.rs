@@ -50,12 +50,10 @@ fn world(store: &Store) -> World {
     let registry_path = varsel_testkit::world::write_world(dir.path()).expect("demo world");
     let registry = Arc::new(Registry::load(&registry_path).expect("registry"));
     let file = dir.path().join("checkpoints.jsonl");
-    let text = format!(
-        "[broker]\nid = \"varsel-broker\"\nkeys = \"keys\"\nregistry = \"registry.toml\"\n\
+    let text = "[broker]\nid = \"varsel-broker\"\nkeys = \"keys\"\nregistry = \"registry.toml\"\n\
          routing = \"routing.toml\"\n[store]\nurl = \"sqlite://x.db\"\n\
-         [retention]\ncheckpoint_every = 10\ncheckpoint_file = \"checkpoints.jsonl\"\n"
-    );
-    let config = Config::from_toml_str(&text, "varsel.toml", dir.path()).expect("config");
+         [retention]\ncheckpoint_every = 10\ncheckpoint_file = \"checkpoints.jsonl\"\n";
+    let config = Config::from_toml_str(text, "varsel.toml", dir.path()).expect("config");
     let keys = KeySet::load(&config.keys_dir, &config.broker_id).expect("broker keys");
     let r = registry.clone();
     let anchor = Anchor {

@@ -111,11 +111,9 @@ impl Store {
     }
 }
 
-impl super::tx::Tx {
-    /// The last audit entry's seq and hash as this transaction sees it.
-    pub async fn audit_head(&mut self) -> Result<Option<(i64, Vec<u8>)>, Error> {
-        Ok(self.conn().fetch_optional(Q::new(HEAD)).await?)
-    }
+/// The last entry's seq and hash, read on `conn`.
+pub(super) async fn head(mut conn: Conn<'_>) -> Result<Option<(i64, Vec<u8>)>, Error> {
+    Ok(conn.fetch_optional(Q::new(HEAD)).await?)
 }
 
 /// Chains `entries` (each with its canonical detail text) after the last stored entry, under

@@ -1,6 +1,6 @@
 //! The checkpoints the broker made of the audit chain's head, as this store remembers them: to
 //! know when the next one is due, and which one an export of an alert's entries embeds. The
-//! evidence itself is kept outside the database (see `crate::evidence`).
+//! evidence itself is kept outside the database (the checkpoint file, the ops inbox).
 
 use chrono::{DateTime, Utc};
 
