@@ -6,7 +6,7 @@
 //!
 //! Labels are low-cardinality codes only: categories, statuses, kinds, reason codes, escalation
 //! actions, delivery states and agency participant ids. Never an alert id, a delivery id or
-//! anything personal: the label types below take enums and [`ParticipantId`]s, not free text,
+//! anything personal: the label types below take enums and participant ids, not free text,
 //! except the escalation action and the alert state, which callers must fill with their codes.
 
 use std::sync::atomic::AtomicU64;

@@ -19,6 +19,16 @@ use varsel_testkit::harness::{drain, office_morning, wait_until, Harness};
 
 const SCHOOL: &str = "norrkoping-ektorpsskolan";
 
+fn varsel(args: &[&str]) -> std::process::Output {
+    varsel_testkit::process::output_within(
+        std::process::Command::new(env!("CARGO_BIN_EXE_varsel"))
+            .args(args)
+            .env("RUST_LOG", "warn"),
+        Duration::from_secs(120),
+    )
+    .unwrap()
+}
+
 /// Whether every outbox row of `alert` has left the outbox.
 async fn all_sent(store: &Store, alert: Uuid) -> bool {
     store
@@ -149,5 +159,38 @@ async fn the_broker_erases_a_closed_alert_after_the_period_and_keeps_an_open_one
         "the erased section is still in the file"
     );
     assert!(holds(&open_text), "the open alert's section is kept");
+
+    // The operator's view of the same: the chain against the file, a legal hold, a dry run.
+    let config = h.path().join("varsel.toml");
+    let config = config.to_str().unwrap();
+    let ok = |out: std::process::Output| {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let file = checkpoints.to_str().unwrap();
+    let verified = ok(varsel(&[
+        "audit",
+        "verify",
+        "--config",
+        config,
+        "--checkpoints",
+        file,
+    ]));
+    assert!(verified.contains("matching"), "{verified}");
+    let open = open.to_string();
+    ok(varsel(&[
+        "store", "hold", "--config", config, "--by", "ops.anna", &open,
+    ]));
+    let plan = ok(varsel(&["store", "prune", "--config", config, "--dry-run"]));
+    assert!(plan.contains(", 1 alerts not closed"), "{plan}");
+    let bad = varsel(&[
+        "store", "hold", "--config", config, "--by", "ops anna", &open,
+    ]);
+    assert_eq!(bad.status.code(), Some(64), "a bad ops user is refused");
     h.stop().await;
 }
