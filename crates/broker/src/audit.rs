@@ -212,7 +212,7 @@ fn opt_uuid(v: Option<&Value>) -> Option<Option<Uuid>> {
 }
 
 /// A hash from an export: lowercase or uppercase hex, nothing else.
-fn unhex(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
     hex::decode(s).ok()
 }
 

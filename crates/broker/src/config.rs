@@ -15,6 +15,9 @@ use varsel_protocol::problems::{parse_toml, read, resolve, Problems};
 use varsel_protocol::redacted::Redacted;
 use varsel_transport::settings::{amqp_settings, Amqp, RawAmqp};
 
+mod retention;
+
+pub use retention::Retention;
 pub use varsel_protocol::problems::{Error, Problem};
 
 /// Resolves a `sqlite://relative/path` store URL against the config file's directory.
@@ -44,6 +47,8 @@ struct RawConfig {
     smtp: Option<RawSmtp>,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    retention: retention::RawRetention,
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,6 +255,7 @@ pub struct Config {
     pub ops: Option<Ops>,
     pub smtp: Option<Smtp>,
     pub log_format: LogFormat,
+    pub retention: Retention,
 }
 
 impl Config {
@@ -380,6 +386,8 @@ impl Config {
             }
         };
 
+        let retention = retention::validate(&mut p, &raw.retention, base);
+
         p.finish(origin)?;
         Ok(Config {
             broker_id: broker_id.expect("checked above"),
@@ -401,6 +409,7 @@ impl Config {
             ops,
             smtp,
             log_format,
+            retention,
         })
     }
 }
@@ -428,6 +437,31 @@ mod tests {
         assert_eq!(c.intake.max_age, Duration::from_secs(15 * 60));
         assert_eq!(c.amqp.prefetch, 64);
         assert!(c.ops.is_none());
+        assert_eq!(c.retention.erase_after, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(c.retention.batch, 200);
+        assert!(c.retention.checkpoint_file.is_none());
+    }
+
+    #[test]
+    fn retention_problems_name_their_keys() {
+        let text = format!(
+            "{MINIMAL}\n[retention]\nerase_after = \"10m\"\nbatch = 0\ncheckpoint_every = 0\n\
+             checkpoint_interval = \"often\"\ncheckpoint_file = \"/nonexistent/dir/cp.jsonl\"\n"
+        );
+        let e = Config::from_toml_str(&text, "r.toml", Path::new(".")).unwrap_err();
+        let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "retention.erase_after",
+                "retention.batch",
+                "retention.checkpoint_every",
+                "retention.checkpoint_interval",
+                "retention.checkpoint_file"
+            ],
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("r.toml"), "{e}");
     }
 
     #[test]

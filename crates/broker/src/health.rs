@@ -24,10 +24,14 @@ pub enum Worker {
     Stats,
     /// The ops HTTP server.
     Ops,
+    /// Erases the content of alerts closed longer than the retention period.
+    Retention,
+    /// Signs and publishes checkpoints of the audit chain's head.
+    Checkpoint,
 }
 
 impl Worker {
-    pub const ALL: [Worker; 7] = [
+    pub const ALL: [Worker; 9] = [
         Worker::Amqp,
         Worker::Outbox,
         Worker::Email,
@@ -35,6 +39,8 @@ impl Worker {
         Worker::Reload,
         Worker::Stats,
         Worker::Ops,
+        Worker::Retention,
+        Worker::Checkpoint,
     ];
 
     /// The name in logs, metric labels and `/readyz`.
@@ -47,6 +53,8 @@ impl Worker {
             Worker::Reload => "reload",
             Worker::Stats => "stats",
             Worker::Ops => "ops",
+            Worker::Retention => "retention",
+            Worker::Checkpoint => "checkpoint",
         }
     }
 }

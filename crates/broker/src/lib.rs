@@ -14,6 +14,10 @@
 //! | 7 | [`acknowledgement`] | receipts and acks move deliveries on; feedback goes to the school |
 //! | 8 | [`escalation`] | due timers redeliver, email, add recipients, page ops |
 //!
+//! After the flow: [`retention`] erases the sealed content of alerts closed longer than the
+//! retention period, and [`evidence`] signs checkpoints of the audit chain's head and keeps them
+//! outside the database (a file, the ops inbox), so a cut-off or recomputed chain shows.
+//!
 //! Beside the flow: [`lifecycle`] (the alert's and each delivery's state machine, the only place
 //! that says which event may move what), [`config`] (the daemon's file), [`mailer`] (SMTP and the
 //! notices it sends), [`metrics`] and [`health`] (what every part reports into), [`ops`] (health,
@@ -29,6 +33,7 @@ pub mod commit;
 pub mod config;
 pub mod daemon;
 pub mod escalation;
+pub mod evidence;
 pub mod health;
 pub mod intake;
 pub mod lifecycle;
@@ -37,6 +42,7 @@ pub mod metrics;
 pub mod ops;
 pub mod outbox;
 pub mod rabbitmq;
+pub mod retention;
 pub mod routing;
 pub mod store;
 

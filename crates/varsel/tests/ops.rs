@@ -731,6 +731,25 @@ async fn audit_cli(dir: &Path, alert: Uuid) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The broker's checkpoint embedded in it verifies with the registry's broker key.
+    let registry = dir.join("registry.toml");
+    let out = varsel(&[
+        "audit",
+        "verify-export",
+        export.to_str().unwrap(),
+        "--registry",
+        registry.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("under a checkpoint of entry") && stdout.contains("varsel-broker"),
+        "{stdout}"
+    );
     let mut record: Value = serde_json::from_slice(&std::fs::read(&export).unwrap()).unwrap();
     let entries = record["entries"].as_array_mut().unwrap();
     assert!(entries.len() > 3);

@@ -3,7 +3,8 @@
 //! - the AMQP supervisor ([`session`]): connects (with backoff, logging every attempt), declares
 //!   the topology, consumes `varsel.intake` with manual acks and a bounded prefetch, hands each
 //!   batch to [`process`], and reconnects when RabbitMQ goes away;
-//! - the outbox worker (`outbox`), the escalation scheduler (`escalation`), and the ops HTTP
+//! - the outbox worker (`outbox`), the escalation scheduler (`escalation`), the retention
+//!   worker (`retention`), the audit checkpoint worker (`evidence::anchor`) and the ops HTTP
 //!   server (`ops`);
 //! - [`supervise`]: every worker runs supervised; one that dies is logged, shown in `/readyz`
 //!   and started again with backoff;
@@ -313,6 +314,29 @@ pub async fn start(
             }
         });
     }
+    let retention = crate::retention::Retention {
+        store: store.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        actor: config.broker_id.to_string(),
+        config: config.retention.clone(),
+    };
+    let s = signals.clone();
+    supervisor.spawn(Worker::Retention, move || retention.clone().run(s.clone()));
+    let anchor = crate::evidence::anchor::Anchor {
+        store: store.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        writer: Arc::new(Writer::new(config.broker_id.clone(), keys.clone())),
+        registry: {
+            let world = shared.world.clone();
+            Arc::new(move || read(&world).registry)
+        },
+        config: config.retention.clone(),
+        outbox_wake: shared.outbox_wake.clone(),
+    };
+    let s = signals.clone();
+    supervisor.spawn(Worker::Checkpoint, move || anchor.clone().run(s.clone()));
     let (sh, s) = (shared.clone(), signals.clone());
     supervisor.spawn(Worker::Amqp, move || {
         session::supervise_amqp(sh.clone(), link_tx.clone(), s.clone())

@@ -293,7 +293,10 @@ impl Intake {
                 acknowledgement::apply(&self.writer, tx, &world.registry, &message, payload, now)
                     .await?
             }
-            Content::Delivery(_) | Content::Feedback(_) | Content::Error(_) => {
+            Content::Delivery(_)
+            | Content::Feedback(_)
+            | Content::Error(_)
+            | Content::Checkpoint(_) => {
                 // Roles already keep these out; a broker-signed message on intake is refused too.
                 return refuse(
                     Reason::KindNotAllowed,

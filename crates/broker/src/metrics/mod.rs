@@ -6,7 +6,7 @@
 //!
 //! Labels are low-cardinality codes only: categories, statuses, kinds, reason codes, escalation
 //! actions, delivery states and agency participant ids. Never an alert id, a delivery id or
-//! anything personal: the label types below take enums and [`ParticipantId`]s, not free text,
+//! anything personal: the label types below take enums and participant ids, not free text,
 //! except the escalation action and the alert state, which callers must fill with their codes.
 
 use std::sync::atomic::AtomicU64;
@@ -24,9 +24,11 @@ use crate::health::Worker;
 use varsel_protocol::message::{Category, Kind, ParticipantId, Status};
 use varsel_protocol::refusal::Reason;
 
+mod evidence;
 mod snapshot;
 
 pub use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model as model;
+pub use evidence::Erased;
 pub use snapshot::{AlertCount, DeliveryCount, EmailResult, PublishResult, StoreStats};
 
 /// The `Content-Type` to serve [`Metrics::render`] output with.
@@ -66,6 +68,7 @@ struct Inner {
     error_replies_withheld: Family<Labels<1>, Counter>,
     unrouted_alerts: Counter,
     deliveries_published: Family<Labels<1>, Counter>,
+    evidence: evidence::Evidence,
 
     time_to_receipt: Family<Labels<1>, Histogram>,
     time_to_ack: Family<Labels<1>, Histogram>,
@@ -123,6 +126,7 @@ impl Metrics {
             error_replies_withheld: Family::default(),
             unrouted_alerts: Counter::default(),
             deliveries_published: Family::default(),
+            evidence: evidence::Evidence::default(),
             time_to_receipt: Family::new_with_constructor(human_histogram),
             time_to_ack: Family::new_with_constructor(human_histogram),
             store_commit: Histogram::new(COMMIT_BUCKETS),
@@ -298,6 +302,8 @@ impl Metrics {
                 .get_or_create(&[("result", result.code().to_owned())]);
         }
 
+        inner.evidence.register(&mut registry);
+
         // Families with no series yet (escalation steps, the store gauges before the first
         // snapshot) are left out of the exposition by the encoder until they have one.
         Metrics {
@@ -376,6 +382,11 @@ impl Metrics {
     /// An alert matched only the routing table's default recipient.
     pub fn unrouted_alert(&self) {
         self.inner.unrouted_alerts.inc();
+    }
+
+    /// What retention and the audit checkpoints report (see [`evidence::Evidence`]).
+    pub fn evidence(&self) -> &evidence::Evidence {
+        &self.inner.evidence
     }
 
     /// RabbitMQ answered a delivery publish.

@@ -12,6 +12,9 @@ use super::sql::{Conn, Q};
 /// The advisory lock key that serialises audit appends on PostgreSQL ("varsel-a" in ASCII).
 const AUDIT_LOCK_KEY: i64 = 0x7661_7273_656c_2d61;
 
+/// The last entry's seq and hash.
+const HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+
 const AUDIT_COLS: &str = "seq, at, actor, action, alert_id, delivery_id, detail, prev_hash, hash";
 
 /// An audit entry to append. `detail` holds metadata only (codes, ids, counts), never content.
@@ -104,12 +107,13 @@ impl Store {
     /// The last audit entry's seq and hash, if the log is not empty.
     pub async fn audit_head(&self) -> Result<Option<(i64, Vec<u8>)>, Error> {
         let mut c = self.acquire().await?;
-        Ok(c.conn()
-            .fetch_optional(Q::new(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            ))
-            .await?)
+        Ok(c.conn().fetch_optional(Q::new(HEAD)).await?)
     }
+}
+
+/// The last entry's seq and hash, read on `conn`.
+pub(super) async fn head(mut conn: Conn<'_>) -> Result<Option<(i64, Vec<u8>)>, Error> {
+    Ok(conn.fetch_optional(Q::new(HEAD)).await?)
 }
 
 /// Chains `entries` (each with its canonical detail text) after the last stored entry, under
@@ -122,11 +126,7 @@ pub(super) async fn append(
         conn.execute(Q::new("SELECT pg_advisory_xact_lock($1)").i64(AUDIT_LOCK_KEY))
             .await?;
     }
-    let tail: Option<(i64, Vec<u8>)> = conn
-        .fetch_optional(Q::new(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-        ))
-        .await?;
+    let tail: Option<(i64, Vec<u8>)> = conn.fetch_optional(Q::new(HEAD)).await?;
     let (mut seq, mut prev) = tail.unwrap_or((0, crate::chain::GENESIS.to_vec()));
     for (e, detail) in entries {
         seq += 1;

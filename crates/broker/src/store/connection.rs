@@ -9,7 +9,8 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{Connection, Postgres, Sqlite};
 
@@ -82,6 +83,11 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|_| Error::Url)?
                 .create_if_missing(true)
+                // Takes effect only on a new file (before its first table): erased content is
+                // then given back by `PRAGMA incremental_vacuum` (see store::retention).
+                .auto_vacuum(SqliteAutoVacuum::Incremental)
+                // Erased content is overwritten with zeros, not left in the page's free space.
+                .pragma("secure_delete", "ON")
                 .journal_mode(SqliteJournalMode::Wal)
                 // FULL: input is acked on AMQP once committed, so a commit must survive power loss.
                 .synchronous(SqliteSynchronous::Full)

@@ -22,6 +22,7 @@
 
 mod alerts;
 mod audit;
+mod checkpoints;
 mod connection;
 mod deliveries;
 mod error;
@@ -29,6 +30,7 @@ mod leases;
 mod messages;
 mod outbox;
 mod replies;
+mod retention;
 mod rows;
 mod sql;
 mod stats;
@@ -37,12 +39,14 @@ mod tx;
 
 pub use alerts::{AlertFilter, AlertRow, AlertState, NewAlert};
 pub use audit::{AuditRow, NewAudit};
+pub use checkpoints::CheckpointRow;
 pub use connection::{Backend, Store};
 pub use deliveries::{DeliveryRow, NewDelivery};
 pub use error::Error;
 pub use messages::{digest, Inserted, MessageRow, NewMessage};
 pub use outbox::{Channel, MessageLabel, NewOutbox, OutboxOutcome, OutboxRow, OutboxState};
 pub use replies::Reply;
+pub use retention::{Erased, Plan, Reclaim};
 pub use stats::{AlertCount, DeliveryCount, Stats};
 pub use timers::{NewTimer, TimerRow, TimerState};
 pub use tx::Tx;

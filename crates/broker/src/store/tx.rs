@@ -114,6 +114,11 @@ impl Tx {
         Ok(())
     }
 
+    /// The last audit entry's seq and hash as this transaction sees it.
+    pub async fn audit_head(&mut self) -> Result<Option<(i64, Vec<u8>)>, Error> {
+        audit::head(self.conn()).await
+    }
+
     /// Chains the pending audit entries under the chain lock.
     async fn append_audit(&mut self) -> Result<(), Error> {
         if self.audit.is_empty() {

@@ -37,6 +37,8 @@ pub enum Item {
     Delivery(Box<OpenedDelivery>),
     Feedback(varsel_protocol::message::Feedback),
     Error(varsel_protocol::message::ErrorReply),
+    /// The broker's signed audit checkpoint (ops keeps them as evidence of the chain's head).
+    Checkpoint(varsel_protocol::message::Checkpoint),
     Refused(#[serde(serialize_with = "ser_refusal")] Refusal),
 }
 
@@ -61,6 +63,7 @@ impl Item {
                 ),
                 None => format!("feedback-{}-{}", f.delivery, f.state),
             },
+            Item::Checkpoint(c) => format!("checkpoint-{}", c.seq),
             // Several errors can concern one message (one per recipient it could not reach):
             // each distinct one is shown once.
             Item::Error(e) => {
@@ -186,6 +189,13 @@ impl std::fmt::Display for Item {
                 e.reason,
                 e.detail,
                 e.refused.map(|i| i.to_string()).unwrap_or_default()
+            ),
+            Item::Checkpoint(c) => writeln!(
+                f,
+                "kontrollpunkt för granskningsloggen: post {} hash {} ({})",
+                c.seq,
+                c.hash,
+                c.at.to_rfc3339()
             ),
             Item::Refused(r) => writeln!(f, "!!! ogiltigt meddelande i inkorgen: {r}"),
         }

@@ -94,6 +94,7 @@ impl Client {
             }
             Content::Feedback(f) => Ok(Item::Feedback(f)),
             Content::Error(e) => Ok(Item::Error(e)),
+            Content::Checkpoint(c) => Ok(Item::Checkpoint(c)),
             other => Err(Refusal::new(
                 varsel_protocol::refusal::Reason::KindNotAllowed,
                 format!("a {} message does not belong in an inbox", other.kind()),

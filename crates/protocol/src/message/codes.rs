@@ -64,6 +64,8 @@ code_enum!(
         Feedback = "feedback",
         /// The broker tells a sender why its message was refused.
         Error = "error",
+        /// The broker vouches for its audit chain's head (sent to ops, kept outside its store).
+        Checkpoint = "checkpoint",
     }
 );
 

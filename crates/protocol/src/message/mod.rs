@@ -159,6 +159,16 @@ pub struct ErrorReply {
 }
 
 /// The kind-specific content of a payload, tagged by `kind`.
+/// The head of the broker's audit chain as the broker signed it: entry `seq` has `hash`
+/// (lowercase hex SHA-256) at the time `at`. Holds no content, only the chain's position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Content {
@@ -170,6 +180,7 @@ pub enum Content {
     Delivery(Delivery),
     Feedback(Feedback),
     Error(ErrorReply),
+    Checkpoint(Checkpoint),
 }
 
 impl Content {
@@ -183,6 +194,7 @@ impl Content {
             Content::Delivery(_) => Kind::Delivery,
             Content::Feedback(_) => Kind::Feedback,
             Content::Error(_) => Kind::Error,
+            Content::Checkpoint(_) => Kind::Checkpoint,
         }
     }
 

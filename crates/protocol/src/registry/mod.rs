@@ -99,7 +99,10 @@ impl Role {
                 matches!(kind, Kind::Alert | Kind::Update | Kind::Cancel)
             }
             Role::Agency => matches!(kind, Kind::Receipt | Kind::Ack),
-            Role::Broker => matches!(kind, Kind::Delivery | Kind::Feedback | Kind::Error),
+            Role::Broker => matches!(
+                kind,
+                Kind::Delivery | Kind::Feedback | Kind::Error | Kind::Checkpoint
+            ),
             Role::Ops => false,
         }
     }

@@ -14,6 +14,7 @@ mod out;
 mod participant;
 mod rabbitmq;
 mod routes;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,6 +142,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Retention: what pruning would erase, pruning, legal holds, giving space back.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// RabbitMQ set-up generated from the registry.
     Rabbitmq {
         #[command(subcommand)]
@@ -266,12 +272,30 @@ pub enum RoutesCommand {
     },
 }
 
+/// Whose signature checkpoints must carry: the registry of the configuration unless one of
+/// these is given.
+#[derive(Debug, clap::Args)]
+pub struct KeyArgs {
+    /// A registry whose brokers' keys may sign checkpoints.
+    #[arg(long, conflicts_with = "key")]
+    pub registry: Option<PathBuf>,
+    /// A file holding the broker's Ed25519 public key (base64url, as in the registry).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the whole chain and report the first broken link.
+    /// Walk the whole chain and report the first broken link; with --checkpoints, also check
+    /// the chain against the broker's signed checkpoints (a cut-off or recomputed chain).
     Verify {
         #[arg(long, default_value = "varsel.toml")]
         config: PathBuf,
+        /// The checkpoint file ([retention] checkpoint_file, or lines kept from the ops inbox).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
     /// Write a self-contained, verifiable record of one alert's history (JSON).
     Export {
@@ -280,8 +304,47 @@ pub enum AuditCommand {
         #[arg(long)]
         alert: Uuid,
     },
-    /// Verify an exported record.
-    VerifyExport { file: PathBuf },
+    /// Verify an exported record, and the signature of the checkpoint it embeds.
+    VerifyExport {
+        file: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Erase the content of alerts closed longer than [retention] erase_after, as the broker
+    /// does; with --dry-run only show what would go.
+    Prune {
+        #[arg(long, default_value = "varsel.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Put an alert under a legal hold: its content is kept however old it is.
+    Hold {
+        #[arg(long, default_value = "varsel.toml")]
+        config: PathBuf,
+        alert: Uuid,
+        /// The ops user setting it (recorded in the audit log).
+        #[arg(long)]
+        by: String,
+    },
+    /// Lift an alert's legal hold.
+    Release {
+        #[arg(long, default_value = "varsel.toml")]
+        config: PathBuf,
+        alert: Uuid,
+        #[arg(long)]
+        by: String,
+    },
+    /// Rewrite the whole store to give free space back (SQLite: VACUUM, which also turns on
+    /// incremental vacuum for a file made before it). Run with the broker stopped.
+    Vacuum {
+        #[arg(long, default_value = "varsel.toml")]
+        config: PathBuf,
+    },
 }
 
 /// Parses the process's arguments and runs the command.
@@ -387,6 +450,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Rabbitmq { command } => rabbitmq::run(command),
         Command::Certs { command } => certs::run(command),
         Command::Audit { command } => audit::run(command).await,
+        Command::Store { command } => store::run(command).await,
         Command::World { dir } => demo::write_world(dir),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man(dir),
