@@ -2,6 +2,7 @@
 //! headers and the body, within a deadline: what the ops tests need to look at content types,
 //! cookies and redirects, which `varsel status` (a client for people) does not show.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,4 +101,34 @@ async fn exchange(addr: &str, path: &str, headers: &[(&str, &str)]) -> Result<Re
         }
     }
     Ok(response)
+}
+
+/// The value of the series `name` with exactly `labels` (in any order) in a Prometheus text or
+/// OpenMetrics exposition; `None` if it is not there. Reads `1`, `1.0` and `1e0` alike, so a test
+/// does not depend on which of the two formats was served.
+pub fn sample(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let want: BTreeMap<&str, &str> = labels.iter().copied().collect();
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, lbl) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if n != name {
+                return None;
+            }
+            let got: BTreeMap<&str, &str> = lbl
+                .split(',')
+                .filter(|kv| !kv.is_empty())
+                .filter_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    Some((k, v.trim_matches('"')))
+                })
+                .collect();
+            (got == want).then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .next()
 }

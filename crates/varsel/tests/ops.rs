@@ -17,7 +17,7 @@ use varsel_broker::ops::http::{AlertView, DeliveryView, RefusalView};
 use varsel_participant::client::Item;
 use varsel_protocol::message::{Category, Outcome};
 use varsel_testkit::harness::{drain, office_morning, wait_until, Harness};
-use varsel_testkit::http::get;
+use varsel_testkit::http::{get, sample};
 use varsel_transport::clock::Clock;
 
 /// The token `varsel_testkit::world::broker_config` writes.
@@ -160,32 +160,6 @@ async fn deliveries_for(h: &Harness, id: &str, n: usize) -> Vec<(Uuid, Uuid)> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     got
-}
-
-fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let want: BTreeMap<&str, &str> = labels.iter().copied().collect();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, lbl) = match series.split_once('{') {
-                Some((n, rest)) => (n, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            if n != name {
-                return None;
-            }
-            let got: BTreeMap<&str, &str> = lbl
-                .split(',')
-                .filter(|kv| !kv.is_empty())
-                .filter_map(|kv| {
-                    let (k, v) = kv.split_once('=')?;
-                    Some((k, v.trim_matches('"')))
-                })
-                .collect();
-            (got == want).then(|| value.parse::<f64>().unwrap())
-        })
-        .next()
 }
 
 fn varsel(args: &[&str]) -> std::process::Output {
@@ -454,8 +428,8 @@ async fn the_api_metrics_audit_and_logs_report_exactly_what_happened() {
         let latest = latest.clone();
         async move {
             let (_, body) = fetch(&url, "/metrics", Some(TOKEN)).await.unwrap();
-            let done = metric(&body, "varsel_overdue_deliveries", &[]) == Some(1.0)
-                && metric(
+            let done = sample(&body, "varsel_overdue_deliveries", &[]) == Some(1.0)
+                && sample(
                     &body,
                     "varsel_alerts",
                     &[
@@ -471,7 +445,7 @@ async fn the_api_metrics_audit_and_logs_report_exactly_what_happened() {
     .await;
     let text = latest.lock().unwrap().clone();
     bodies.0.lock().unwrap().push(text.clone());
-    let m = |name: &str, labels: &[(&str, &str)]| metric(&text, name, labels);
+    let m = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels);
     let cat = ("category", "not_returned_after_break");
     assert_eq!(
         m("varsel_alerts_received_total", &[cat, ("status", "actual")]),

@@ -16,6 +16,7 @@ use varsel_transport::amqp;
 use varsel_transport::clock::Clock;
 
 use varsel_testkit::harness::{drain, wait_until, Harness};
+use varsel_testkit::http::sample;
 use varsel_testkit::process::KillOnDrop;
 
 const SCHOOL: &str = "norrkoping-ektorpsskolan";
@@ -474,12 +475,21 @@ async fn error_replies_are_sent_once_per_refused_bytes_and_bounded_per_signer() 
         "{last:?}"
     );
     let metrics = h.broker.as_ref().unwrap().shared.metrics.render();
-    for line in [
-        "varsel_error_replies_withheld_total{why=\"repeat\"} 29",
-        "varsel_error_replies_withheld_total{why=\"over_budget\"} 3",
-        "varsel_refused_total{reason=\"stale\"} 43",
+    for (name, label, value, count) in [
+        ("varsel_error_replies_withheld_total", "why", "repeat", 29.0),
+        (
+            "varsel_error_replies_withheld_total",
+            "why",
+            "over_budget",
+            3.0,
+        ),
+        ("varsel_refused_total", "reason", "stale", 43.0),
     ] {
-        assert!(metrics.contains(line), "{line} in {metrics}");
+        assert_eq!(
+            sample(&metrics, name, &[(label, value)]),
+            Some(count),
+            "{name}{{{label}=\"{value}\"}} in {metrics}"
+        );
     }
     assert_eq!(dead_letter_properties(&h.vhost.url()).await.len(), 43);
     h.stop().await;
@@ -809,7 +819,7 @@ async fn a_message_the_store_keeps_refusing_is_parked_and_the_next_alert_goes_th
     );
     let metrics = h.broker.as_ref().unwrap().shared.metrics.render();
     assert!(
-        metrics.contains("varsel_refused_total{reason=\"internal\"} 1"),
+        sample(&metrics, "varsel_refused_total", &[("reason", "internal")]) == Some(1.0),
         "{metrics}"
     );
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use varsel::status::fetch;
 use varsel_testkit::harness::{wait_until, Harness};
+use varsel_testkit::http::sample;
 use varsel_testkit::rabbitmq;
 
 const TOKEN: &str = "demo-token-0123456789";
@@ -52,7 +53,11 @@ async fn readyz_follows_rabbitmq() {
     assert!(body.contains("RabbitMQ"), "{body}");
     assert!(!body.contains("store"), "the store is fine: {body}");
     let (_, metrics) = fetch(&url, "/metrics", Some(TOKEN)).await.unwrap();
-    assert!(metrics.contains("\nvarsel_amqp_connected 0\n"), "{metrics}");
+    assert_eq!(
+        sample(&metrics, "varsel_amqp_connected", &[]),
+        Some(0.0),
+        "{metrics}"
+    );
     // Liveness does not depend on RabbitMQ.
     assert_eq!(fetch(&url, "/healthz", None).await.unwrap().0, 200);
 
@@ -67,10 +72,14 @@ async fn readyz_follows_rabbitmq() {
     )
     .await;
     let (_, metrics) = fetch(&url, "/metrics", Some(TOKEN)).await.unwrap();
-    assert!(metrics.contains("\nvarsel_amqp_connected 1\n"), "{metrics}");
+    assert_eq!(
+        sample(&metrics, "varsel_amqp_connected", &[]),
+        Some(1.0),
+        "{metrics}"
+    );
+    let reconnects = sample(&metrics, "varsel_amqp_reconnects_total", &[]);
     assert!(
-        metrics.contains("\nvarsel_amqp_reconnects_total 1\n")
-            || metrics.contains("\nvarsel_amqp_reconnects_total 2\n"),
+        reconnects == Some(1.0) || reconnects == Some(2.0),
         "{metrics}"
     );
     h.stop().await;

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use varsel::status::fetch;
 use varsel_protocol::message::DeliveryState;
 use varsel_testkit::harness::{office_morning, wait_until, Harness};
+use varsel_testkit::http::sample;
 use varsel_transport::clock::Clock;
 
 const TOKEN: &str = "demo-token-0123456789";
@@ -71,12 +72,22 @@ async fn a_dead_outbox_worker_is_reported_and_restarted_and_the_alert_still_goes
         (200, "ready\n".to_owned())
     );
     let (_, metrics) = fetch(&url, "/metrics", Some(TOKEN)).await.unwrap();
-    assert!(
-        metrics.contains("\nvarsel_worker_restarts_total{worker=\"outbox\"} 1\n"),
+    assert_eq!(
+        sample(
+            &metrics,
+            "varsel_worker_restarts_total",
+            &[("worker", "outbox")]
+        ),
+        Some(1.0),
         "{metrics}"
     );
-    assert!(
-        metrics.contains("\nvarsel_worker_restarts_total{worker=\"scheduler\"} 0\n"),
+    assert_eq!(
+        sample(
+            &metrics,
+            "varsel_worker_restarts_total",
+            &[("worker", "scheduler")]
+        ),
+        Some(0.0),
         "{metrics}"
     );
     h.stop().await;
