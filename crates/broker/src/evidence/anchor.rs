@@ -18,7 +18,6 @@ use crate::commit::Writer;
 use crate::config::Retention;
 use crate::metrics::Metrics;
 use crate::store::{self, CheckpointRow, MessageLabel, NewOutbox, Store};
-use varsel_protocol::envelope;
 use varsel_protocol::message::{Checkpoint, Content, Payload};
 use varsel_protocol::registry::{Registry, Role};
 use varsel_transport::amqp;

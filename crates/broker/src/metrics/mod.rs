@@ -27,8 +27,8 @@ use varsel_protocol::refusal::Reason;
 mod evidence;
 mod snapshot;
 
-pub use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model as model;
 pub use evidence::Erased;
+pub use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model as model;
 pub use snapshot::{AlertCount, DeliveryCount, EmailResult, PublishResult, StoreStats};
 
 /// The `Content-Type` to serve [`Metrics::render`] output with.
@@ -102,10 +102,6 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
-}
-
-fn saturating_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl Metrics {
@@ -427,49 +423,6 @@ impl Metrics {
     /// Whether the AMQP connection is up.
     pub fn set_amqp_connected(&self, connected: bool) {
         self.inner.amqp_connected.set(i64::from(connected));
-    }
-
-    /// Replaces every store gauge with this snapshot. Label sets missing from it disappear;
-    /// repeated label sets are added up.
-    pub fn set_store_stats(&self, stats: &StoreStats) {
-        // A poisoned lock only means another thread panicked mid-update; the gauges are
-        // overwritten here anyway.
-        let _guard = self
-            .inner
-            .snapshot
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let inner = &self.inner;
-        inner.alerts.clear();
-        for a in &stats.alerts {
-            inner
-                .alerts
-                .get_or_create(&[
-                    ("state", a.state.clone()),
-                    ("category", a.category.code().to_owned()),
-                    ("status", a.status.code().to_owned()),
-                ])
-                .inc_by(saturating_i64(a.count));
-        }
-        inner.deliveries.clear();
-        for d in &stats.deliveries {
-            inner
-                .deliveries
-                .get_or_create(&[
-                    ("recipient", d.recipient.as_str().to_owned()),
-                    ("state", d.state.code().to_owned()),
-                ])
-                .inc_by(saturating_i64(d.count));
-        }
-        inner
-            .overdue_deliveries
-            .set(saturating_i64(stats.overdue_deliveries));
-        inner.outbox_depth.set(saturating_i64(stats.outbox_depth));
-        inner.outbox_oldest.set(stats.outbox_oldest.as_secs_f64());
-        inner
-            .timers_pending
-            .set(saturating_i64(stats.timers_pending));
-        inner.ops_pages.set(saturating_i64(stats.ops_pages));
     }
 
     /// The metric families as structures (Prometheus's data model), for other text formats.
