@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc, Weekday};
 use lapin::options::{BasicGetOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use varsel_broker::store::{AlertState, Store};
+use varsel_broker::store::{AlertFilter, AlertState, Store};
 use varsel_participant::client::Item;
 use varsel_protocol::envelope;
 use varsel_protocol::message::{Content, DeliveryState, Kind, Outcome, Payload, SectionLabel};
@@ -1091,27 +1091,27 @@ async fn a_burst_survives_sigkill_of_the_broker_routed_once_delivered_and_proces
                 .map(|(p, c)| async move { school.publish(publisher, p, c).await }),
         )
     };
+    // Opened before the burst: opening the store took 1 to 2 s while the broker was writing,
+    // long enough for it to route the whole burst before the kill.
     let store_url = format!("sqlite://{}", dir.path().join("varsel.db").display());
+    let store = tokio::time::timeout(Duration::from_secs(30), Store::connect(&store_url))
+        .await
+        .expect("the store opens within 30 s")
+        .expect("the broker's store opens");
     let killer = async {
-        // Kill the broker once it has taken part of the burst, mid-flight.
-        let store = loop {
-            if let Ok(s) = Store::connect(&store_url).await {
-                break s;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        // Kill the broker mid-flight, as soon as its first batch is committed: a cheap query
+        // polled every 5 ms, so most of the burst is still queued or in flight.
+        let first = AlertFilter {
+            limit: Some(1),
+            ..Default::default()
         };
-        wait_until(
-            Duration::from_secs(120),
-            "a first part of the burst to be routed",
-            || async {
-                store
-                    .alerts(&Default::default())
-                    .await
-                    .map(|a| a.len() >= 50)
-                    .unwrap_or(false)
-            },
-        )
-        .await;
+        tokio::time::timeout(Duration::from_secs(120), async {
+            while !store.alerts(&first).await.is_ok_and(|a| !a.is_empty()) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the broker routed a first alert of the burst within 120 s");
         broker.kill();
         store
     };
