@@ -32,6 +32,15 @@ pub(super) async fn within<T>(
 /// Opens one plain connection (user and password in the URL), named so ops can tell the
 /// connections apart in RabbitMQ's UI.
 pub async fn connect(url: &str, name: &str) -> Result<Connection, Error> {
+    connect_within(url, name, CONNECT_TIMEOUT).await
+}
+
+/// [`connect`] with another deadline than [`CONNECT_TIMEOUT`].
+pub(super) async fn connect_within(
+    url: &str,
+    name: &str,
+    limit: Duration,
+) -> Result<Connection, Error> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
     let open = async {
         Connection::connect(url, props)
@@ -42,7 +51,7 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, Error> {
             })
     };
     within(
-        CONNECT_TIMEOUT,
+        limit,
         || format!("connecting to RabbitMQ at {}", redact_url(url)),
         open,
     )
