@@ -86,7 +86,7 @@ fn the_alerting_rules_pass_promtool_check_and_their_unit_tests() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("- alert: "))
         .collect();
-    assert_eq!(alerts.len(), 9);
+    assert_eq!(alerts.len(), 10);
     assert_eq!(rules.matches("\n          runbook: ").count(), alerts.len());
     for alert in alerts {
         let fires = tests
