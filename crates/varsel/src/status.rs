@@ -134,8 +134,17 @@ impl Ops {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let unreachable =
-            |e: reqwest::Error| format!("cannot reach the ops API at {}: {e}", self.base);
+        let unreachable = |e: reqwest::Error| {
+            // reqwest's own text names only the URL; the cause (refused, a certificate from an
+            // unknown issuer, a timeout) is in its sources.
+            let mut text = format!("cannot reach the ops API at {}: {e}", self.base);
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            text
+        };
         let mut response = request.send().await.map_err(unreachable)?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
@@ -173,8 +182,14 @@ pub async fn fetch(base: &str, path: &str, token: Option<&str>) -> Result<(u16, 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
 
     /// A real HTTP/1.1 server on loopback that answers one request with `body` in chunks cut at
     /// the given byte offsets, each chunk written and flushed on its own.
@@ -246,5 +261,99 @@ mod tests {
         assert!(e.contains("holds no PEM certificate"), "{e}");
         let e = Ops::new("ftp://127.0.0.1", None, None).err().unwrap();
         assert!(e.contains("must start with http:// or https://"), "{e}");
+    }
+
+    /// An HTTPS server on loopback, its certificate for 127.0.0.1 from a CA made in `dir`,
+    /// answering every request with 200 and `body`. Returns its URL and the CA's PEM file.
+    async fn https_server(dir: &Path, body: &'static str) -> (String, PathBuf) {
+        use varsel_testkit::certs::{self, Purpose, Validity};
+        let ca = dir.join("ops-ca");
+        certs::make_ca(&ca, "ops test CA").unwrap();
+        let id = certs::issue(
+            &ca,
+            dir,
+            "ops",
+            "127.0.0.1",
+            Purpose::Server,
+            &["127.0.0.1".to_owned()],
+            Validity::default(),
+        )
+        .unwrap();
+        let chain = CertificateDer::pem_file_iter(&id.cert)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&id.key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                // A client that refuses the certificate ends its handshake: the next one.
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    continue;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.ends_with(b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(n) if n > 0 => request.extend_from_slice(&buf[..n]),
+                        _ => break,
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            }
+        });
+        (url, ca.join("ca.pem"))
+    }
+
+    #[tokio::test]
+    async fn https_trusts_the_given_ca_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, ca) = https_server(dir.path(), "Försäkringskassan").await;
+        let within = |ops: Ops| async move {
+            tokio::time::timeout(Duration::from_secs(30), async move { ops.get("/x").await })
+                .await
+                .expect("answered within 30 s")
+        };
+        let ops = Ops::new(&url, Some("t0ken"), Some(&ca)).unwrap();
+        assert_eq!(within(ops).await, Ok((200, "Försäkringskassan".to_owned())));
+
+        // A server certificate from another CA is refused, as is one no system root signed.
+        let other = tempfile::tempdir().unwrap();
+        varsel_testkit::certs::make_ca(other.path(), "another CA").unwrap();
+        let ops = Ops::new(&url, None, Some(&other.path().join("ca.pem"))).unwrap();
+        let e = within(ops).await.unwrap_err();
+        assert!(
+            e.contains("cannot reach the ops API") && e.contains("UnknownIssuer"),
+            "{e}"
+        );
+        let e = within(Ops::new(&url, None, None).unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            e.contains("cannot reach the ops API") && e.contains("UnknownIssuer"),
+            "{e}"
+        );
+
+        // With a CA given, plain HTTP is not silently used instead.
+        let plain = url.replacen("https://", "http://", 1);
+        let e = within(Ops::new(&plain, None, Some(&ca)).unwrap())
+            .await
+            .unwrap_err();
+        assert!(e.contains("cannot reach the ops API"), "{e}");
     }
 }
