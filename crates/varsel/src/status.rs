@@ -134,16 +134,14 @@ impl Ops {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
+        // reqwest's own text names only the URL; the cause (refused, a certificate from an
+        // unknown issuer, a timeout) is in its sources, which `{:#}` joins as the CLI does.
         let unreachable = |e: reqwest::Error| {
-            // reqwest's own text names only the URL; the cause (refused, a certificate from an
-            // unknown issuer, a timeout) is in its sources.
-            let mut text = format!("cannot reach the ops API at {}: {e}", self.base);
-            let mut cause = std::error::Error::source(&e);
-            while let Some(c) = cause {
-                text.push_str(&format!(": {c}"));
-                cause = c.source();
-            }
-            text
+            format!(
+                "cannot reach the ops API at {}: {:#}",
+                self.base,
+                anyhow::Error::new(e)
+            )
         };
         let mut response = request.send().await.map_err(unreachable)?;
         let status = response.status().as_u16();
