@@ -40,6 +40,18 @@ pub async fn apply(
         return Ok(Committed::Seen(seen));
     }
     let Some(d) = tx.delivery_for_update(delivery_id).await? else {
+        // A receipt naming no delivery may answer a heartbeat through the sender's line.
+        if ack.is_none() {
+            let line = payload.sender.clone();
+            if let Some(before) = tx.line_receipt(&line, delivery_id, now).await? {
+                crate::heartbeat::line_answered(writer, tx, registry, &before, now).await?;
+                return Ok(Committed::Heartbeat { line });
+            }
+            // An earlier heartbeat of the line: the client is catching up; nothing changes.
+            if tx.heartbeat_sent_to(&line, delivery_id).await? {
+                return Ok(Committed::Heartbeat { line });
+            }
+        }
         return Ok(Committed::Refused(Refusal::new(
             Reason::UnknownReference,
             format!("no delivery {delivery_id} is known"),

@@ -15,8 +15,10 @@ use varsel_protocol::problems::{parse_toml, read, resolve, Problems};
 use varsel_protocol::redacted::Redacted;
 use varsel_transport::settings::{amqp_settings, Amqp, RawAmqp};
 
+mod heartbeat;
 mod retention;
 
+pub use heartbeat::Heartbeat;
 pub use retention::Retention;
 pub use varsel_protocol::problems::{Error, Problem};
 
@@ -49,6 +51,7 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     retention: retention::RawRetention,
+    heartbeat: Option<heartbeat::RawHeartbeat>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -256,6 +259,8 @@ pub struct Config {
     pub smtp: Option<Smtp>,
     pub log_format: LogFormat,
     pub retention: Retention,
+    /// `None`: no `[heartbeat]` section, no heartbeats.
+    pub heartbeat: Option<Heartbeat>,
 }
 
 impl Config {
@@ -387,6 +392,10 @@ impl Config {
         };
 
         let retention = retention::validate(&mut p, &raw.retention, base);
+        let heartbeat = raw
+            .heartbeat
+            .as_ref()
+            .map(|h| heartbeat::validate(&mut p, h));
 
         p.finish(origin)?;
         Ok(Config {
@@ -410,6 +419,7 @@ impl Config {
             smtp,
             log_format,
             retention,
+            heartbeat,
         })
     }
 }
@@ -462,6 +472,31 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().starts_with("r.toml"), "{e}");
+    }
+
+    #[test]
+    fn heartbeats_are_off_without_the_section_and_checked_with_it() {
+        let c = Config::from_toml_str(MINIMAL, "v.toml", Path::new(".")).unwrap();
+        assert!(c.heartbeat.is_none());
+        let text = format!("{MINIMAL}\n[heartbeat]\ninterval = \"15m\"\n");
+        let c = Config::from_toml_str(&text, "v.toml", Path::new(".")).unwrap();
+        let h = c.heartbeat.unwrap();
+        assert_eq!(h.interval, Duration::from_secs(900));
+        assert_eq!((h.grace, h.page_after), (Duration::from_secs(120), 2));
+        let text = format!(
+            "{MINIMAL}\n[heartbeat]\ninterval = \"1m\"\ngrace = \"5m\"\npage_after = 0\npoll = \"0s\"\n"
+        );
+        let e = Config::from_toml_str(&text, "h.toml", Path::new(".")).unwrap_err();
+        let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["heartbeat.grace", "heartbeat.page_after", "heartbeat.poll"],
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("h.toml"), "{e}");
+        let text = format!("{MINIMAL}\n[heartbeat]\ninterval = \"often\"\n");
+        let e = Config::from_toml_str(&text, "h.toml", Path::new(".")).unwrap_err();
+        assert_eq!(e.problems[0].key, "heartbeat.interval", "{e}");
     }
 
     #[test]

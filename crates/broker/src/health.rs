@@ -28,10 +28,12 @@ pub enum Worker {
     Retention,
     /// Signs and publishes checkpoints of the audit chain's head.
     Checkpoint,
+    /// Sends heartbeats to every agency's line and judges the lines.
+    Heartbeat,
 }
 
 impl Worker {
-    pub const ALL: [Worker; 9] = [
+    pub const ALL: [Worker; 10] = [
         Worker::Amqp,
         Worker::Outbox,
         Worker::Email,
@@ -41,6 +43,7 @@ impl Worker {
         Worker::Ops,
         Worker::Retention,
         Worker::Checkpoint,
+        Worker::Heartbeat,
     ];
 
     /// The name in logs, metric labels and `/readyz`.
@@ -55,6 +58,7 @@ impl Worker {
             Worker::Ops => "ops",
             Worker::Retention => "retention",
             Worker::Checkpoint => "checkpoint",
+            Worker::Heartbeat => "heartbeat",
         }
     }
 }

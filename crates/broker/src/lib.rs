@@ -17,6 +17,9 @@
 //! After the flow: [`retention`] erases the sealed content of alerts closed longer than the
 //! retention period, and [`evidence`] signs checkpoints of the audit chain's head and keeps them
 //! outside the database (a file, the ops inbox), so a cut-off or recomputed chain shows.
+//! [`heartbeat`] checks every agency's line before an alert needs it: a signed heartbeat through
+//! the outbox and the agency's inbox, a receipt back, and a line that misses them is down (metrics,
+//! `/api/health`, ops paged).
 //!
 //! Beside the flow: [`lifecycle`] (the alert's and each delivery's state machine, the only place
 //! that says which event may move what), [`config`] (the daemon's file), [`mailer`] (SMTP and the
@@ -35,6 +38,7 @@ pub mod daemon;
 pub mod escalation;
 pub mod evidence;
 pub mod health;
+pub mod heartbeat;
 pub mod intake;
 pub mod lifecycle;
 pub mod mailer;

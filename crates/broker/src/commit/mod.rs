@@ -98,6 +98,10 @@ pub enum Committed {
         defaulted: bool,
         timing: Option<Timing>,
     },
+    /// A receipt for a heartbeat: the agency's line is up (see `crate::heartbeat`).
+    Heartbeat {
+        line: varsel_protocol::message::ParticipantId,
+    },
     Seen(Seen),
     Refused(Refusal),
 }

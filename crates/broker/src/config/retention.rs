@@ -107,7 +107,7 @@ pub(super) fn validate(p: &mut Problems, raw: &RawRetention, base: &Path) -> Ret
 }
 
 /// A duration above zero, noted as a problem otherwise.
-fn positive(p: &mut Problems, key: &str, text: &str, example: &str) -> Duration {
+pub(super) fn positive(p: &mut Problems, key: &str, text: &str, example: &str) -> Duration {
     let noted = p.len();
     let d = p.duration(key, text);
     if p.len() == noted && d.is_zero() {

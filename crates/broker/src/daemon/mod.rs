@@ -4,8 +4,8 @@
 //!   the topology, consumes `varsel.intake` with manual acks and a bounded prefetch, hands each
 //!   batch to [`process`], and reconnects when RabbitMQ goes away;
 //! - the outbox worker (`outbox`), the escalation scheduler (`escalation`), the retention
-//!   worker (`retention`), the audit checkpoint worker (`evidence::anchor`) and the ops HTTP
-//!   server (`ops`);
+//!   worker (`retention`), the audit checkpoint worker (`evidence::anchor`), the heartbeat
+//!   worker (`heartbeat`, with a `[heartbeat]` section) and the ops HTTP server (`ops`);
 //! - [`supervise`]: every worker runs supervised; one that dies is logged, shown in `/readyz`
 //!   and started again with backoff;
 //! - [`watch`]: SIGHUP reloads the registry and routing table (a bad file is refused and the old
@@ -101,6 +101,12 @@ impl Shared {
 
 fn read(world: &RwLock<World>) -> World {
     world.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Reads the registry in force at each call, for a worker that must follow reloads.
+fn registries(world: &Arc<RwLock<World>>) -> escalation::Registries {
+    let world = world.clone();
+    Arc::new(move || read(&world).registry)
 }
 
 /// The mailer's settings from the daemon configuration.
@@ -273,10 +279,7 @@ pub async fn start(
         wake: shared.outbox_wake.clone(),
         mailer,
         writer: Arc::new(Writer::new(config.broker_id.clone(), keys.clone())),
-        registry: {
-            let world = shared.world.clone();
-            Arc::new(move || read(&world).registry)
-        },
+        registry: registries(&shared.world),
     };
     let (email, s) = (outbox.clone(), signals.clone());
     supervisor.spawn(Worker::Email, move || email.clone().run_email(s.clone()));
@@ -328,15 +331,25 @@ pub async fn start(
         clock: clock.clone(),
         metrics: metrics.clone(),
         writer: Arc::new(Writer::new(config.broker_id.clone(), keys.clone())),
-        registry: {
-            let world = shared.world.clone();
-            Arc::new(move || read(&world).registry)
-        },
+        registry: registries(&shared.world),
         config: config.retention.clone(),
         outbox_wake: shared.outbox_wake.clone(),
     };
     let s = signals.clone();
     supervisor.spawn(Worker::Checkpoint, move || anchor.clone().run(s.clone()));
+    if let Some(heartbeat) = config.heartbeat.clone() {
+        let heartbeats = crate::heartbeat::Heartbeats {
+            store: store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            writer: Arc::new(Writer::new(config.broker_id.clone(), keys.clone())),
+            registry: registries(&shared.world),
+            config: heartbeat,
+            outbox_wake: shared.outbox_wake.clone(),
+        };
+        let s = signals.clone();
+        supervisor.spawn(Worker::Heartbeat, move || heartbeats.clone().run(s.clone()));
+    }
     let (sh, s) = (shared.clone(), signals.clone());
     supervisor.spawn(Worker::Amqp, move || {
         session::supervise_amqp(sh.clone(), link_tx.clone(), s.clone())

@@ -98,6 +98,10 @@ pub(super) async fn process(
                 note_accepted(shared, id, kind, alert, deliveries, defaulted, labels);
                 wake = true;
             }
+            Outcome::Heartbeat { id, line } => {
+                shared.metrics.heartbeat_receipt();
+                tracing::debug!(message_id = %id, %line, "heartbeat receipted");
+            }
             Outcome::Duplicate { id } => {
                 tracing::info!(message_id = %id, "duplicate of an accepted message, acknowledged without effect");
             }

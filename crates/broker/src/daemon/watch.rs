@@ -86,6 +86,12 @@ pub(super) async fn stats_refresher(shared: Arc<Shared>, signals: Signals) {
             Ok(stats) => {
                 shared.health.set_store_ok(true);
                 shared.metrics.set_store_stats(&ops::store_stats(&stats));
+                match shared.store().lines().await {
+                    Ok(rows) => shared
+                        .metrics
+                        .set_lines(&ops::lines::statuses(&rows, shared.clock.now())),
+                    Err(e) => tracing::warn!(error = %e, "store unavailable for line statistics"),
+                }
             }
             Err(e) => {
                 shared.health.set_store_ok(false);

@@ -18,5 +18,5 @@ pub use duration::{format_duration, parse_duration, MAX_DURATION};
 pub use policy::{Action, EmailTarget, Planned, Policy, Step, MAX_REPEAT};
 pub use raw::Error;
 pub(crate) use raw::{parse_sections, RawPolicy};
-pub use scheduler::Scheduler;
+pub use scheduler::{Registries, Scheduler};
 pub use timer::{frozen, Timer, Unreadable};

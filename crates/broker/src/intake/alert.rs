@@ -36,13 +36,23 @@ impl Intake {
             return Ok(Committed::Refused(r));
         }
         let registry = &world.registry;
-        let decision = world
+        let mut decision = world
             .table
             .route(&sealed.header, now, &|id: &ParticipantId| {
                 registry
                     .participant(id)
                     .and_then(|p| p.office_hours.clone())
             });
+        // A recipient whose line is down (it missed its heartbeats) gets the alert anyway, and
+        // the table's `[line_down]` fallback gets it too.
+        let substitutes = if world.table.has_line_down_fallbacks() {
+            let down = tx.down_lines().await?;
+            decision.with_fallbacks(&|p| down.contains(p), &|p| {
+                world.table.line_down_fallback(p).cloned()
+            })
+        } else {
+            Vec::new()
+        };
 
         // Freeze the policies in force on the alert.
         let mut policies: BTreeMap<String, escalation::Policy> = BTreeMap::new();
@@ -107,6 +117,18 @@ impl Intake {
             }),
         })
         .await?;
+
+        for s in &substitutes {
+            tx.audit(&NewAudit {
+                at: now,
+                actor: self.writer.broker().to_string(),
+                action: "line_down_fallback".into(),
+                alert: Some(payload.id),
+                delivery: None,
+                detail: json!({ "line": s.line, "fallback": s.fallback }),
+            })
+            .await?;
+        }
 
         let mut count = 0;
         for r in &decision.recipients {

@@ -79,6 +79,9 @@ pub enum Outcome {
         /// A time to report once the commit is durable (see [`Intake::committed`]).
         timing: Option<Timing>,
     },
+    /// A receipt for a heartbeat, applied to its line: acknowledge the input. Counted as no
+    /// message received, since it is no part of any alert.
+    Heartbeat { id: Uuid, line: ParticipantId },
     /// The very same bytes were accepted before: acknowledge the input and do nothing else.
     Duplicate { id: Uuid },
     /// Refused: dead-letter with the reason, reply to `reply_to` when known, then acknowledge.
@@ -296,7 +299,8 @@ impl Intake {
             Content::Delivery(_)
             | Content::Feedback(_)
             | Content::Error(_)
-            | Content::Checkpoint(_) => {
+            | Content::Checkpoint(_)
+            | Content::Heartbeat(_) => {
                 // Roles already keep these out; a broker-signed message on intake is refused too.
                 return refuse(
                     Reason::KindNotAllowed,
@@ -321,6 +325,10 @@ impl Intake {
                     .content
                     .sealed()
                     .map(|s| (s.header.category, s.header.status)),
+            },
+            Committed::Heartbeat { line } => Outcome::Heartbeat {
+                id: payload.id,
+                line,
             },
             Committed::Seen(o) => with_signer(o, payload, signer),
             Committed::Refused(r) => refused(r, Some(payload), Some(signer)),

@@ -26,6 +26,11 @@ pub enum AlarmReason {
     /// A delivery cannot be made (no usable sealing key, sections that cannot be re-wrapped):
     /// the school was told, and someone must reach the recipient another way.
     DeliveryImpossible,
+    /// An agency's line missed the configured number of heartbeats in a row: its client does not
+    /// answer, so alerts sent to it now may not be seen.
+    LineDown,
+    /// An agency's line that ops were paged about answers its heartbeats again.
+    LineUp,
 }
 
 impl AlarmReason {
@@ -36,6 +41,8 @@ impl AlarmReason {
             AlarmReason::StoredStateInvalid => "stored_state_invalid",
             AlarmReason::MessageParked => "message_parked",
             AlarmReason::DeliveryImpossible => "delivery_impossible",
+            AlarmReason::LineDown => "line_down",
+            AlarmReason::LineUp => "line_up",
         }
     }
 }
@@ -72,6 +79,17 @@ impl Alarm {
                 "Ett varsel kan inte levereras till en av mottagarna (mottagaren saknar användbar \
                  krypteringsnyckel, eller skolans sektioner går inte att öppna). Skolan har fått \
                  ett felsvar. Kontakta mottagaren på annat sätt nu.",
+            ),
+            AlarmReason::LineDown => (
+                "en myndighets linje svarar inte",
+                "En myndighets klient har inte kvitterat brokerns hjärtslag i tid, flera gånger i \
+                 rad. Varsel som skickas till myndigheten nu kanske inte blir sedda. Kontrollera \
+                 myndighetens klient och kontakta myndigheten på annat sätt vid brådskande varsel.",
+            ),
+            AlarmReason::LineUp => (
+                "en myndighets linje svarar igen",
+                "En myndighets klient som inte svarade på brokerns hjärtslag har kvitterat igen. \
+                 Linjen fungerar.",
             ),
             AlarmReason::StoredStateInvalid => (
                 "lagrade uppgifter kan inte läsas",

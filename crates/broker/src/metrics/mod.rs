@@ -25,9 +25,11 @@ use varsel_protocol::message::{Category, Kind, ParticipantId, Status};
 use varsel_protocol::refusal::Reason;
 
 mod evidence;
+mod lines;
 mod snapshot;
 
 pub use evidence::Erased;
+pub use lines::LineStatus;
 pub use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model as model;
 pub use snapshot::{AlertCount, DeliveryCount, EmailResult, PublishResult, StoreStats};
 
@@ -69,6 +71,7 @@ struct Inner {
     unrouted_alerts: Counter,
     deliveries_published: Family<Labels<1>, Counter>,
     evidence: evidence::Evidence,
+    lines: lines::Lines,
 
     time_to_receipt: Family<Labels<1>, Histogram>,
     time_to_ack: Family<Labels<1>, Histogram>,
@@ -123,6 +126,7 @@ impl Metrics {
             unrouted_alerts: Counter::default(),
             deliveries_published: Family::default(),
             evidence: evidence::Evidence::default(),
+            lines: lines::Lines::default(),
             time_to_receipt: Family::new_with_constructor(human_histogram),
             time_to_ack: Family::new_with_constructor(human_histogram),
             store_commit: Histogram::new(COMMIT_BUCKETS),
@@ -299,6 +303,7 @@ impl Metrics {
         }
 
         inner.evidence.register(&mut registry);
+        inner.lines.register(&mut registry);
 
         // Families with no series yet (escalation steps, the store gauges before the first
         // snapshot) are left out of the exposition by the encoder until they have one.

@@ -406,6 +406,8 @@ pub struct Health {
     pub timers_pending: u64,
     /// Alerts handed to ops (escalated) and not yet settled.
     pub ops_pages: u64,
+    /// Every agency's line and whether it answers heartbeats (empty without `[heartbeat]`).
+    pub lines: Vec<super::lines::LineView>,
 }
 
 /// Readiness and the store's figures in one object.
@@ -423,6 +425,10 @@ async fn health(State(ops): St) -> Response {
     let store_ok = stats.is_ok();
     shared.health.set_store_ok(store_ok);
     let s = stats.map(|s| super::store_stats(&s)).unwrap_or_default();
+    let lines = match shared.store().lines().await {
+        Ok(rows) => super::lines::views(&rows, now),
+        Err(e) => return store_error(e),
+    };
     Json(Health {
         ready: amqp_ready && store_ok,
         amqp_ready,
@@ -433,6 +439,7 @@ async fn health(State(ops): St) -> Response {
         outbox_oldest_seconds: s.outbox_oldest.as_secs_f64(),
         timers_pending: s.timers_pending,
         ops_pages: s.ops_pages,
+        lines,
     })
     .into_response()
 }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod exposition;
 pub mod http;
+pub mod lines;
 
 use std::sync::Arc;
 

@@ -43,6 +43,45 @@ pub struct Fired {
     pub why: String,
 }
 
+/// A recipient whose line was down, and who got its alerts too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Substitute {
+    pub line: ParticipantId,
+    pub fallback: ParticipantId,
+}
+
+impl Decision {
+    /// Adds each down recipient's fallback (`fallback_of`, from the table's `[line_down]`) with
+    /// the recipient's role, sections and policy, via `<rule>/line_down`; the down recipient
+    /// keeps its delivery, which waits in its inbox. Returns who stood in for whom.
+    pub fn with_fallbacks(
+        &mut self,
+        is_down: &dyn Fn(&ParticipantId) -> bool,
+        fallback_of: &dyn Fn(&ParticipantId) -> Option<ParticipantId>,
+    ) -> Vec<Substitute> {
+        let mut substitutes = Vec::new();
+        for r in self.recipients.clone() {
+            let Some(fallback) = fallback_of(&r.participant).filter(|_| is_down(&r.participant))
+            else {
+                continue;
+            };
+            merge(
+                &mut self.recipients,
+                Recipient {
+                    participant: fallback.clone(),
+                    via_rule: format!("{}/line_down", r.via_rule),
+                    ..r.clone()
+                },
+            );
+            substitutes.push(Substitute {
+                line: r.participant,
+                fallback,
+            });
+        }
+        substitutes
+    }
+}
+
 fn role_strength(role: RecipientRole) -> u8 {
     match role {
         RecipientRole::Required => 2,

@@ -79,6 +79,15 @@ impl Table {
                 r.participant, r.role, r.via_rule
             );
         }
+        for r in &decision.recipients {
+            if let Some(f) = self.line_down_fallback(&r.participant) {
+                let _ = writeln!(
+                    out,
+                    "  while {}'s line is down (missed heartbeats), {f} gets its alerts too (line_down)",
+                    r.participant
+                );
+            }
+        }
         let used: BTreeSet<&str> = decision
             .recipients
             .iter()

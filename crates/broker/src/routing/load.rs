@@ -48,6 +48,9 @@ struct RawTable {
     rule: Vec<RawRule>,
     #[serde(default)]
     policy: BTreeMap<String, RawPolicy>,
+    /// Who gets a recipient's alerts too while its line is down: participant → fallback.
+    #[serde(default)]
+    line_down: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -389,6 +392,31 @@ impl RawTable {
                 continues: raw.continues,
             });
         }
+        let mut line_down = BTreeMap::new();
+        for (line, fallback) in &self.line_down {
+            let key = format!("line_down.{line}");
+            let line = participant(
+                Some(line),
+                key.clone(),
+                "participant",
+                &mut problems,
+                &mut named,
+            );
+            let fallback = participant(
+                Some(fallback),
+                key.clone(),
+                "fallback",
+                &mut problems,
+                &mut named,
+            );
+            if let (Some(line), Some(fallback)) = (line, fallback) {
+                if line == fallback {
+                    problems.add(&key, "is the participant itself; name who takes its alerts while its line is down");
+                } else {
+                    line_down.insert(line, fallback);
+                }
+            }
+        }
         for name in self.policy.keys() {
             if !used.contains(name) {
                 warnings.add(&format!("policy.{name}"), "is not used by any rule");
@@ -403,6 +431,7 @@ impl RawTable {
                 default_policy,
                 rules,
                 policies,
+                line_down,
                 named,
                 warnings: warnings.into_vec(),
             }),

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 use varsel_protocol::problems::{self, Problem};
 
-pub use decision::{Decision, Fired, Recipient, DEFAULT_VIA};
+pub use decision::{Decision, Fired, Recipient, Substitute, DEFAULT_VIA};
 pub use table::Table;
 
 /// Why a routing table was not accepted.

@@ -20,6 +20,8 @@ pub struct Table {
     pub(super) default_policy: Option<String>,
     pub(super) rules: Vec<Rule>,
     pub(super) policies: BTreeMap<String, Policy>,
+    /// `[line_down]`: who gets a recipient's alerts too while its line is down (heartbeats).
+    pub(super) line_down: BTreeMap<ParticipantId, ParticipantId>,
     /// Every participant named, with the key it is named under, for [`Table::check_against`].
     pub(super) named: Vec<(String, ParticipantId)>,
     pub(super) warnings: Vec<Problem>,
@@ -96,6 +98,16 @@ impl Table {
         &self.policies
     }
 
+    /// Who gets `participant`'s alerts too while its line is down (`[line_down]`), if anyone.
+    pub fn line_down_fallback(&self, participant: &ParticipantId) -> Option<&ParticipantId> {
+        self.line_down.get(participant)
+    }
+
+    /// Whether the table names any line-down fallback.
+    pub fn has_line_down_fallbacks(&self) -> bool {
+        !self.line_down.is_empty()
+    }
+
     /// Every participant the table names (recipients, `when_closed` alternatives, participants
     /// added by escalation steps, the default recipient).
     pub fn participants(&self) -> BTreeSet<ParticipantId> {
@@ -149,7 +161,62 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{example, pid};
+    use super::super::tests::{example, header, hours, pid, utc, who, TUESDAY_10};
+    use super::Table;
+    use varsel_protocol::message::{Category, RecipientRole, Status};
+
+    #[test]
+    fn a_down_line_brings_in_its_fallback_checked_and_explained() {
+        let t = example();
+        let social = pid("norrkoping-socialtjansten");
+        let jour = pid("norrkoping-socialjouren");
+        assert_eq!(t.line_down_fallback(&social), Some(&jour));
+        let h = header(Category::SuspectedAbroad, Status::Actual);
+        let mut d = t.route(&h, utc(TUESDAY_10), &hours);
+        assert!(!who(&d).iter().any(|(p, _)| *p == jour.as_str()), "{d:?}");
+        // Up: nothing changes.
+        let mut up = d.clone();
+        assert!(up
+            .with_fallbacks(&|_| false, &|p| t.line_down_fallback(p).cloned())
+            .is_empty());
+        assert_eq!(up, d);
+        // Down: socialjouren gets it too, with socialtjänsten's role, sections and policy.
+        let used = d.with_fallbacks(&|p| *p == social, &|p| t.line_down_fallback(p).cloned());
+        assert_eq!(used.len(), 1);
+        assert_eq!((&used[0].line, &used[0].fallback), (&social, &jour));
+        let (s, j) = (&d.recipients[0], d.recipients.last().unwrap());
+        assert_eq!(j.participant, jour);
+        assert_eq!(
+            (j.role, &j.sections, &j.policy),
+            (RecipientRole::Required, &s.sections, &s.policy)
+        );
+        assert!(j.via_rule.ends_with("/line_down"), "{}", j.via_rule);
+        let text = t.explain(&h, utc(TUESDAY_10), &hours);
+        assert!(
+            text.contains("while norrkoping-socialtjansten's line is down (missed heartbeats), norrkoping-socialjouren gets its alerts too"),
+            "{text}"
+        );
+
+        // A fallback that is no participant id, or the line itself, is refused with its key;
+        // one that is not in the registry is found by the registry check, with its key.
+        let bad = "default_recipient = \"varsel-ops\"\n[line_down]\n\
+                   norrkoping-socialtjansten = \"Socialjouren\"\npolisen = \"polisen\"\n";
+        let e = Table::from_toml_str(bad, "t.toml").unwrap_err();
+        let keys: Vec<&str> = e.problems().iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["line_down.norrkoping-socialtjansten", "line_down.polisen"],
+            "{e}"
+        );
+        let unknown =
+            "default_recipient = \"varsel-ops\"\n[line_down]\nokand-myndighet = \"varsel-ops\"\n";
+        let t = Table::from_toml_str(unknown, "t.toml").unwrap();
+        let e = t
+            .check_against(&|p| p.as_str() != "okand-myndighet")
+            .unwrap_err();
+        let keys: Vec<&str> = e.problems().iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["line_down.okand-myndighet"], "{e}");
+    }
 
     #[test]
     fn a_recipient_with_an_after_hours_alternative_needs_office_hours() {

@@ -281,6 +281,17 @@ impl Store {
         convert_all(rows, RawOutbox::into_row)
     }
 
+    /// The outbox rows that belong to no alert (heartbeats, checkpoints, alarms to ops), in the
+    /// order they were enqueued.
+    pub async fn outbox_without_alert(&self) -> Result<Vec<OutboxRow>, Error> {
+        let q = Q::new(format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE alert_id IS NULL ORDER BY id"
+        ));
+        let mut c = self.acquire().await?;
+        let rows: Vec<RawOutbox> = c.conn().fetch_all(q).await?;
+        convert_all(rows, RawOutbox::into_row)
+    }
+
     /// Claims up to `limit` pending outbox rows of `channel` that are due at `now` and not
     /// claimed by a live lease, for `owner` until `now + lease`. Each claim counts as an attempt.
     /// Urgent rows come first, then the rest; each group in due order.

@@ -1,5 +1,6 @@
 //! Taking the inbox: each message opened once (deduplicated in the client's state), receipted,
-//! shown, and acknowledged, or rejected so RabbitMQ dead-letters it.
+//! shown, and acknowledged, or rejected so RabbitMQ dead-letters it. A heartbeat from the broker
+//! is receipted at once and acknowledged, never shown nor counted.
 
 use futures_util::StreamExt;
 use lapin::options::{
@@ -114,6 +115,13 @@ impl Client {
                 return Ok(Handled::Refused);
             }
         };
+        if let Item::Heartbeat(h) = &item {
+            // Answered at once and shown to no one: a heartbeat is no alert. A redelivered one is
+            // answered again; the broker counts only the first receipt.
+            let (payload, compact) = self.receipt(h.heartbeat, None);
+            self.publish(publisher, &payload, &compact).await?;
+            return Ok(Handled::Heartbeat);
+        }
         let key = item.key();
         if state.seen(&key) {
             return Ok(Handled::Old);
@@ -134,6 +142,8 @@ enum Handled {
     New,
     /// Processed before (a redelivery): acknowledged without effect.
     Old,
+    /// A heartbeat, receipted: acknowledged, not shown and not counted.
+    Heartbeat,
     Refused,
 }
 

@@ -39,6 +39,9 @@ pub enum Item {
     Error(varsel_protocol::message::ErrorReply),
     /// The broker's signed audit checkpoint (ops keeps them as evidence of the chain's head).
     Checkpoint(varsel_protocol::message::Checkpoint),
+    /// The broker's check of this participant's line: the inbox answers it with a receipt at
+    /// once and shows it to no one (see `Client::inbox`).
+    Heartbeat(varsel_protocol::message::Heartbeat),
     Refused(#[serde(serialize_with = "ser_refusal")] Refusal),
 }
 
@@ -64,6 +67,7 @@ impl Item {
                 None => format!("feedback-{}-{}", f.delivery, f.state),
             },
             Item::Checkpoint(c) => format!("checkpoint-{}", c.seq),
+            Item::Heartbeat(h) => format!("heartbeat-{}", h.heartbeat),
             // Several errors can concern one message (one per recipient it could not reach):
             // each distinct one is shown once.
             Item::Error(e) => {
@@ -196,6 +200,11 @@ impl std::fmt::Display for Item {
                 c.seq,
                 c.hash,
                 c.at.to_rfc3339()
+            ),
+            Item::Heartbeat(h) => writeln!(
+                f,
+                "hjärtslag från mäklaren {} (besvarat automatiskt)",
+                h.heartbeat
             ),
             Item::Refused(r) => writeln!(f, "!!! ogiltigt meddelande i inkorgen: {r}"),
         }

@@ -7,7 +7,7 @@
 //! - `inbox`: reads the participant's own inbox, verifies the broker's signature and, inside a
 //!   delivery, the school's original signature; opens the sections this participant was granted;
 //!   sends a signed `receipt` at once; and remembers each delivery id so a redelivered message is
-//!   processed once.
+//!   processed once. A `heartbeat` is answered with a receipt at once and shown to no one.
 //! - `ack`: a named officer takes a delivery, with an outcome.
 
 mod inbox;

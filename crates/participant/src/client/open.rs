@@ -95,6 +95,11 @@ impl Client {
             Content::Feedback(f) => Ok(Item::Feedback(f)),
             Content::Error(e) => Ok(Item::Error(e)),
             Content::Checkpoint(c) => Ok(Item::Checkpoint(c)),
+            Content::Heartbeat(h) if &h.recipient == self.me() => Ok(Item::Heartbeat(h)),
+            Content::Heartbeat(h) => Err(Refusal::new(
+                varsel_protocol::refusal::Reason::NotEntitled,
+                format!("heartbeat {} is addressed to {}", h.heartbeat, h.recipient),
+            )),
             other => Err(Refusal::new(
                 varsel_protocol::refusal::Reason::KindNotAllowed,
                 format!("a {} message does not belong in an inbox", other.kind()),

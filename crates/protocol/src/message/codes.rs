@@ -66,6 +66,8 @@ code_enum!(
         Error = "error",
         /// The broker vouches for its audit chain's head (sent to ops, kept outside its store).
         Checkpoint = "checkpoint",
+        /// The broker checks an agency's line: answered with a receipt, shown to nobody.
+        Heartbeat = "heartbeat",
     }
 );
 

@@ -5,6 +5,11 @@
 //! cleartext on the wire and in the store's plain columns, so nothing here may hold personal data:
 //! the routing [`Header`] is made only of codes, enums, timestamps and opaque tokens, and pupil,
 //! family and travel details exist only inside [`SealedSection`] ciphertext.
+//!
+//! Kinds in one line each: a school sends `alert`, `update`, `cancel`; an agency sends `receipt`
+//! (its machine) and `ack` (a named officer); the broker sends `delivery`, `feedback`, `error`,
+//! `checkpoint` (to ops) and `heartbeat` (to each agency, answered by a `receipt` naming the
+//! heartbeat's id; see [`Heartbeat`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -158,7 +163,34 @@ pub struct ErrorReply {
     pub detail: String,
 }
 
-/// The kind-specific content of a payload, tagged by `kind`.
+/// The broker's heartbeat through one agency's line: published on `varsel.out` to
+/// `inbox.<recipient>` exactly as a delivery is, so it proves the exchange, the queue, the
+/// agency's consumer and its signing key all work. The agency's client answers at once with an
+/// ordinary signed [`Receipt`] whose `delivery` is the heartbeat's `heartbeat` id, and shows
+/// nothing to a person. It carries no alert and no personal data; `status` is always `test` (CAP),
+/// so a client that does not know heartbeats still never takes it for a real alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The id the receipt names in its `delivery` field.
+    pub heartbeat: Uuid,
+    pub recipient: ParticipantId,
+    /// Always [`Status::Test`]; any other status is refused when read.
+    #[serde(deserialize_with = "test_only")]
+    pub status: Status,
+    /// A receipt after this time counts the line as down until it arrives.
+    pub receipt_due: DateTime<Utc>,
+}
+
+fn test_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Status, D::Error> {
+    match Status::deserialize(d)? {
+        Status::Test => Ok(Status::Test),
+        other => Err(serde::de::Error::custom(format!(
+            "a heartbeat's status is always test, not {other}"
+        ))),
+    }
+}
+
 /// The head of the broker's audit chain as the broker signed it: entry `seq` has `hash`
 /// (lowercase hex SHA-256) at the time `at`. Holds no content, only the chain's position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +201,7 @@ pub struct Checkpoint {
     pub at: DateTime<Utc>,
 }
 
+/// The kind-specific content of a payload, tagged by `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Content {
@@ -181,6 +214,7 @@ pub enum Content {
     Feedback(Feedback),
     Error(ErrorReply),
     Checkpoint(Checkpoint),
+    Heartbeat(Heartbeat),
 }
 
 impl Content {
@@ -195,6 +229,7 @@ impl Content {
             Content::Feedback(_) => Kind::Feedback,
             Content::Error(_) => Kind::Error,
             Content::Checkpoint(_) => Kind::Checkpoint,
+            Content::Heartbeat(_) => Kind::Heartbeat,
         }
     }
 

@@ -101,7 +101,7 @@ impl Role {
             Role::Agency => matches!(kind, Kind::Receipt | Kind::Ack),
             Role::Broker => matches!(
                 kind,
-                Kind::Delivery | Kind::Feedback | Kind::Error | Kind::Checkpoint
+                Kind::Delivery | Kind::Feedback | Kind::Error | Kind::Checkpoint | Kind::Heartbeat
             ),
             Role::Ops => false,
         }
