@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use varsel_testkit::harness::{wait_until, Harness};
+use varsel_testkit::harness::{drain, wait_until, Harness};
 use varsel_testkit::http::{get, Response};
 use varsel_testkit::process::output_within;
 
@@ -71,7 +71,7 @@ fn the_alerting_rules_pass_promtool_check_and_their_unit_tests() {
         "varsel.rules.yml",
     ]));
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(said.contains("SUCCESS: 10 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 11 rules found"), "{said}");
     let out = run(Command::new(promtool()).current_dir(&dir).args([
         "test",
         "rules",
@@ -86,7 +86,7 @@ fn the_alerting_rules_pass_promtool_check_and_their_unit_tests() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("- alert: "))
         .collect();
-    assert_eq!(alerts.len(), 10);
+    assert_eq!(alerts.len(), 11);
     assert_eq!(rules.matches("\n          runbook: ").count(), alerts.len());
     for alert in alerts {
         let fires = tests
@@ -141,17 +141,30 @@ async fn scrape(addr: &str, accept: Option<&str>) -> Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_broker_serves_both_formats_and_every_name_the_rules_and_dashboard_use() {
     let promtool = promtool();
-    let h = Harness::start("prometheus").await;
+    let mut h = Harness::start("prometheus").await;
+    // With heartbeats, so the line gauges are served too (socialtjänsten's client answers them
+    // while it takes its delivery).
+    h.stop_broker().await;
+    h.config.heartbeat = Some(varsel_broker::config::Heartbeat {
+        interval: Duration::from_secs(15 * 60),
+        grace: Duration::from_secs(2 * 60),
+        page_after: 2,
+        poll: Duration::from_millis(100),
+    });
+    h.start_broker().await;
     let addr = h.broker.as_ref().unwrap().ops_addr.unwrap().to_string();
     h.traffic().await;
-    // The store gauges come from the broker's periodic statistics.
-    wait_until(Duration::from_secs(30), "the store gauges", || {
-        let addr = addr.clone();
+    // The store gauges come from the broker's periodic statistics; socialtjänsten's client reads
+    // its inbox again in case its first heartbeat came after the delivery it waited for.
+    let social = h.client("norrkoping-socialtjansten");
+    wait_until(Duration::from_secs(30), "the store and line gauges", || {
+        let (addr, social) = (addr.clone(), &social);
         async move {
-            scrape(&addr, None)
-                .await
-                .body
-                .contains("varsel_deliveries{")
+            drain(social).await;
+            let body = scrape(&addr, None).await.body;
+            body.contains("varsel_deliveries{")
+                && body.contains("varsel_line_up{")
+                && body.contains("varsel_line_last_receipt_age_seconds{")
         }
     })
     .await;

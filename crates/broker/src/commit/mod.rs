@@ -98,7 +98,7 @@ pub enum Committed {
         defaulted: bool,
         timing: Option<Timing>,
     },
-    /// A receipt for a heartbeat: the agency's line is up (see `crate::heartbeat`).
+    /// A receipt for a heartbeat: the agency's line is up (see the heartbeat module).
     Heartbeat {
         line: varsel_protocol::message::ParticipantId,
     },

@@ -1,4 +1,4 @@
-//! The metrics of agency lines (see `crate::heartbeat`): whether each line answers its
+//! The metrics of agency lines (see the heartbeat module): whether each line answers its
 //! heartbeats and how long ago it last did, replaced wholesale from the store like the other
 //! store gauges, and how many heartbeats and receipts this broker handled. The only label is the
 //! agency's participant id.

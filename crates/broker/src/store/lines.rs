@@ -1,5 +1,5 @@
 //! Agency lines: the heartbeat schedule and the up/down state of every agency's line, one row
-//! each (see migration 0006 and `crate::heartbeat`).
+//! each (see migration 0006 and the heartbeat module).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
