@@ -19,6 +19,11 @@ use varsel_transport::shutdown::Signals;
 pub use crate::rabbitmq::Vhost;
 pub use crate::wait::until as wait_until;
 
+/// The heartbeat interval of [`Harness::restart_with_heartbeats`].
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// The heartbeat grace of [`Harness::restart_with_heartbeats`].
+pub const HEARTBEAT_GRACE: Duration = Duration::from_secs(2 * 60);
+
 /// A running broker with its world, for one test.
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -73,6 +78,19 @@ impl Harness {
         })
         .await;
         self.broker = Some(running);
+    }
+
+    /// Restarts the broker with heartbeats on: every 15 minutes (and at start), 2 minutes' grace,
+    /// ops paged after two misses in a row, looked for every 100 ms.
+    pub async fn restart_with_heartbeats(&mut self) {
+        self.stop_broker().await;
+        self.config.heartbeat = Some(varsel_broker::config::Heartbeat {
+            interval: HEARTBEAT_INTERVAL,
+            grace: HEARTBEAT_GRACE,
+            page_after: 2,
+            poll: Duration::from_millis(100),
+        });
+        self.start_broker().await;
     }
 
     pub async fn stop_broker(&mut self) {

@@ -1,8 +1,8 @@
 //! The dashboard in a real browser: headless Chromium (Debian's `chromium`, installed by
 //! deploy/dev/browser.sh, which deploy/dev/test.sh runs) opens the page served by the broker and
 //! must show an overdue alert as overdue, with the token gone from the address bar after the
-//! first load (the page reads the API with its cookie). A screenshot is kept in
-//! target/test-output/.
+//! first load (the page reads the API with its cookie), and an agency line that missed its
+//! heartbeat in red. Screenshots are kept in target/test-output/.
 //!
 //! An ignored test measures the dashboard and /metrics with 1,000 open alerts:
 //! `cargo test --test dashboard -- --ignored --nocapture`.
@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use varsel::status::fetch;
 use varsel_broker::ops::http::DeliveryView;
+use varsel_broker::store::LineState;
 use varsel_protocol::message::Category;
-use varsel_testkit::harness::{drain, office_morning, wait_until, Harness};
+use varsel_testkit::harness::{drain, office_morning, wait_until, Harness, HEARTBEAT_GRACE};
 use varsel_transport::clock::Clock;
 
 const TOKEN: &str = "demo-token-0123456789";
@@ -241,6 +242,80 @@ async fn the_dashboard_shows_an_overdue_alert_as_overdue() {
     // Without the token the page's API calls are refused and nothing is listed.
     let refused = headless(&format!("{base}/api/alerts"), &["--dump-dom".to_owned()]).await;
     assert!(!refused.contains(&late.to_string()));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_that_misses_its_heartbeat_is_red() {
+    let clock = Clock::manual(office_morning());
+    let mut h = Harness::start_with("dashboard-lines", clock.clone(), None).await;
+    h.restart_with_heartbeats().await;
+    let base = format!("http://{}", h.broker.as_ref().unwrap().ops_addr.unwrap());
+    let store = h.store();
+    let social = h.client("norrkoping-socialtjansten");
+    let line = |id: &'static str| {
+        let store = store.clone();
+        async move { store.line(&id.parse().unwrap()).await.unwrap() }
+    };
+    // Socialtjänsten answers its first heartbeat; the police run no client.
+    wait_until(Duration::from_secs(30), "socialtjänsten's line up", || {
+        let (social, line) = (&social, &line);
+        async move {
+            drain(social).await;
+            line("norrkoping-socialtjansten")
+                .await
+                .is_some_and(|l| l.state == LineState::Up)
+        }
+    })
+    .await;
+    clock.advance(
+        chrono::Duration::from_std(HEARTBEAT_GRACE).unwrap() + chrono::Duration::seconds(1),
+    );
+    wait_until(Duration::from_secs(30), "the police line down", || async {
+        line("polisen-region-ost")
+            .await
+            .is_some_and(|l| l.state == LineState::Down)
+    })
+    .await;
+
+    let url = format!("{base}/?token={TOKEN}&lang=en");
+    let dom = headless(&url, &["--dump-dom".to_owned()]).await;
+    let out = output_dir();
+    std::fs::write(out.join("dashboard-lines.html"), &dom).unwrap();
+    let chip = |id: &str| {
+        dom.split("<span")
+            .find(|s| s.contains(&format!("data-line=\"{id}\"")))
+            .unwrap_or_else(|| panic!("no line {id}: {dom}"))
+            .to_owned()
+    };
+    let police = chip("polisen-region-ost");
+    assert!(
+        police.contains("class=\"down\"") && police.contains("NOT ANSWERING"),
+        "{police}"
+    );
+    let social = chip("norrkoping-socialtjansten");
+    assert!(
+        social.contains("class=\"up\"") && social.contains("answers"),
+        "{social}"
+    );
+    // Red: the page's style gives a down line a red background.
+    assert!(
+        dom.contains("#lines span.down { background: #f8d3d3"),
+        "{dom}"
+    );
+    let sv = headless(
+        &format!("{base}/?token={TOKEN}&lang=sv"),
+        &["--dump-dom".to_owned()],
+    )
+    .await;
+    assert!(sv.contains("SVARAR INTE"), "{sv}");
+    let shot = out.join("dashboard-lines.png");
+    let _ = std::fs::remove_file(&shot);
+    headless(&url, &[format!("--screenshot={}", shot.display())]).await;
+    assert!(std::fs::read(&shot)
+        .expect("screenshot")
+        .starts_with(b"\x89PNG"));
+    eprintln!("screenshot: {}", shot.display());
     h.stop().await;
 }
 

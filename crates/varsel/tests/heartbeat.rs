@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use varsel::status::fetch;
-use varsel_broker::config::Heartbeat;
 use varsel_broker::store::{LineRow, LineState, Store};
 use varsel_participant::client::Item;
-use varsel_testkit::harness::{drain, office_morning, wait_until, Harness};
+use varsel_testkit::harness::{
+    drain, office_morning, wait_until, Harness, HEARTBEAT_GRACE, HEARTBEAT_INTERVAL,
+};
 use varsel_testkit::http::sample;
 use varsel_testkit::smtp::{Received, SmtpSink};
 use varsel_transport::clock::Clock;
@@ -21,8 +22,8 @@ const TOKEN: &str = "demo-token-0123456789";
 const SOCIAL: &str = "norrkoping-socialtjansten";
 const POLICE: &str = "polisen-region-ost";
 const JOUR: &str = "norrkoping-socialjouren";
-const INTERVAL: Duration = Duration::from_secs(15 * 60);
-const GRACE: Duration = Duration::from_secs(2 * 60);
+const INTERVAL: Duration = HEARTBEAT_INTERVAL;
+const GRACE: Duration = HEARTBEAT_GRACE;
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn line(store: &Store, id: &str) -> LineRow {
@@ -218,18 +219,10 @@ async fn a_stopped_client_is_a_down_line_paged_once_and_up_again_when_it_runs() 
     h.stop().await;
 }
 
-/// The harness broker with heartbeats on (every 15 min, 2 min grace, ops paged after two misses),
-/// on a manual clock in office hours.
+/// The harness broker with heartbeats on, on a manual clock in office hours.
 async fn with_heartbeats(name: &str, smtp_port: Option<u16>) -> Harness {
     let mut h = Harness::start_with(name, Clock::manual(office_morning()), smtp_port).await;
-    h.stop_broker().await;
-    h.config.heartbeat = Some(Heartbeat {
-        interval: INTERVAL,
-        grace: GRACE,
-        page_after: 2,
-        poll: Duration::from_millis(100),
-    });
-    h.start_broker().await;
+    h.restart_with_heartbeats().await;
     h
 }
 

@@ -144,14 +144,7 @@ async fn a_running_broker_serves_both_formats_and_every_name_the_rules_and_dashb
     let mut h = Harness::start("prometheus").await;
     // With heartbeats, so the line gauges are served too (socialtjänsten's client answers them
     // while it takes its delivery).
-    h.stop_broker().await;
-    h.config.heartbeat = Some(varsel_broker::config::Heartbeat {
-        interval: Duration::from_secs(15 * 60),
-        grace: Duration::from_secs(2 * 60),
-        page_after: 2,
-        poll: Duration::from_millis(100),
-    });
-    h.start_broker().await;
+    h.restart_with_heartbeats().await;
     let addr = h.broker.as_ref().unwrap().ops_addr.unwrap().to_string();
     h.traffic().await;
     // The store gauges come from the broker's periodic statistics; socialtjänsten's client reads
