@@ -14,6 +14,9 @@
 //! `line_down`, audited and emailed to every ops mailbox), once per outage. The next receipt puts
 //! the line `up` again; if ops were paged they are told (`line_up`).
 //!
+//! Rounds run only while this broker is connected to RabbitMQ: heartbeats it could not publish,
+//! and misses counted while it could not, would blame every agency for the broker's own outage.
+//!
 //! With several broker instances on one store, each round is one transaction that takes the due
 //! rows (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: its write lock), sends and moves `next_at`
 //! on: a heartbeat goes once per interval however many instances run, and one that dies
@@ -28,6 +31,7 @@ use tokio::sync::Notify;
 use crate::commit::Writer;
 use crate::config;
 use crate::escalation::Registries;
+use crate::health::Health;
 use crate::mailer::{Alarm, AlarmReason};
 use crate::metrics::Metrics;
 use crate::store::{self, LineRow, LineState, MessageLabel, NewAudit, NewOutbox, Store};
@@ -54,6 +58,8 @@ pub struct Heartbeats {
     pub config: config::Heartbeat,
     /// Woken after a round that put heartbeats in the outbox.
     pub outbox_wake: Arc<Notify>,
+    /// Rounds run only while the broker is connected to RabbitMQ (see [`Heartbeats::run`]).
+    pub health: Arc<Health>,
 }
 
 /// The agencies whose lines are checked: every registry participant that receives deliveries.
@@ -94,7 +100,9 @@ impl Heartbeats {
                     }
                 }
             }
-            if ensured.is_some() {
+            // Without RabbitMQ nothing would reach the agencies, and every line would be judged
+            // down for the broker's own outage: rounds wait for the connection.
+            if ensured.is_some() && self.health.amqp_ready() {
                 match self.round(&registry).await {
                     Ok(0) => {}
                     Ok(_) => self.outbox_wake.notify_one(),

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use varsel_broker::commit::Writer;
 use varsel_broker::config::{self, Config};
+use varsel_broker::health::Health;
 use varsel_broker::heartbeat::{self, Heartbeats};
 use varsel_broker::metrics::Metrics;
 use varsel_broker::store::{Channel, LineRow, LineState, Store};
@@ -71,6 +72,8 @@ fn instance(w: &World, store: Store) -> Heartbeats {
             poll: Duration::from_millis(100),
         },
         outbox_wake: Arc::new(tokio::sync::Notify::new()),
+        // The tests drive `round` themselves; `run` is what waits for RabbitMQ.
+        health: Arc::new(Health::default()),
     }
 }
 

@@ -2,14 +2,17 @@
 //! agency's line on a manual clock the test moves; a running `varsel inbox` keeps its line up and
 //! shows nobody anything; a stopped one is down within one interval plus the grace in `/metrics`
 //! and `/api/health`, ops are paged once, and told when the client runs again. Heartbeats count
-//! as no alert and no message received.
+//! as no alert and no message received. Two brokers on one PostgreSQL send one heartbeat per
+//! interval between them, and one goes on alone when the other stops.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use varsel::bench::postgres::PgDatabase;
 use varsel::status::fetch;
 use varsel_broker::store::{LineRow, LineState, Store};
 use varsel_participant::client::Item;
+use varsel_protocol::message::Kind;
 use varsel_testkit::harness::{
     drain, office_morning, wait_until, Harness, HEARTBEAT_GRACE, HEARTBEAT_INTERVAL,
 };
@@ -276,4 +279,79 @@ async fn an_alert_for_a_down_line_goes_to_its_fallback_too_and_is_audited() {
         "{items:?}"
     );
     h.stop().await;
+}
+
+/// Heartbeats to socialtjänsten's inbox that were enqueued at `at` (the manual clock stands
+/// still between the test's moves, so a round's sends all carry the instant it was set to).
+async fn heartbeats_at(store: &Store, at: chrono::DateTime<chrono::Utc>) -> usize {
+    store
+        .outbox_without_alert()
+        .await
+        .expect("outbox readable")
+        .iter()
+        .filter(|r| r.destination == format!("inbox.{SOCIAL}") && r.created_at == at)
+        .filter(|r| r.message.is_some_and(|m| m.kind == Kind::Heartbeat))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_brokers_on_postgres_send_one_heartbeat_per_interval_and_one_alone_goes_on() {
+    let admin = std::env::var("VARSEL_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://varsel:varsel@127.0.0.1:5432/postgres".into());
+    let db = PgDatabase::create(&admin)
+        .await
+        .expect("PostgreSQL reachable (deploy/dev/services.sh starts it)");
+    let mut h = Harness::start_with("heartbeat-pg", Clock::manual(office_morning()), None).await;
+    h.stop_broker().await;
+    h.config.store_url = db.url.clone();
+    // Broker a, then broker b on the same store, RabbitMQ virtual host and clock.
+    h.restart_with_heartbeats().await;
+    let b = varsel_broker::daemon::start(h.config.clone(), Signals::new(), h.clock.clone(), None)
+        .await
+        .expect("broker b starts");
+    wait_until(WAIT, "broker b to consume", || async {
+        b.shared.amqp_ready()
+    })
+    .await;
+    let store = h.store();
+
+    let client_signals = Signals::new();
+    let client = {
+        let (social, signals) = (h.client(SOCIAL), client_signals.clone());
+        tokio::spawn(async move { social.inbox(true, &signals, |_| {}).await })
+    };
+    // Each broker checks the lines when it starts; once both have, the line is up.
+    let start = h.clock.now();
+    let answered = line_until(&store, SOCIAL, "up", |l| {
+        l.state == LineState::Up && l.receipt_due.is_none()
+    })
+    .await;
+    assert!((1..=2).contains(&heartbeats_at(&store, start).await));
+
+    // Three intervals with both brokers running: one heartbeat each, answered once.
+    for k in 1..=4u64 {
+        if k == 4 {
+            // Broker a stops; b goes on alone and no heartbeat is lost.
+            let a = h.broker.take().expect("broker a");
+            a.stop().await;
+        }
+        let now = h.clock.now() + chrono::Duration::from_std(INTERVAL).unwrap();
+        h.clock.set(now);
+        let receipts = answered.receipts + k;
+        line_until(&store, SOCIAL, "the interval's heartbeat answered", |l| {
+            l.receipts == receipts && l.receipt_due.is_none()
+        })
+        .await;
+        assert_eq!(heartbeats_at(&store, now).await, 1, "interval {k}");
+    }
+    assert_eq!(line(&store, SOCIAL).await.misses, 0);
+
+    client_signals.stop();
+    let ended = tokio::time::timeout(WAIT, client)
+        .await
+        .expect("client stops");
+    ended.expect("client task").expect("client ran cleanly");
+    b.stop().await;
+    h.stop().await;
+    db.drop_it().await;
 }

@@ -346,6 +346,7 @@ pub async fn start(
             registry: registries(&shared.world),
             config: heartbeat,
             outbox_wake: shared.outbox_wake.clone(),
+            health: shared.health.clone(),
         };
         let s = signals.clone();
         supervisor.spawn(Worker::Heartbeat, move || heartbeats.clone().run(s.clone()));

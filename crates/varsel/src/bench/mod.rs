@@ -19,7 +19,7 @@
 mod args;
 mod end_to_end;
 mod load;
-mod postgres;
+pub mod postgres;
 mod process;
 mod queues;
 mod relay;
