@@ -355,3 +355,45 @@ async fn two_brokers_on_postgres_send_one_heartbeat_per_interval_and_one_alone_g
     h.stop().await;
     db.drop_it().await;
 }
+
+/// `varsel routes explain` and `varsel routes check`, as a person runs them.
+fn varsel(args: &[&str]) -> std::process::Output {
+    varsel_testkit::process::output_within(
+        std::process::Command::new(env!("CARGO_BIN_EXE_varsel")).args(args),
+        WAIT,
+    )
+    .expect("varsel runs within 30 s")
+}
+
+#[test]
+fn routes_explain_names_the_fallback_and_check_refuses_an_unknown_one_by_its_key() {
+    let dir = varsel_testkit::temp_dir();
+    let registry = varsel_testkit::world::write_world(dir.path()).expect("demo world");
+    let table = dir.path().join("routing.toml");
+    let header = r#"{"municipality":"0581","category":"suspected_abroad","urgency":"expected","status":"actual"}"#;
+    let (table_arg, registry_arg) = (table.to_str().unwrap(), registry.to_str().unwrap());
+    let out = varsel(&[
+        "routes", "explain", "--table", table_arg, "--header", header,
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "while {SOCIAL}'s line is down (missed heartbeats), {JOUR} gets its alerts too"
+        )),
+        "{said}"
+    );
+
+    let text = std::fs::read_to_string(&table).unwrap().replace(
+        &format!("{SOCIAL} = \"{JOUR}\""),
+        &format!("{SOCIAL} = \"socialjouren-okand\""),
+    );
+    std::fs::write(&table, text).unwrap();
+    let out = varsel(&["routes", "check", table_arg, "--registry", registry_arg]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{said}");
+    assert!(
+        said.contains(&format!("line_down.{SOCIAL}")) && said.contains("socialjouren-okand"),
+        "{said}"
+    );
+}
