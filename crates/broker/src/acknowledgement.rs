@@ -36,21 +36,23 @@ pub async fn apply(
             )))
         }
     };
+    // A receipt for the sender's line's last heartbeat is applied to the line and not kept as a
+    // message: one per agency and interval would fill the store with nothing worth keeping. A
+    // repeat of it changes nothing the first did not.
+    let line = payload.sender.clone();
+    if ack.is_none() {
+        if let Some(before) = tx.line_receipt(&line, delivery_id, now).await? {
+            crate::heartbeat::line_answered(writer, tx, registry, &before, now).await?;
+            return Ok(Committed::Heartbeat { line });
+        }
+    }
     if let Some(seen) = commit::insert_message(tx, message).await? {
         return Ok(Committed::Seen(seen));
     }
     let Some(d) = tx.delivery_for_update(delivery_id).await? else {
-        // A receipt naming no delivery may answer a heartbeat through the sender's line.
-        if ack.is_none() {
-            let line = payload.sender.clone();
-            if let Some(before) = tx.line_receipt(&line, delivery_id, now).await? {
-                crate::heartbeat::line_answered(writer, tx, registry, &before, now).await?;
-                return Ok(Committed::Heartbeat { line });
-            }
-            // An earlier heartbeat of the line: the client is catching up; nothing changes.
-            if tx.heartbeat_sent_to(&line, delivery_id).await? {
-                return Ok(Committed::Heartbeat { line });
-            }
+        // An earlier heartbeat of the line: its client is catching up; nothing changes.
+        if ack.is_none() && tx.heartbeat_sent_to(&line, delivery_id).await? {
+            return Ok(Committed::Heartbeat { line });
         }
         return Ok(Committed::Refused(Refusal::new(
             Reason::UnknownReference,

@@ -12,7 +12,11 @@
 //! A heartbeat not receipted within `grace` is a miss: the line is `down` (audited as
 //! `heartbeat_missed`), and after `page_after` misses in a row ops are paged (the alarm
 //! `line_down`, audited and emailed to every ops mailbox), once per outage. The next receipt puts
-//! the line `up` again; if ops were paged they are told (`line_up`).
+//! the line `up` again; if ops were paged they are told (`line_up`). That receipt is applied to
+//! the line and not kept in the store's `messages`: the line's row says when it came. A receipt
+//! for an earlier heartbeat of the line (a client catching up on its inbox after an outage
+//! answers every heartbeat waiting there) is taken without effect; the outbox rows that tell them
+//! apart are deleted two days after they were sent.
 //!
 //! Rounds run only while this broker is connected to RabbitMQ: heartbeats it could not publish,
 //! and misses counted while it could not, would blame every agency for the broker's own outage.

@@ -1,7 +1,9 @@
 //! Heartbeats through the agency lines, on both stores: two broker instances on one store send
 //! one heartbeat per line and interval between them, and none is lost when one of them stops;
 //! overdue receipts mark a line down, page ops once per outage after `page_after` misses, and the
-//! next receipt ends the outage (ops told). Rounds run on a manual clock, driven by the test.
+//! next receipt ends the outage (ops told). Receipts go through intake's receipt handling: the
+//! last heartbeat's is not kept as a message, an earlier one is taken without effect, and one
+//! naming another line's heartbeat is refused. Rounds run on a manual clock, driven by the test.
 
 mod common;
 
@@ -11,14 +13,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use varsel_broker::commit::Writer;
+use varsel_broker::acknowledgement;
+use varsel_broker::commit::{Committed, Writer};
 use varsel_broker::config::{self, Config};
 use varsel_broker::health::Health;
 use varsel_broker::heartbeat::{self, Heartbeats};
 use varsel_broker::metrics::Metrics;
-use varsel_broker::store::{Channel, LineRow, LineState, Store};
+use varsel_broker::store::{Channel, LineRow, LineState, NewMessage, Store};
 use varsel_protocol::envelope::KeySet;
-use varsel_protocol::message::{Kind, ParticipantId};
+use varsel_protocol::message::{Content, Kind, ParticipantId, Payload, Receipt};
 use varsel_protocol::registry::Registry;
 use varsel_transport::clock::Clock;
 
@@ -98,6 +101,38 @@ async fn line(store: &Store, id: &str) -> LineRow {
     line.unwrap_or_else(|| panic!("no line for {id}"))
 }
 
+/// Applies `participant`'s receipt naming `heartbeat` as intake does; answers whether it was
+/// taken as a heartbeat receipt, and whether the receipt was kept as a message.
+async fn receipt(
+    store: &Store,
+    writer: &Writer,
+    registry: &Registry,
+    participant: &str,
+    heartbeat: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> (bool, bool) {
+    let payload = Payload::new(
+        pid(participant),
+        Content::Receipt(Receipt {
+            delivery: heartbeat,
+        }),
+    );
+    let message = NewMessage {
+        id: payload.id,
+        kind: Kind::Receipt,
+        sender: pid(participant),
+        received_at: now,
+        raw: b"a signed receipt".to_vec(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    let done = acknowledgement::apply(writer, &mut tx, registry, &message, &payload, now)
+        .await
+        .expect("applied");
+    tx.commit().await.unwrap();
+    let kept = store.message(payload.id).await.unwrap().is_some();
+    (matches!(done, Committed::Heartbeat { .. }), kept)
+}
+
 async fn audited(store: &Store, action: &str) -> usize {
     store
         .audit_entries(None)
@@ -162,26 +197,22 @@ async fn missed_heartbeats_page_ops_once_and_a_receipt_ends_the_outage(ctx: Ctx)
     store.ensure_lines(&agencies, w.clock.now()).await.unwrap();
     assert_eq!(line(store, SOCIAL).await.state, LineState::Unknown);
 
-    // Socialtjänsten answers every heartbeat; the police never do.
+    // Socialtjänsten answers every heartbeat; the police never do. Receipts go through intake's
+    // receipt handling, as the agency's signed receipt would.
     let answer = |id: &'static str| {
         let (store, writer, registry) = (store.clone(), w.writer.clone(), w.registry.clone());
         let clock = w.clock.clone();
         async move {
             let l = line(&store, id).await;
-            let mut tx = store.begin().await.unwrap();
-            let before = tx
-                .line_receipt(
-                    &pid(id),
-                    l.heartbeat.expect("a heartbeat went"),
-                    clock.now(),
-                )
-                .await
-                .unwrap()
-                .expect("the line's last heartbeat");
-            heartbeat::line_answered(&writer, &mut tx, &registry, &before, clock.now())
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
+            receipt(
+                &store,
+                &writer,
+                &registry,
+                id,
+                l.heartbeat.expect("sent"),
+                clock.now(),
+            )
+            .await
         }
     };
     hb.round(&w.registry).await.unwrap();
@@ -247,15 +278,22 @@ async fn missed_heartbeats_page_ops_once_and_a_receipt_ends_the_outage(ctx: Ctx)
         .filter(|r| r.destination == format!("inbox.{POLICE}"))
         .find_map(|r| r.message.and_then(|m| m.id))
         .expect("the first heartbeat to the police");
-    let mut tx = store.begin().await.unwrap();
-    assert!(tx
-        .line_receipt(&pid(POLICE), earliest, w.clock.now())
-        .await
-        .unwrap()
-        .is_none());
-    assert!(tx.heartbeat_sent_to(&pid(POLICE), earliest).await.unwrap());
-    assert!(!tx.heartbeat_sent_to(&pid(SOCIAL), earliest).await.unwrap());
-    drop(tx);
+    let now = w.clock.now();
+    let (taken, _) = receipt(store, &w.writer, &w.registry, POLICE, earliest, now).await;
+    assert!(taken);
+    assert_eq!(line(store, POLICE).await.state, LineState::Down);
+    // Another agency's heartbeat, or no heartbeat at all, is refused like an unknown delivery.
+    assert!(
+        !receipt(store, &w.writer, &w.registry, SOCIAL, earliest, now)
+            .await
+            .0
+    );
+    let nothing = uuid::Uuid::now_v7();
+    assert!(
+        !receipt(store, &w.writer, &w.registry, POLICE, nothing, now)
+            .await
+            .0
+    );
     answer(POLICE).await;
     let police = line(store, POLICE).await;
     assert_eq!(
