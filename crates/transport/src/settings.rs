@@ -100,8 +100,12 @@ pub fn amqp_settings(p: &mut Problems, raw: &RawAmqp, base: &Path) -> Amqp {
     if tls_url && urls.iter().any(|(_, u)| u.starts_with("amqp://")) {
         p.add("amqp.urls", "URLs of one kind: all amqp:// or all amqps://");
     }
-    let users: std::collections::BTreeSet<Option<String>> =
-        urls.iter().map(|(_, u)| amqp_user_of(u)).collect();
+    // Among the URLs that are AMQP URLs at all; the others are reported above.
+    let users: std::collections::BTreeSet<Option<String>> = urls
+        .iter()
+        .filter(|(_, u)| u.starts_with("amqp://") || u.starts_with("amqps://"))
+        .map(|(_, u)| amqp_user_of(u))
+        .collect();
     if users.len() > 1 {
         p.add(
             "amqp.urls",
