@@ -53,7 +53,16 @@ ctl() {
   shift
   HOME="$DIR" ERL_CRASH_DUMP="$DIR/erl_crash.dump" timeout 120 "$RMQ/rabbitmqctl" -q -n "$(name "$i")" "$@"
 }
-pid_of() { cat "$DIR/c$1/node.pid" 2>/dev/null || true; }
+# Node i's pid, only while that process is node i's VM (a pid file left by a killed node may
+# name another process by now).
+pid_of() {
+  local pid
+  pid=$(cat "$DIR/c$1/node.pid" 2>/dev/null) || return 0
+  if [ -n "$pid" ] && tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" |
+    grep -qx -- "RABBITMQ_NODENAME=$(name "$1")"; then
+    echo "$pid"
+  fi
+}
 alive() {
   local pid
   pid=$(pid_of "$1")
@@ -158,6 +167,9 @@ start() {
 }
 
 stop() {
+  # RabbitMQ removes its pid file while it shuts down, before the VM exits: keep the pids.
+  local pids=()
+  for i in "${NODES[@]}"; do pids[i]=$(pid_of "$i"); done
   for i in "${NODES[@]}"; do
     if alive "$i"; then
       say "stopping $(name "$i")"
@@ -165,10 +177,11 @@ stop() {
     fi
   done
   for i in "${NODES[@]}"; do
-    if ! wait_for "$(name "$i") to exit" "$STOP_S" bash -c "! kill -0 $(pid_of "$i") 2>/dev/null" \
-      && alive "$i"; then
-      say "killing $(name "$i") (pid $(pid_of "$i")), which did not stop within ${STOP_S} s"
-      kill -9 "$(pid_of "$i")" || true
+    local pid=${pids[i]}
+    [ -n "$pid" ] || continue
+    if ! wait_for "$(name "$i") (pid $pid) to exit" "$STOP_S" bash -c "! kill -0 $pid 2>/dev/null"; then
+      say "killing $(name "$i") (pid $pid), which did not stop within ${STOP_S} s"
+      kill -9 "$pid" 2>/dev/null || true
     fi
   done
   # Each node's erl_child_setup and epmd registration end with its VM; nothing of ours is left.
@@ -198,7 +211,7 @@ urls() {
   local list=()
   for i in "${NODES[@]}"; do list+=("\"amqp://guest:guest@127.0.0.1:$((PORT + i - 1))/varsel\""); done
   local IFS=,
-  echo "[${list[*]}]"
+  echo "urls = [${list[*]}]"
 }
 
 others() { for j in "${NODES[@]}"; do [ "$j" = "$1" ] || echo "'$(name "$j")'"; done | paste -sd, -; }

@@ -164,8 +164,13 @@ impl Cluster {
     pub fn pid(&self, i: usize) -> Option<u32> {
         let path = self.dir.path().join(format!("c{i}/node.pid"));
         let pid: u32 = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
-        std::path::Path::new(&format!("/proc/{pid}"))
-            .exists()
+        // Only while that process is node i's VM (started with its node name in the
+        // environment): a killed node's pid file stays behind.
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        let wanted = format!("RABBITMQ_NODENAME={}", self.node(i));
+        environ
+            .split(|b| *b == 0)
+            .any(|v| v == wanted.as_bytes())
             .then_some(pid)
     }
 
@@ -181,19 +186,23 @@ impl Cluster {
             bail!("kill -9 {pid} ({}) failed", self.node(i));
         }
         // Reaped by nobody here (it was started detached); gone once /proc says so.
-        self.gone(i, Duration::from_secs(30))
+        self.gone(i, pid, Duration::from_secs(30))
     }
 
     /// Stops node `i` cleanly (`rabbitmqctl stop`), waiting until its process has exited.
     pub fn stop_node(&self, i: usize) -> anyhow::Result<()> {
+        let Some(pid) = self.pid(i) else {
+            bail!("{} is not running", self.node(i));
+        };
         self.ctl(i, &["stop"])?;
-        self.gone(i, Duration::from_secs(60))
+        self.gone(i, pid, Duration::from_secs(60))
     }
 
-    /// Waits until node `i`'s process has exited, at most `limit`.
-    fn gone(&self, i: usize, limit: Duration) -> anyhow::Result<()> {
+    /// Waits until node `i`'s process `pid` has exited, at most `limit`. (RabbitMQ removes its
+    /// pid file before its VM exits, so the pid is read before the node is stopped.)
+    fn gone(&self, i: usize, pid: u32, limit: Duration) -> anyhow::Result<()> {
         let deadline = std::time::Instant::now() + limit;
-        while self.pid(i).is_some() {
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
             if std::time::Instant::now() >= deadline {
                 bail!(
                     "{} still runs {} s after it was stopped",
