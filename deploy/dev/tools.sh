@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the command-line tools the test suite checks varsel against are installed:
-# OpenSSL, which must read the key files `varsel keygen` writes (crates/varsel/tests/offline.rs).
+# OpenSSL, which must read the key files `varsel keygen` writes (crates/varsel/tests/offline.rs),
+# and ss (iproute2), which tells the cluster tests which RabbitMQ node a broker is connected to
+# (crates/testkit/src/cluster.rs).
 # Installs from the distribution's packages only what is missing; safe to run again.
 set -euo pipefail
 
@@ -11,9 +13,10 @@ say() { printf '[tools] %s\n' "$*" >&2; }
 
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  say "found openssl: $(openssl version)"
+  say "found openssl ($(openssl version)) and ss"
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then

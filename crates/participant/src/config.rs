@@ -76,7 +76,7 @@ impl ClientConfig {
     pub fn amqp_user(&self) -> Option<String> {
         match &self.amqp.tls {
             Some(identity) => identity.user().ok(),
-            None => amqp_user_of(&self.amqp.url),
+            None => amqp_user_of(self.amqp.url()),
         }
     }
 }

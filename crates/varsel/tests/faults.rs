@@ -26,6 +26,9 @@
 //! (one `escalation_*` audit entry per timer), nothing was refused, and the audit log is one
 //! valid hash chain although several instances wrote it.
 //!
+//! The brokers as child processes, the per-test database, the burst and the final check live
+//! in `varsel_testkit::{fleet, accounting}`, shared with `tests/cluster.rs`.
+//!
 //! The tests disturb shared services, so they live in this binary of their own and take a lock
 //! to run one at a time; every disturbance is undone by a guard, also when a test fails.
 //! `VARSEL_FAULT_BURST` changes the burst size of the SIGKILL test: 300 by default, to keep the
@@ -35,23 +38,22 @@
 // Each test holds the lock across its awaits on purpose: the tests must not overlap.
 #![allow(clippy::await_holding_lock)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use sqlx::{AssertSqlSafe, Connection};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
-use varsel_broker::store::{AlertFilter, Store, TimerState};
-use varsel_participant::client::Client;
-use varsel_protocol::alert::Document;
-use varsel_protocol::message::{Category, DeliveryState};
+use varsel_broker::store::Store;
+use varsel_protocol::message::Category;
 
-use varsel_testkit::harness::{drain, Vhost};
+use varsel_testkit::accounting::{
+    count_alerts, expect, publish, publish_through, settle_and_check, wait_for, ROUTING,
+};
+use varsel_testkit::fleet::{admin_pg, free_port, Broker, Database, World};
+use varsel_testkit::harness::drain;
 use varsel_testkit::process::output_within;
 use varsel_testkit::rabbitmq::{self, as_root, is_root};
 use varsel_testkit::wait;
@@ -62,78 +64,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-const DEFAULT_PG: &str = "postgres://varsel:varsel@127.0.0.1:5432/postgres";
-const TOKEN: &str = "demo-token-0123456789";
 const SCHOOL: &str = "norrkoping-ektorpsskolan";
 const SOCIAL: &str = "norrkoping-socialtjansten";
 const POLICE: &str = "polisen-region-ost";
-
-/// Departure alerts go to social services and the police, both required, on a ladder that
-/// redelivers after 3 s (one timer per delivery, due while the burst is still going). Alerts
-/// "suspected abroad" go to social services with an email to its mailbox after 1 s.
-const ROUTING: &str = r#"
-name = "Fault-injection tests"
-default_recipient = "varsel-ops"
-default_policy = "ops"
-
-[[rule]]
-name = "burst"
-escalation = "fast"
-
-[rule.match]
-municipality = ["0581"]
-category = ["departure_imminent"]
-status = ["actual"]
-
-[[rule.recipient]]
-participant = "norrkoping-socialtjansten"
-role = "required"
-sections = ["core", "family", "travel", "school_actions"]
-
-[[rule.recipient]]
-participant = "polisen-region-ost"
-role = "required"
-sections = ["core", "travel"]
-
-[[rule]]
-name = "mail"
-escalation = "mail"
-
-[rule.match]
-municipality = ["0581"]
-category = ["suspected_abroad"]
-status = ["actual"]
-
-[[rule.recipient]]
-participant = "norrkoping-socialtjansten"
-role = "required"
-sections = ["core"]
-
-[policy.fast]
-receipt_deadline = "3s"
-ack_deadline = "1h"
-
-[[policy.fast.step]]
-after = "3s"
-action = "redeliver"
-
-[policy.mail]
-receipt_deadline = "1s"
-ack_deadline = "1h"
-
-[[policy.mail.step]]
-after = "1s"
-action = "email"
-to = "mailbox"
-
-[policy.ops]
-receipt_deadline = "15m"
-ack_deadline = "2h"
-
-[[policy.ops.step]]
-after = "30m"
-action = "page_ops"
-"#;
 
 fn run(cmd: &mut Command) -> std::process::Output {
     let out = output_within(cmd, Duration::from_secs(300))
@@ -147,69 +80,19 @@ fn run(cmd: &mut Command) -> std::process::Output {
     out
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
 fn log(what: impl std::fmt::Display) {
     eprintln!("[faults] {what}");
 }
 
-// ---------------------------------------------------------------------------------------------
-// PostgreSQL: a database per test on the shared server, or a private cluster to stop at will.
-
-/// A database that exists for one test; dropped (connections and all) afterwards.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create(admin: &str) -> Database {
-        let mut c = sqlx::PgConnection::connect(admin).await.unwrap_or_else(|e| {
-            panic!("PostgreSQL is not reachable at {admin} ({e}); deploy/dev/services.sh starts it")
-        });
-        let name = format!("varsel_fault_{}", Uuid::now_v7().simple());
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut c)
-            .await
-            .expect("create a test database");
-        let _ = c.close().await;
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-        Database {
-            admin: admin.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let admin = self.admin.clone();
-        let name = self.name.clone();
-        // Drop cannot await; a thread with a runtime of its own can.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut c)
-                    .await;
-                }
-            })
-        })
-        .join();
-    }
+/// A world of `varsel serve` processes on a fresh virtual host of the local RabbitMQ node.
+fn world(name: &str, store_url: &str, smtp_port: Option<u16>) -> World {
+    World::new(
+        Path::new(env!("CARGO_BIN_EXE_varsel")),
+        name,
+        store_url,
+        smtp_port,
+        ROUTING,
+    )
 }
 
 /// A PostgreSQL cluster of the test's own (initdb in a scratch directory, a free port, trust
@@ -407,472 +290,6 @@ fn queue_depth(vhost: &str, queue: &str) -> (u64, u64) {
         String::from_utf8_lossy(&out.stdout)
     );
 }
-
-// ---------------------------------------------------------------------------------------------
-// Brokers as child processes.
-
-/// One `varsel serve` process. Killed (SIGKILL) when dropped.
-struct Broker {
-    name: String,
-    child: Option<Child>,
-    ops: SocketAddr,
-    config: PathBuf,
-    dir: PathBuf,
-}
-
-impl Broker {
-    fn spawn(dir: &Path, name: &str, config_text: &str) -> Broker {
-        let ops: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let text = config_text.replace("@OPS@", &ops.to_string());
-        let config = dir.join(format!("{name}.toml"));
-        std::fs::write(&config, text).unwrap();
-        let mut b = Broker {
-            name: name.into(),
-            child: None,
-            ops,
-            config,
-            dir: dir.to_path_buf(),
-        };
-        b.restart();
-        b
-    }
-
-    /// Starts the process (again), appending to its log file.
-    fn restart(&mut self) {
-        let logfile = self.dir.join(format!("{}.log", self.name));
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&logfile)
-            .unwrap();
-        let err = out.try_clone().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_varsel"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&self.config)
-            .current_dir(&self.dir)
-            .env("RUST_LOG", "warn,varsel=info")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start varsel serve");
-        self.child = Some(child);
-    }
-
-    /// SIGKILL: no shutdown, no clean close of anything.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Whether the process is still running (it did not exit or crash).
-    fn alive(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
-    }
-
-    /// CPU time (user + system) the process has used so far, from /proc (Linux).
-    fn cpu_seconds(&self) -> Option<f64> {
-        let pid = self.child.as_ref()?.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the command name (which may contain spaces) start at field 3.
-        let rest = stat.rsplit_once(')')?.1;
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-        Some(ticks / 100.0)
-    }
-
-    /// The HTTP status of `/readyz`, or None when the server does not answer in 5 s.
-    async fn readyz(&self) -> Option<u16> {
-        http_status(self.ops, "/readyz").await
-    }
-
-    async fn wait_ready(&mut self, limit: Duration) -> Duration {
-        let start = Instant::now();
-        loop {
-            assert!(self.alive(), "{} exited; see {}.log", self.name, self.name);
-            if self.readyz().await == Some(200) {
-                return start.elapsed();
-            }
-            if start.elapsed() >= limit {
-                let log = self.log_text();
-                let tail: Vec<&str> = log.lines().rev().take(20).collect();
-                panic!(
-                    "{} not ready after {limit:?}; its log ends:\n{}",
-                    self.name,
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{}.log", self.name))).unwrap_or_default()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.ok()?;
-        let text = String::from_utf8_lossy(&buf);
-        text.split_whitespace().nth(1)?.parse().ok()
-    };
-    tokio::time::timeout(Duration::from_secs(5), exchange)
-        .await
-        .ok()
-        .flatten()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The world: keys, registry, routing table, configuration, clients.
-
-struct World {
-    dir: tempfile::TempDir,
-    vhost: Vhost,
-    store_url: String,
-    /// The configuration text with `@OPS@` where each instance's ops address goes.
-    config: String,
-}
-
-impl World {
-    fn new(name: &str, store_url: &str, smtp_port: Option<u16>) -> World {
-        let dir = varsel_testkit::temp_dir();
-        let vhost = Vhost::create(name);
-        varsel_testkit::world::write_world(dir.path()).unwrap();
-        std::fs::write(dir.path().join("routing.toml"), ROUTING).unwrap();
-        varsel_testkit::world::broker_config(dir.path(), &vhost.url(), 1, smtp_port, "@OPS@").ok();
-        let text = std::fs::read_to_string(dir.path().join("varsel.toml")).unwrap();
-        // Short leases, so work claimed by a killed instance is taken over within seconds.
-        let config = text
-            .replace(
-                "url = \"sqlite://varsel.db\"",
-                &format!("url = \"{store_url}\""),
-            )
-            .replace("[outbox]\n", "[outbox]\nlease = \"5s\"\n")
-            .replace("[escalation]\n", "[escalation]\nlease = \"5s\"\n");
-        assert!(config.contains(store_url) && config.contains("lease = \"5s\""));
-        World {
-            dir,
-            vhost,
-            store_url: store_url.to_owned(),
-            config,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn broker(&self, name: &str) -> Broker {
-        Broker::spawn(self.path(), name, &self.config)
-    }
-
-    fn client(&self, id: &str) -> Client {
-        let cfg = varsel_testkit::world::client_config(self.path(), id, &self.vhost.url()).unwrap();
-        Client::load(cfg).unwrap()
-    }
-
-    async fn store(&self) -> Store {
-        // A relative SQLite path is relative to the configuration's directory.
-        let url = match self.store_url.strip_prefix("sqlite://") {
-            Some(rel) if !rel.starts_with('/') => {
-                format!("sqlite://{}", self.path().join(rel).display())
-            }
-            _ => self.store_url.clone(),
-        };
-        Store::connect(&url).await.expect("open the store")
-    }
-}
-
-/// The school's example alert, leaving in six hours, in `category`.
-fn document(category: Category) -> Document {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .join("deploy/examples/alert.json");
-    let mut doc: Document = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let departure = Utc::now() + chrono::Duration::hours(6);
-    doc.header.category = category;
-    doc.header.planned_departure = Some(departure);
-    if let Some(t) = doc.body.travel.as_mut() {
-        t.planned_departure = Some(departure);
-    }
-    doc
-}
-
-/// Publishes `n` alerts on one connection (confirm per message); returns their ids.
-async fn publish(school: &Client, n: usize, category: Category) -> Vec<Uuid> {
-    let doc = document(category);
-    let (conn, publisher) = school.connect().await.expect("the school connects");
-    let mut ids = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (payload, compact) = school.seal(&doc, Utc::now()).expect("seal");
-        school
-            .publish(&publisher, &payload, &compact)
-            .await
-            .expect("publish confirmed");
-        ids.push(payload.id);
-    }
-    let _ = conn.close(200, "done".into()).await;
-    ids
-}
-
-/// Like [`publish`], retrying a message whose publish failed (RabbitMQ going away) on a new
-/// connection, until `limit` passes.
-async fn publish_through(school: &Client, n: usize, limit: Duration) -> Vec<Uuid> {
-    let doc = document(Category::DepartureImminent);
-    let deadline = Instant::now() + limit;
-    let mut ids = Vec::with_capacity(n);
-    let mut link = None;
-    while ids.len() < n {
-        assert!(Instant::now() < deadline, "could not publish the burst");
-        if link.is_none() {
-            match school.connect().await {
-                Ok(l) => link = Some(l),
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    continue;
-                }
-            }
-        }
-        let (_, publisher) = link.as_ref().unwrap();
-        let (payload, compact) = school.seal(&doc, Utc::now()).expect("seal");
-        match school.publish(publisher, &payload, &compact).await {
-            Ok(()) => ids.push(payload.id),
-            // Not confirmed: not sent as far as the school knows. (If RabbitMQ did take it, the
-            // broker routes an alert the test does not expect, which the final check reports.)
-            Err(_) => link = None,
-        }
-    }
-    if let Some((conn, _)) = link {
-        let _ = conn.close(200, "done".into()).await;
-    }
-    ids
-}
-
-async fn count_alerts(store: &Store) -> usize {
-    store
-        .alerts(&AlertFilter::default())
-        .await
-        .map(|a| a.len())
-        .unwrap_or(0)
-}
-
-/// Polls until `check` holds and returns how long it took; every 200 ms, since each check may
-/// query every broker's store while the brokers are being killed and restarted.
-async fn wait_for<F, Fut>(limit: Duration, what: &str, check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    wait::holds(limit, Duration::from_millis(200), what, check)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// What the final check found, for the test's log.
-#[derive(Debug, Default)]
-#[allow(dead_code)] // read through Debug, in the test's log
-struct Settled {
-    alerts: usize,
-    deliveries: usize,
-    timers: usize,
-    extra_sends: usize,
-    inbox_items: BTreeMap<String, usize>,
-}
-
-/// Waits until the brokers have routed every alert in `expected` (alert id -> its required
-/// recipients), sent everything in the outbox and fired every timer; drains the agencies'
-/// inboxes until every delivery is received; then checks the invariants of the whole run.
-async fn settle_and_check(
-    world: &World,
-    expected: &BTreeMap<Uuid, Vec<&'static str>>,
-    limit: Duration,
-) -> Settled {
-    let store = world.store().await;
-    let start = Instant::now();
-    let want = expected.len();
-    wait_for(limit, "every alert to be routed", || async {
-        count_alerts(&store).await >= want
-    })
-    .await;
-    wait_for(
-        limit,
-        "the outbox to empty and every timer to fire",
-        || async {
-            store
-                .stats(Utc::now())
-                .await
-                .map(|s| s.outbox_pending == 0 && s.timers_pending == 0)
-                .unwrap_or(false)
-        },
-    )
-    .await;
-    log(format!("routed, sent and fired in {:?}", start.elapsed()));
-
-    // The agencies read their inboxes (each receipted at once) until every delivery is received.
-    let agencies: BTreeSet<&str> = expected.values().flatten().copied().collect();
-    let clients: BTreeMap<&str, Client> = agencies.iter().map(|a| (*a, world.client(a))).collect();
-    let mut inbox_items: BTreeMap<String, usize> = BTreeMap::new();
-    let deadline = Instant::now() + limit;
-    loop {
-        let drained = futures_util::future::join_all(clients.values().map(drain)).await;
-        for (a, items) in clients.keys().zip(drained) {
-            *inbox_items.entry(a.to_string()).or_default() += items.len();
-        }
-        let mut missing = 0;
-        for id in expected.keys() {
-            let ds = store.deliveries_of(*id).await.expect("deliveries");
-            missing += ds.iter().filter(|d| d.received_at.is_none()).count();
-        }
-        if missing == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} deliveries still not received"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    log(format!(
-        "inboxes drained and every delivery received after {:?} ({inbox_items:?})",
-        start.elapsed()
-    ));
-
-    // Routed once: the alert rows are exactly the alerts published, each routed by one entry.
-    let alerts = store.alerts(&AlertFilter::default()).await.unwrap();
-    let stored: BTreeSet<Uuid> = alerts.iter().map(|a| a.id).collect();
-    let wanted: BTreeSet<Uuid> = expected.keys().copied().collect();
-    assert_eq!(
-        stored, wanted,
-        "the store holds exactly the alerts published"
-    );
-    let audit = store.audit_entries(None).await.unwrap();
-    assert_eq!(
-        varsel_broker::audit::verify(&audit).map_err(|b| format!("seq {}: {}", b.seq, b.why)),
-        Ok(audit.len()),
-        "the audit log is one valid chain"
-    );
-    assert!(
-        !audit.iter().any(|e| e.action == "message_refused"),
-        "nothing was refused"
-    );
-    let mut routed: BTreeMap<Uuid, usize> = BTreeMap::new();
-    let mut escalations: BTreeMap<Uuid, usize> = BTreeMap::new();
-    for e in &audit {
-        let Some(a) = e.alert else { continue };
-        if e.action == "alert_routed" {
-            *routed.entry(a).or_default() += 1;
-        }
-        if e.action.starts_with("escalation_") {
-            *escalations.entry(a).or_default() += 1;
-        }
-    }
-
-    let mut settled = Settled {
-        alerts: alerts.len(),
-        inbox_items,
-        ..Default::default()
-    };
-    let mut per_recipient: BTreeMap<String, BTreeSet<Uuid>> = BTreeMap::new();
-    for (id, recipients) in expected {
-        assert_eq!(routed.get(id), Some(&1), "alert {id} routed exactly once");
-        let ds = store.deliveries_of(*id).await.unwrap();
-        let names: Vec<&str> = ds.iter().map(|d| d.recipient.as_str()).collect();
-        let mut sorted_names = names.clone();
-        sorted_names.sort();
-        let mut want_names = recipients.clone();
-        want_names.sort();
-        assert_eq!(
-            sorted_names, want_names,
-            "alert {id}: one delivery per recipient"
-        );
-        for d in &ds {
-            assert!(
-                d.received_at.is_some()
-                    && matches!(
-                        d.state,
-                        DeliveryState::Received | DeliveryState::Acknowledged
-                    ),
-                "alert {id}: delivery {} to {} is {:?}",
-                d.id,
-                d.recipient,
-                d.state
-            );
-            per_recipient
-                .entry(d.recipient.to_string())
-                .or_default()
-                .insert(d.id);
-        }
-        settled.deliveries += ds.len();
-        let outbox = store.outbox_of(*id).await.unwrap();
-        for d in &ds {
-            let sends = outbox.iter().filter(|o| o.delivery == Some(d.id)).count();
-            assert!(sends >= 1, "delivery {} was put in the outbox", d.id);
-            settled.extra_sends += sends - 1;
-        }
-        let timers = store.timers_of(*id).await.unwrap();
-        assert!(
-            timers.iter().all(|t| t.state == TimerState::Fired),
-            "alert {id}: every timer fired"
-        );
-        assert_eq!(
-            escalations.get(id).copied().unwrap_or(0),
-            timers.len(),
-            "alert {id}: one escalation entry per timer, so each fired once"
-        );
-        settled.timers += timers.len();
-    }
-
-    // Each agency's client processed every delivery of its own exactly once.
-    for (agency, client) in &clients {
-        let processed = client.state().processed();
-        let mut seen: BTreeMap<Uuid, usize> = BTreeMap::new();
-        for key in &processed {
-            if let Some(id) = key.strip_prefix("delivery-") {
-                *seen.entry(id.parse().unwrap()).or_default() += 1;
-            }
-        }
-        let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(
-            twice.is_empty(),
-            "{agency} processed deliveries twice: {twice:?}"
-        );
-        let seen: BTreeSet<Uuid> = seen.into_keys().collect();
-        assert_eq!(
-            Some(&seen),
-            per_recipient.get(*agency),
-            "{agency} processed exactly its deliveries"
-        );
-    }
-    store.close().await;
-    settled
-}
-
-fn expect(ids: &[Uuid], recipients: &[&'static str]) -> BTreeMap<Uuid, Vec<&'static str>> {
-    ids.iter().map(|id| (*id, recipients.to_vec())).collect()
-}
-
-fn admin_pg() -> String {
-    std::env::var("VARSEL_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_PG.into())
-}
-
 // ---------------------------------------------------------------------------------------------
 // The tests.
 
@@ -886,7 +303,7 @@ async fn sigkill_one_of_two_during_burst() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let db = Database::create(&admin_pg()).await;
-    let world = World::new("sigkill", &db.url, None);
+    let world = world("sigkill", &db.url, None);
     let mut a = world.broker("a");
     let mut b = world.broker("b");
     a.wait_ready(Duration::from_secs(60)).await;
@@ -958,7 +375,7 @@ async fn postgres_down_for_20_seconds() {
     let _serial = serial();
     let pg = PrivatePg::start();
     let db = Database::create(&pg.admin_url()).await;
-    let world = World::new("pgdown", &db.url, None);
+    let world = world("pgdown", &db.url, None);
     let mut a = world.broker("a");
     let mut b = world.broker("b");
     a.wait_ready(Duration::from_secs(60)).await;
@@ -994,12 +411,12 @@ async fn postgres_down_for_20_seconds() {
             Duration::from_secs(15),
             "RabbitMQ to show the input published during the outage",
             || async {
-                let (ready, unacked) = queue_depth(&world.vhost.name, "varsel.intake");
+                let (ready, unacked) = queue_depth(&world.vhost, "varsel.intake");
                 ready + unacked > 0
             },
         )
         .await;
-        let (ready, unacked) = queue_depth(&world.vhost.name, "varsel.intake");
+        let (ready, unacked) = queue_depth(&world.vhost, "varsel.intake");
         log(format!(
             "during the outage: intake holds {ready} ready + {unacked} unacked, readyz a={:?} b={:?}",
             a.readyz().await,
@@ -1049,7 +466,7 @@ async fn postgres_down_for_20_seconds() {
 async fn rabbitmq_restart() {
     let _serial = serial();
     let db = Database::create(&admin_pg()).await;
-    let world = World::new("rmqrestart", &db.url, None);
+    let world = world("rmqrestart", &db.url, None);
     let mut a = world.broker("a");
     let mut b = world.broker("b");
     a.wait_ready(Duration::from_secs(60)).await;
@@ -1084,7 +501,11 @@ async fn rabbitmq_restart() {
         ready_b,
         restarted.elapsed()
     ));
-    ids.extend(publish_through(&school, 40, Duration::from_secs(120)).await);
+    ids.extend(
+        publish_through(&school, 40, Duration::from_secs(120))
+            .await
+            .confirmed,
+    );
     let settled = settle_and_check(
         &world,
         &expect(&ids, &[SOCIAL, POLICE]),
@@ -1122,7 +543,7 @@ async fn smtp_down() {
     let _serial = serial();
     let db = Database::create(&admin_pg()).await;
     let relay: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let world = World::new("smtpdown", &db.url, Some(relay.port()));
+    let world = world("smtpdown", &db.url, Some(relay.port()));
     let mut a = world.broker("a");
     let mut b = world.broker("b");
     a.wait_ready(Duration::from_secs(60)).await;
@@ -1247,7 +668,7 @@ async fn slow_smtp_sends_each_notice_once_and_holds_up_no_delivery() {
     let _serial = serial();
     let db = Database::create(&admin_pg()).await;
     let sink = varsel_testkit::smtp::SmtpSink::start().await;
-    let mut world = World::new("slowsmtp", &db.url, Some(sink.port()));
+    let mut world = world("slowsmtp", &db.url, Some(sink.port()));
     // Shorter than the relay's delay: only a renewed lease keeps the other instance from taking
     // over a notice that is being sent.
     world.config = world
@@ -1471,12 +892,12 @@ async fn sqlite_outage<G>(world: &World, broker: &mut Broker, break_store: impl 
         Duration::from_secs(30),
         "RabbitMQ to show the held input as not acknowledged",
         || async {
-            let (ready, unacked) = queue_depth(&world.vhost.name, "varsel.intake");
+            let (ready, unacked) = queue_depth(&world.vhost, "varsel.intake");
             ready + unacked > 0
         },
     )
     .await;
-    let (ready, unacked) = queue_depth(&world.vhost.name, "varsel.intake");
+    let (ready, unacked) = queue_depth(&world.vhost, "varsel.intake");
     log(format!(
         "store unwritable: intake holds {ready} ready + {unacked} unacked; {} of 40 alerts stored",
         count_alerts(&store).await
@@ -1515,7 +936,7 @@ async fn sqlite_outage<G>(world: &World, broker: &mut Broker, break_store: impl 
 async fn sqlite_disk_full_and_read_only() {
     let _serial = serial();
     {
-        let world = World::new("diskfull", "sqlite://store/varsel.db", None);
+        let world = world("diskfull", "sqlite://store/varsel.db", None);
         let store_dir = world.path().join("store");
         // Never skipped: a machine where this cannot run fails the test and says why.
         let _mount = Tmpfs::mount(&store_dir, "32m").unwrap_or_else(|e| {
@@ -1531,7 +952,7 @@ async fn sqlite_disk_full_and_read_only() {
         broker.kill();
     }
     {
-        let world = World::new("readonly", "sqlite://store/varsel.db", None);
+        let world = world("readonly", "sqlite://store/varsel.db", None);
         let store_dir = world.path().join("store");
         std::fs::create_dir_all(&store_dir).unwrap();
         let mut broker = world.broker("a");

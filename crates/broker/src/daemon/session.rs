@@ -1,5 +1,6 @@
 //! One AMQP connection kept up: connect with backoff, declare the topology, consume intake and
-//! the alternate exchange's catch, and reconnect when RabbitMQ goes away.
+//! the alternate exchange's catch, and reconnect when RabbitMQ goes away: to the next node of
+//! the cluster first when several are configured, since the one just lost may be down.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,29 +28,33 @@ pub(super) async fn supervise_amqp(
     link: Arc<watch::Sender<Option<amqp::Publisher>>>,
     signals: Signals,
 ) {
-    let url = shared.config.amqp.url.clone();
     let max_delay = shared.config.amqp.reconnect_max_delay;
     // Started again by the supervisor after a panic: nothing of a session that died is kept.
     let _ = link.send(None);
     shared.health.set_amqp(false);
     let mut first = true;
+    // The node to try first: after a lost connection, the one after the node it went to.
+    let mut next = 0;
     loop {
         let stop = signals.clone();
-        let Some(conn) = amqp::connect_with_backoff(
+        let Some((conn, node)) = amqp::connect_with_backoff(
             &shared.config.amqp,
             "varsel-broker",
             max_delay,
+            next,
             async move { stop.stopped().await },
         )
         .await
         else {
             break;
         };
+        next = node + 1;
+        let url = &shared.config.amqp.urls[node];
         if !first {
             shared.metrics.amqp_reconnected();
         }
         first = false;
-        tracing::info!(url = %amqp::redact_url(&url), "connected to RabbitMQ");
+        tracing::info!(url = %amqp::redact_url(url), "connected to RabbitMQ");
         let result = session(&shared, &conn, &link, &signals).await;
         let _ = link.send(None);
         shared.health.set_amqp(false);

@@ -91,7 +91,7 @@ impl Client {
                 state_dir: PathBuf::new(),
                 suite: varsel_protocol::message::Suite::X25519,
                 amqp: varsel_transport::settings::Amqp {
-                    url: String::new(),
+                    urls: vec![String::new()],
                     prefetch: 1,
                     reconnect_max_delay: std::time::Duration::ZERO,
                     tls: None,

@@ -1,5 +1,6 @@
-//! Opening connections to RabbitMQ: plain or over mutual TLS, each with a deadline, and with
-//! backoff until one succeeds.
+//! Opening connections to RabbitMQ: plain or over mutual TLS, each with a deadline, to one of a
+//! cluster's nodes (the next one when a node does not answer), and with backoff until one
+//! succeeds.
 
 use std::time::Duration;
 
@@ -58,23 +59,57 @@ pub(super) async fn connect_within(
     .await
 }
 
-/// Opens one connection as configured: over TLS with our client certificate and EXTERNAL
+/// Opens one connection as configured, to the first of the configured nodes that accepts it (see
+/// [`connect_from`]).
+pub async fn connect_to(settings: &settings::Amqp, name: &str) -> Result<Connection, Error> {
+    connect_from(settings, name, 0).await.map(|(c, _)| c)
+}
+
+/// Tries each configured URL once, starting with the one at `start` (modulo their number), and
+/// returns the first connection made with the index of its URL, or the last node's error.
+pub async fn connect_from(
+    settings: &settings::Amqp,
+    name: &str,
+    start: usize,
+) -> Result<(Connection, usize), Error> {
+    let n = settings.urls.len();
+    let mut last = None;
+    for k in 0..n {
+        let i = (start + k) % n;
+        match connect_url(settings, &settings.urls[i], name).await {
+            Ok(c) => return Ok((c, i)),
+            Err(e) => {
+                if n > 1 {
+                    tracing::warn!(error = %e, "RabbitMQ node not reachable, trying the next");
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.expect("the configuration names at least one URL"))
+}
+
+/// Opens one connection to `url`: over TLS with our client certificate and EXTERNAL
 /// authentication when `settings.tls` is set (the server verified against the configured CA
 /// only), plainly otherwise.
-pub async fn connect_to(settings: &settings::Amqp, name: &str) -> Result<Connection, Error> {
+async fn connect_url(
+    settings: &settings::Amqp,
+    url: &str,
+    name: &str,
+) -> Result<Connection, Error> {
     let Some(identity) = &settings.tls else {
-        return connect(&settings.url, name).await;
+        return connect(url, name).await;
     };
     let failed = |source| Error::Connect {
-        url: redact_url(&settings.url),
+        url: redact_url(url),
         source,
     };
     let tls = identity.tls_config().map_err(|e| Error::Tls {
-        url: redact_url(&settings.url),
+        url: redact_url(url),
         detail: e.to_string(),
     })?;
-    let mut uri: lapin::uri::AMQPUri = settings.url.parse().map_err(|detail| Error::Tls {
-        url: redact_url(&settings.url),
+    let mut uri: lapin::uri::AMQPUri = url.parse().map_err(|detail| Error::Tls {
+        url: redact_url(url),
         detail,
     })?;
     uri.query.auth_mechanism = Some(lapin::uri::SASLMechanism::External);
@@ -82,7 +117,7 @@ pub async fn connect_to(settings: &settings::Amqp, name: &str) -> Result<Connect
     let runtime = lapin::runtime::default_runtime().map_err(failed)?;
     within(
         CONNECT_TIMEOUT,
-        || format!("connecting to RabbitMQ at {}", redact_url(&settings.url)),
+        || format!("connecting to RabbitMQ at {}", redact_url(url)),
         async {
             Connection::connect_uri_with_config(uri, props, tls, runtime)
                 .await
@@ -92,24 +127,29 @@ pub async fn connect_to(settings: &settings::Amqp, name: &str) -> Result<Connect
     .await
 }
 
-/// Connects, retrying with exponential backoff and jitter (200 ms doubling up to `max_delay`,
-/// [`crate::retry`]) until it succeeds or
-/// `stop` resolves. Every failed attempt is logged.
+/// Connects, trying every configured node in turn from the one at `start`, and after each round
+/// in which none answered waits with exponential backoff and jitter (200 ms doubling up to
+/// `max_delay`, [`crate::retry`]), until one accepts or `stop` resolves. Returns the connection
+/// and the index of the URL it went to. Every failed attempt is logged.
 pub async fn connect_with_backoff(
     settings: &settings::Amqp,
     name: &str,
     max_delay: Duration,
+    start: usize,
     stop: impl std::future::Future<Output = ()>,
-) -> Option<Connection> {
+) -> Option<(Connection, usize)> {
     tokio::pin!(stop);
     let mut delays = crate::retry::delays(Duration::from_millis(200), max_delay);
     loop {
         let delay = delays.next().unwrap_or(max_delay);
-        match connect_to(settings, name).await {
-            Ok(c) => return Some(c),
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ not reachable, retrying");
-            }
+        tokio::select! {
+            made = connect_from(settings, name, start) => match made {
+                Ok(c) => return Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ not reachable, retrying");
+                }
+            },
+            _ = &mut stop => return None,
         }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}

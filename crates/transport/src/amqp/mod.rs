@@ -24,7 +24,9 @@ use varsel_protocol::message::{Kind, ParticipantId};
 
 mod connect;
 use connect::within;
-pub use connect::{connect, connect_to, connect_with_backoff, CONFIRM_TIMEOUT, CONNECT_TIMEOUT};
+pub use connect::{
+    connect, connect_from, connect_to, connect_with_backoff, CONFIRM_TIMEOUT, CONNECT_TIMEOUT,
+};
 
 /// Where participants publish.
 pub const IN: &str = "varsel.in";

@@ -104,7 +104,7 @@ impl World {
             state_dir: self.dir.join("state").join(id.as_str()),
             suite,
             amqp: Amqp {
-                url: url.to_owned(),
+                urls: vec![url.to_owned()],
                 prefetch: 64,
                 reconnect_max_delay: Duration::from_secs(5),
                 tls: None,
