@@ -35,6 +35,10 @@ fn configmap_toml(yaml: &str) -> String {
 
 fn assert_three_nodes(config: &Config, host: impl Fn(usize) -> String) {
     assert_eq!(config.amqp.urls.len(), 3, "{:?}", config.amqp.urls);
+    assert!(
+        config.heartbeat.is_some(),
+        "the deployed brokers check every agency line with heartbeats"
+    );
     for (i, url) in config.amqp.urls.iter().enumerate() {
         assert!(url.contains(&host(i)), "node {i}: {url}");
     }
