@@ -4,9 +4,11 @@
 //! server on loopback that keeps what it receives), [`certs`] (a small certificate authority for
 //! mutual TLS), [`rabbitmq`] (virtual hosts and `rabbitmqctl`), [`wait`] (polling with a
 //! deadline that says what it waited for), [`process`] (child processes with a deadline) and
-//! [`http`] (a GET with chosen headers, for the ops server's tests).
+//! [`http`] (a GET with chosen headers, for the ops server's tests) and [`browser`] (Chromium,
+//! chromedriver and the tests' output directory).
 #![forbid(unsafe_code)]
 
+pub mod browser;
 pub mod certs;
 pub mod harness;
 pub mod http;
