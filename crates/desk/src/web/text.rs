@@ -1,0 +1,336 @@
+//! Everything the desk's pages say, in Swedish (the default) and English, and the words for the
+//! protocol's codes (categories, urgencies, outcomes, sections).
+
+/// The language of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Sv,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Sv => "sv",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Lang> {
+        match code {
+            "sv" => Some(Lang::Sv),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The other language, which the switch on every page offers.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Sv => Lang::En,
+            Lang::En => Lang::Sv,
+        }
+    }
+
+    pub fn t(self) -> &'static Text {
+        match self {
+            Lang::Sv => &SV,
+            Lang::En => &EN,
+        }
+    }
+}
+
+/// The fixed strings of the pages.
+pub struct Text {
+    pub language_name: &'static str,
+    pub sign_in: &'static str,
+    pub username: &'static str,
+    pub password: &'static str,
+    pub next: &'static str,
+    pub code: &'static str,
+    pub code_hint: &'static str,
+    pub sign_in_failed: &'static str,
+    pub code_failed: &'static str,
+    pub throttled: &'static str,
+    pub sign_out: &'static str,
+    pub signed_in_as: &'static str,
+    pub inbox: &'static str,
+    pub inbox_empty: &'static str,
+    pub received: &'static str,
+    pub urgency: &'static str,
+    pub category: &'static str,
+    pub municipality: &'static str,
+    pub deadline: &'static str,
+    pub role: &'static str,
+    pub state: &'static str,
+    pub school: &'static str,
+    pub required: &'static str,
+    pub informed: &'static str,
+    pub overdue: &'static str,
+    pub in_time: &'static str,
+    pub acknowledged_by: &'static str,
+    pub not_acknowledged: &'static str,
+    pub exercise: &'static str,
+    pub test: &'static str,
+    pub alert: &'static str,
+    pub planned_departure: &'static str,
+    pub sealed_note: &'static str,
+    pub open_sections: &'static str,
+    pub opened_logged: &'static str,
+    pub not_granted: &'static str,
+    pub acknowledge: &'static str,
+    pub outcome: &'static str,
+    pub choose_outcome: &'static str,
+    pub outcome_missing: &'static str,
+    pub already_acknowledged: &'static str,
+    pub ack_failed: &'static str,
+    pub csrf_refused: &'static str,
+    pub forbidden: &'static str,
+    pub not_found: &'static str,
+    pub no_pages_for_role: &'static str,
+    pub back_to_inbox: &'static str,
+    pub store_failed: &'static str,
+}
+
+pub static SV: Text = Text {
+    language_name: "Svenska",
+    sign_in: "Logga in",
+    username: "Användarnamn",
+    password: "Lösenord",
+    next: "Fortsätt",
+    code: "Engångskod",
+    code_hint: "Sex siffror från din autentiseringsapp.",
+    sign_in_failed: "Inloggningen misslyckades: fel användarnamn eller lösenord, eller så är kontot tillfälligt låst.",
+    code_failed: "Koden godtogs inte. Vänta på nästa kod och försök igen.",
+    throttled: "För många inloggningsförsök. Vänta en minut och försök igen.",
+    sign_out: "Logga ut",
+    signed_in_as: "Inloggad som",
+    inbox: "Inkorg",
+    inbox_empty: "Inga varsel har kommit.",
+    received: "Mottaget",
+    urgency: "Brådska",
+    category: "Kategori",
+    municipality: "Kommun",
+    deadline: "Tid kvar att kvittera",
+    role: "Roll",
+    state: "Läge",
+    school: "Skola",
+    required: "Måste kvittera",
+    informed: "För kännedom",
+    overdue: "FÖRSENAD",
+    in_time: "kvar",
+    acknowledged_by: "Kvitterat av",
+    not_acknowledged: "Ej kvitterat",
+    exercise: "ÖVNING",
+    test: "TEST",
+    alert: "Varsel",
+    planned_departure: "Planerad avresa",
+    sealed_note: "Innehållet är förseglat. Det öppnas först när du begär det, och öppnandet loggas med ditt namn.",
+    open_sections: "Öppna innehållet",
+    opened_logged: "Öppnat och loggat.",
+    not_granted: "Delar som inte tilldelats er",
+    acknowledge: "Kvittera",
+    outcome: "Utfall",
+    choose_outcome: "Välj utfall",
+    outcome_missing: "Välj ett utfall innan du kvitterar.",
+    already_acknowledged: "Varslet är redan kvitterat. Kvitteringen skickades inte en gång till.",
+    ack_failed: "Kvitteringen kunde inte skickas just nu (ingen kontakt med meddelandeservern). Försök igen.",
+    csrf_refused: "Formuläret saknar giltig kontrollkod (det kan ha gått ut). Ladda om sidan och försök igen.",
+    forbidden: "Din roll har inte tillgång till den här sidan.",
+    not_found: "Sidan finns inte.",
+    no_pages_for_role: "Skolans sidor (nytt varsel, mina varsel) finns inte i skrivbordet ännu.",
+    back_to_inbox: "Tillbaka till inkorgen",
+    store_failed: "Ett internt fel uppstod. Försök igen om en stund.",
+};
+
+pub static EN: Text = Text {
+    language_name: "English",
+    sign_in: "Sign in",
+    username: "User name",
+    password: "Password",
+    next: "Continue",
+    code: "One-time code",
+    code_hint: "Six digits from your authenticator app.",
+    sign_in_failed: "Sign-in failed: wrong user name or password, or the account is locked for a while.",
+    code_failed: "The code was not accepted. Wait for the next code and try again.",
+    throttled: "Too many sign-in attempts. Wait a minute and try again.",
+    sign_out: "Sign out",
+    signed_in_as: "Signed in as",
+    inbox: "Inbox",
+    inbox_empty: "No alerts have arrived.",
+    received: "Received",
+    urgency: "Urgency",
+    category: "Category",
+    municipality: "Municipality",
+    deadline: "Time left to acknowledge",
+    role: "Role",
+    state: "State",
+    school: "School",
+    required: "Must acknowledge",
+    informed: "For information",
+    overdue: "OVERDUE",
+    in_time: "left",
+    acknowledged_by: "Acknowledged by",
+    not_acknowledged: "Not acknowledged",
+    exercise: "EXERCISE",
+    test: "TEST",
+    alert: "Alert",
+    planned_departure: "Planned departure",
+    sealed_note: "The content is sealed. It is opened only when you ask, and the opening is logged with your name.",
+    open_sections: "Open the content",
+    opened_logged: "Opened and logged.",
+    not_granted: "Sections not granted to you",
+    acknowledge: "Acknowledge",
+    outcome: "Outcome",
+    choose_outcome: "Choose an outcome",
+    outcome_missing: "Choose an outcome before acknowledging.",
+    already_acknowledged: "The alert is already acknowledged. The acknowledgement was not sent again.",
+    ack_failed: "The acknowledgement could not be sent just now (no contact with the message server). Try again.",
+    csrf_refused: "The form has no valid check code (it may have expired). Reload the page and try again.",
+    forbidden: "Your role does not give access to this page.",
+    not_found: "No such page.",
+    no_pages_for_role: "The school's pages (new alert, my alerts) are not in the desk yet.",
+    back_to_inbox: "Back to the inbox",
+    store_failed: "An internal error occurred. Try again in a while.",
+};
+
+/// The words for a protocol code, or the code itself when there are none.
+pub fn code(lang: Lang, code: &str) -> &str {
+    let sv = lang == Lang::Sv;
+    match code {
+        "departure_imminent" => {
+            if sv {
+                "Förestående avresa"
+            } else {
+                "Departure imminent"
+            }
+        }
+        "not_returned_after_break" => {
+            if sv {
+                "Ej återkommen efter lov"
+            } else {
+                "Not returned after a break"
+            }
+        }
+        "missing_at_term_start" => {
+            if sv {
+                "Saknas vid terminsstart"
+            } else {
+                "Missing at term start"
+            }
+        }
+        "suspected_abroad" => {
+            if sv {
+                "Misstänks vara utomlands"
+            } else {
+                "Suspected abroad"
+            }
+        }
+        "immediate" => {
+            if sv {
+                "Omedelbar"
+            } else {
+                "Immediate"
+            }
+        }
+        "expected" => {
+            if sv {
+                "Snar"
+            } else {
+                "Expected"
+            }
+        }
+        "future" => {
+            if sv {
+                "Framtida"
+            } else {
+                "Future"
+            }
+        }
+        "case_opened" => {
+            if sv {
+                "Ärende öppnat"
+            } else {
+                "Case opened"
+            }
+        }
+        "already_known" => {
+            if sv {
+                "Redan känt"
+            } else {
+                "Already known"
+            }
+        }
+        "not_our_jurisdiction" => {
+            if sv {
+                "Inte vårt ansvar"
+            } else {
+                "Not our jurisdiction"
+            }
+        }
+        "forwarded" => {
+            if sv {
+                "Vidarebefordrat"
+            } else {
+                "Forwarded"
+            }
+        }
+        "no_action_needed" => {
+            if sv {
+                "Ingen åtgärd behövs"
+            } else {
+                "No action needed"
+            }
+        }
+        "core" => {
+            if sv {
+                "Elev, skola och oro"
+            } else {
+                "Pupil, school and concern"
+            }
+        }
+        "family" => {
+            if sv {
+                "Familj"
+            } else {
+                "Family"
+            }
+        }
+        "travel" => {
+            if sv {
+                "Resa"
+            } else {
+                "Travel"
+            }
+        }
+        "school_actions" => {
+            if sv {
+                "Skolans åtgärder"
+            } else {
+                "School's actions"
+            }
+        }
+        "alert" => {
+            if sv {
+                "Varsel"
+            } else {
+                "Alert"
+            }
+        }
+        "update" => {
+            if sv {
+                "Uppdatering"
+            } else {
+                "Update"
+            }
+        }
+        "cancel" => {
+            if sv {
+                "Återkallat"
+            } else {
+                "Cancelled"
+            }
+        }
+        other => other,
+    }
+}
