@@ -239,7 +239,10 @@ mod tests {
             "norrkoping-socialtjansten"
         );
         assert_eq!(c.session.idle, std::time::Duration::from_secs(900));
+        assert_eq!(c.session.lifetime, std::time::Duration::from_secs(8 * 3600));
         assert_eq!(c.lockout.after, 5);
+        assert_eq!(c.lockout.duration, std::time::Duration::from_secs(900));
+        assert_eq!(c.attempts_per_minute, 20);
     }
 
     #[test]

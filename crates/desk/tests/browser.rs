@@ -77,6 +77,15 @@ async fn click(c: &fantoccini::Client, what: Locator<'_>) {
     .await;
 }
 
+/// The session cookie the browser holds now.
+async fn session_cookie(c: &fantoccini::Client) -> String {
+    c.get_named_cookie("varsel_desk")
+        .await
+        .expect("a session cookie")
+        .value()
+        .to_owned()
+}
+
 /// The value of the first hidden `csrf` field in a page.
 fn csrf_of(html: &str) -> String {
     let at = html
@@ -194,6 +203,7 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     // Password, then a wrong code (refused), then the right one.
     c.goto(&format!("{base}/login")).await.unwrap();
     let page = c.source().await.unwrap();
+    let anonymous = session_cookie(&c).await;
     assert!(
         page.contains("<html lang=\"sv\"") && page.contains("Logga in"),
         "{page}"
@@ -201,6 +211,7 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     type_into(&c, "username", "handlaggare1").await;
     type_into(&c, "password", PASSWORD).await;
     click(&c, Locator::Id("sign-in")).await;
+    let after_password = session_cookie(&c).await;
     assert!(c.current_url().await.unwrap().path() == "/login/code");
     let now = || u64::try_from(chrono::Utc::now().timestamp()).unwrap();
     let right = enrolment.secret.code_at(now());
@@ -217,15 +228,23 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     assert!(refused.text().await.unwrap().contains("Koden godtogs inte"));
     type_into(&c, "code", &enrolment.secret.code_at(now())).await;
     click(&c, Locator::Id("verify")).await;
+    let signed_in = session_cookie(&c).await;
+    // A new session token at each step: one seen before sign-in is worth nothing after.
+    assert!(anonymous != after_password && after_password != signed_in && anonymous != signed_in);
     assert_eq!(c.current_url().await.unwrap().path(), "/inbox");
+    let before = format!("varsel_desk={after_password}");
+    let stale = varsel_testkit::http::get(&addr, "/inbox", &[("Cookie", &before)]).await;
+    assert_eq!(stale.header("location"), Some("/login"), "{stale:?}");
 
-    // The inbox lists the alert with its header in words, required, not overdue.
+    // The inbox lists the alert with the school by name, its header in words, required, not
+    // overdue.
     let row = c
         .find(Locator::Css(&format!("tr[data-delivery='{delivery}']")))
         .await
         .expect("the delivery in the inbox");
     let text = row.text().await.unwrap();
     for words in [
+        "Ektorpsskolan",
         "Omedelbar",
         "Förestående avresa",
         "0581",
@@ -278,8 +297,7 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     .unwrap();
 
     // A form without the CSRF token is refused, with this session's own cookie.
-    let cookie = c.get_named_cookie("varsel_desk").await.unwrap();
-    let cookie = format!("varsel_desk={}", cookie.value());
+    let cookie = format!("varsel_desk={signed_in}");
     let (status, body) = post(
         &addr,
         &format!("/alert/{delivery}/ack"),

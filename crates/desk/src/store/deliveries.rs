@@ -66,10 +66,18 @@ fn delivery(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, Error> {
     })
 }
 
+/// The columns of a delivery with the account that acknowledged it, then `raw` (the sealed
+/// message, or an empty stand-in where a list does not need it).
 macro_rules! select {
-    () => {
-        "SELECT d.*, a.display_name AS acked_by_name FROM deliveries d \
-         LEFT JOIN accounts a ON a.id = d.acked_by"
+    ($raw:literal) => {
+        concat!(
+            "SELECT d.delivery, d.participant, d.alert, d.kind, d.school, d.municipality, \
+             d.category, d.urgency, d.status, d.role, d.planned_departure, d.ack_due, \
+             d.received_at, d.ack_state, d.acked_at, d.outcome, \
+             a.display_name AS acked_by_name, ",
+            $raw,
+            " AS raw FROM deliveries d LEFT JOIN accounts a ON a.id = d.acked_by"
+        )
     };
 }
 
@@ -150,10 +158,10 @@ impl Store {
         Ok(())
     }
 
-    /// A participant's deliveries, newest first.
+    /// A participant's deliveries, newest first, without their sealed messages (`raw` is empty).
     pub async fn inbox(&self, participant: &ParticipantId) -> Result<Vec<Delivery>, Error> {
         let rows = sqlx::query(concat!(
-            select!(),
+            select!("x''"),
             " WHERE d.participant = ? ORDER BY d.received_at DESC, d.delivery"
         ))
         .bind(participant.as_str())
@@ -163,7 +171,7 @@ impl Store {
     }
 
     pub async fn delivery(&self, id: Uuid) -> Result<Option<Delivery>, Error> {
-        let row = sqlx::query(concat!(select!(), " WHERE d.delivery = ?"))
+        let row = sqlx::query(concat!(select!("d.raw"), " WHERE d.delivery = ?"))
             .bind(id.to_string())
             .fetch_optional(self.pool())
             .await?;

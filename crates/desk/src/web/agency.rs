@@ -50,7 +50,10 @@ async fn officer_and(
     };
     match desk.store.delivery(id).await {
         Err(e) => Err(internal(lang, &e)),
-        Ok(Some(d)) if d.participant == a.participant.as_str() => Ok((s, a, Some(d))),
+        Ok(Some(d)) if d.participant == a.participant.as_str() => {
+            let d = named(client(desk, &a), d);
+            Ok((s, a, Some(d)))
+        }
         Ok(_) => Err(pages::message(
             lang,
             StatusCode::NOT_FOUND,
@@ -74,6 +77,19 @@ async fn officer_form(
     Ok((s, a, d.expect("asked for")))
 }
 
+/// The schools' names from the registry in place of their ids, where the registry knows them.
+fn named(client: &Client, mut d: Delivery) -> Delivery {
+    if let Some(p) = d
+        .school
+        .parse()
+        .ok()
+        .and_then(|id| client.registry.participant(&id))
+    {
+        d.school = p.name.clone();
+    }
+    d
+}
+
 fn client<'a>(desk: &'a Desk, a: &Account) -> &'a Client {
     desk.clients
         .get(&a.participant)
@@ -89,7 +105,11 @@ pub(super) async fn inbox(State(desk): State<Shared>, headers: HeaderMap) -> Res
     };
     match desk.store.inbox(&a.participant).await {
         Err(e) => internal(lang, &e),
-        Ok(rows) => pages::inbox(lang, (&a, &s.csrf), &rows, desk.now()),
+        Ok(rows) => {
+            let c = client(&desk, &a);
+            let rows: Vec<Delivery> = rows.into_iter().map(|d| named(c, d)).collect();
+            pages::inbox(lang, (&a, &s.csrf), &rows, desk.now())
+        }
     }
 }
 
