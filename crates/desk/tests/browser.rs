@@ -95,13 +95,9 @@ fn csrf_of(html: &str) -> String {
     html[at..at + html[at..].find('"').unwrap()].to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
-    let h = Harness::start("desk-browser").await;
+/// socialtjänsten's desk in the harness's world, with one officer's account.
+async fn desk_for_socialtjansten(h: &Harness) -> (varsel_desk::Running, accounts::Enrolment) {
     let dir = h.path();
-    let out = output_dir();
-
-    // socialtjänsten's desk, with one officer's account.
     varsel_testkit::world::client_config(dir, SOCIAL, &h.vhost.url()).unwrap();
     std::fs::write(
         dir.join("desk.toml"),
@@ -127,6 +123,38 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     let desk = varsel_desk::start(config, listener, Signals::new(), Clock::system())
         .await
         .unwrap();
+    (desk, enrolment)
+}
+
+/// Chromium under chromedriver, headless.
+async fn browser(dir: &std::path::Path) -> (Chromedriver, fantoccini::Client) {
+    let driver = Chromedriver::start(&dir.join("chromedriver.log")).await;
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium(),
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--no-first-run", "--window-size=1280,900"],
+        }),
+    );
+    let c = ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session with Chromium");
+
+    (driver, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
+    let h = Harness::start("desk-browser").await;
+    let dir = h.path();
+    let out = output_dir();
+
+    let (desk, enrolment) = desk_for_socialtjansten(&h).await;
+    let social: ParticipantId = SOCIAL.parse().unwrap();
     let addr = desk.addr.to_string();
     let base = format!("http://{addr}");
 
@@ -158,8 +186,9 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
         },
     )
     .await;
-    let kept = store.inbox(&social).await.unwrap().remove(0);
-    let delivery = kept.delivery;
+    let delivery = store.inbox(&social).await.unwrap()[0].delivery;
+    let kept = store.delivery(delivery).await.unwrap().unwrap();
+    assert!(kept.raw.len() > 1000, "{} bytes kept", kept.raw.len());
     assert!(
         !String::from_utf8_lossy(&kept.raw).contains(&pupil),
         "the kept message is not sealed"
@@ -183,22 +212,7 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     )
     .await;
 
-    // The browser.
-    let driver = Chromedriver::start(&dir.join("chromedriver.log")).await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium(),
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--no-first-run", "--window-size=1280,900"],
-        }),
-    );
-    let c = ClientBuilder::new(HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a WebDriver session with Chromium");
+    let (driver, c) = browser(dir).await;
 
     // Password, then a wrong code (refused), then the right one.
     c.goto(&format!("{base}/login")).await.unwrap();
@@ -384,6 +398,104 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
         .unwrap()
         .contains("Time left to acknowledge"));
 
+    c.close().await.unwrap();
+    drop(driver);
+    desk.stop().await;
+    h.stop().await;
+}
+
+/// Signs in as the officer: password, then the current code.
+async fn sign_in(c: &fantoccini::Client, base: &str, enrolment: &accounts::Enrolment) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    type_into(c, "username", "handlaggare1").await;
+    type_into(c, "password", PASSWORD).await;
+    click(c, Locator::Id("sign-in")).await;
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    type_into(c, "code", &enrolment.secret.code_at(now)).await;
+    click(c, Locator::Id("verify")).await;
+}
+
+/// Figures for the report, not assertions on speed: the inbox and an alert page with 1,000
+/// deliveries kept. One real alert goes through the broker; 999 copies of its kept row, under
+/// new delivery ids, are added to the desk's store in SQL, so the inbox has 1,000 rows to show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+async fn measure_the_inbox_with_a_thousand_deliveries() {
+    let h = Harness::start("desk-1000").await;
+    let (desk, enrolment) = desk_for_socialtjansten(&h).await;
+    let social: ParticipantId = SOCIAL.parse().unwrap();
+    let base = format!("http://{}", desk.addr);
+    h.client("norrkoping-ektorpsskolan")
+        .send(&h.example("alert.json"))
+        .await
+        .unwrap();
+    let store = desk.store.clone();
+    wait_until(
+        Duration::from_secs(60),
+        "the desk to keep the delivery",
+        || {
+            let (store, social) = (store.clone(), social.clone());
+            async move { !store.inbox(&social).await.unwrap().is_empty() }
+        },
+    )
+    .await;
+    let file = h.path().join("desk.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for _ in 0..999 {
+        sqlx::query(
+            "INSERT INTO deliveries (delivery, participant, alert, kind, school, municipality, \
+             category, urgency, status, role, planned_departure, receipt_due, ack_due, \
+             received_at, receipt_sent_at, raw) SELECT ?, participant, alert, kind, school, \
+             municipality, category, urgency, status, role, planned_departure, receipt_due, \
+             ack_due, received_at, receipt_sent_at, raw FROM deliveries LIMIT 1",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(store.inbox(&social).await.unwrap().len(), 1000);
+
+    let (driver, c) = browser(h.path()).await;
+    sign_in(&c, &base, &enrolment).await;
+    let cookie = format!("varsel_desk={}", session_cookie(&c).await);
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let page =
+            varsel_testkit::http::get(&desk.addr.to_string(), "/inbox", &[("Cookie", &cookie)])
+                .await;
+        eprintln!(
+            "GET /inbox (server and transfer, no browser): {} bytes in {:?}",
+            page.body.len(),
+            t.elapsed()
+        );
+    }
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        c.goto(&format!("{base}/inbox")).await.unwrap();
+        let rows = c
+            .find_all(Locator::Css("#inbox tbody tr"))
+            .await
+            .unwrap()
+            .len();
+        eprintln!(
+            "the inbox in Chromium (navigation to loaded): {rows} rows in {:?}",
+            t.elapsed()
+        );
+    }
+    let t = std::time::Instant::now();
+    click(&c, Locator::Css("#inbox tbody tr:first-child a")).await;
+    eprintln!("an alert page from the 1,000-row inbox: {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    click(&c, Locator::Id("open")).await;
+    eprintln!(
+        "opening its sections (verify, unwrap, decrypt, log): {:?}",
+        t.elapsed()
+    );
     c.close().await.unwrap();
     drop(driver);
     desk.stop().await;
