@@ -58,15 +58,10 @@ pub(crate) fn page(
 /// A page that says one thing (an error, a refusal).
 pub(crate) fn message(lang: Lang, status: StatusCode, text: &str, who: Who<'_>) -> Response {
     let t = lang.t();
-    let title = if status.is_success() {
-        t.inbox
-    } else {
-        "varsel"
-    };
     page(
         lang,
         status,
-        title,
+        "varsel",
         who,
         html! {
             p class=(if status.is_success() { "notice" } else { "error" }) role="alert" { (text) }

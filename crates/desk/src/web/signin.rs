@@ -283,13 +283,21 @@ pub(super) async fn logout(
 }
 
 /// GET /lang/{code}: remembers the language in a cookie and goes home.
-pub(super) async fn language(axum::extract::Path(code): axum::extract::Path<String>) -> Response {
+pub(super) async fn language(
+    State(desk): State<Shared>,
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> Response {
     let lang = super::text::Lang::parse(&code).unwrap_or(super::text::Lang::Sv);
     with_cookie(
         Redirect::to("/").into_response(),
         &format!(
-            "lang={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000",
-            lang.code()
+            "lang={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000{}",
+            lang.code(),
+            if desk.config.secure_cookies {
+                "; Secure"
+            } else {
+                ""
+            }
         ),
     )
 }
