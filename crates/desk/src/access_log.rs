@@ -28,6 +28,8 @@ pub enum Action {
     Acknowledged,
     /// A person signed in (both factors).
     SignedIn,
+    /// A person sent an alert; the detail holds its message id.
+    Sent,
 }
 
 impl Action {
@@ -36,6 +38,7 @@ impl Action {
             Action::Opened => "opened",
             Action::Acknowledged => "acknowledged",
             Action::SignedIn => "signed_in",
+            Action::Sent => "sent",
         }
     }
 }

@@ -15,6 +15,11 @@ varsel_protocol::message::code_enum!(
 );
 
 impl Role {
+    /// Whether the role raises and follows a school's alerts.
+    pub fn works_school(self) -> bool {
+        matches!(self, Role::SchoolStaff | Role::SchoolAdmin)
+    }
+
     /// Whether the role works an agency's inbox (reads, opens, acknowledges).
     pub fn works_inbox(self) -> bool {
         matches!(self, Role::AgencyOfficer | Role::AgencyAdmin)

@@ -8,153 +8,34 @@
 
 use std::time::Duration;
 
-use fantoccini::{ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
-use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use fantoccini::Locator;
 
-use varsel_desk::accounts::{self, Add};
 use varsel_desk::role::Role;
-use varsel_desk::{Config, Store};
 use varsel_protocol::message::{DeliveryState, ParticipantId};
-use varsel_testkit::browser::{chromium, output_dir, Chromedriver};
 use varsel_testkit::harness::{wait_until, Harness};
-use varsel_transport::clock::Clock;
-use varsel_transport::shutdown::Signals;
+
+mod common;
+
+use common::{
+    browser, click, csrf_of, desk_with, kept_delivery, post, screenshot, session_cookie, sign_in,
+    text_of, type_into, NewAccount, PASSWORD,
+};
 
 const SOCIAL: &str = "norrkoping-socialtjansten";
-const PASSWORD: &str = "rätt häst batteri häftklammer";
-
-/// POSTs a form with a cookie over plain HTTP/1.1; the status and body.
-async fn post(addr: &str, path: &str, cookie: &str, form: &str) -> (u16, String) {
-    let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {cookie}\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-            form.len()
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).await.unwrap();
-        raw
-    };
-    let raw = tokio::time::timeout(Duration::from_secs(30), exchange)
-        .await
-        .unwrap_or_else(|_| panic!("POST {path}: no answer within 30 s"));
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("POST {path}: not an HTTP answer: {raw}"));
-    (status, raw)
-}
-
-/// Types `text` into the field with id `id`.
-async fn type_into(c: &fantoccini::Client, id: &str, text: &str) {
-    c.find(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("no field #{id}: {e}"))
-        .send_keys(text)
-        .await
-        .unwrap();
-}
-
-/// Clicks the element `what` finds (a button or link) and waits until the page it loads has
-/// replaced the current one (the old document's root element is gone).
-async fn click(c: &fantoccini::Client, what: Locator<'_>) {
-    let old = c.find(Locator::Css("html")).await.unwrap();
-    c.find(what)
-        .await
-        .unwrap_or_else(|e| panic!("nothing to click: {e}"))
-        .click()
-        .await
-        .unwrap();
-    wait_until(Duration::from_secs(10), "the next page to load", || {
-        let old = old.clone();
-        async move { old.tag_name().await.is_err() }
-    })
-    .await;
-}
-
-/// The session cookie the browser holds now.
-async fn session_cookie(c: &fantoccini::Client) -> String {
-    c.get_named_cookie("varsel_desk")
-        .await
-        .expect("a session cookie")
-        .value()
-        .to_owned()
-}
-
-/// The value of the first hidden `csrf` field in a page.
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + html[at..].find('"').unwrap()].to_owned()
-}
-
-/// socialtjänsten's desk in the harness's world, with one officer's account.
-async fn desk_for_socialtjansten(h: &Harness) -> (varsel_desk::Running, accounts::Enrolment) {
-    let dir = h.path();
-    varsel_testkit::world::client_config(dir, SOCIAL, &h.vhost.url()).unwrap();
-    std::fs::write(
-        dir.join("desk.toml"),
-        format!("listen = \"127.0.0.1:0\"\nstore = \"desk.sqlite\"\nname = \"Norrköpings kommun\"\nparticipants = [\"{SOCIAL}.client.toml\"]\n"),
-    )
-    .unwrap();
-    let config = Config::load(&dir.join("desk.toml")).unwrap();
-    let social: ParticipantId = SOCIAL.parse().unwrap();
-    let enrolment = {
-        let store = Store::open(&config.store).await.unwrap();
-        let new = Add {
-            username: "handlaggare1",
-            display_name: "Handläggare Ett",
-            participant: &social,
-            role: Role::AgencyOfficer,
-            password: PASSWORD,
-        };
-        accounts::add(&config, &store, &new, chrono::Utc::now().timestamp_millis())
-            .await
-            .unwrap()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let desk = varsel_desk::start(config, listener, Signals::new(), Clock::system())
-        .await
-        .unwrap();
-    (desk, enrolment)
-}
-
-/// Chromium under chromedriver, headless.
-async fn browser(dir: &std::path::Path) -> (Chromedriver, fantoccini::Client) {
-    let driver = Chromedriver::start(&dir.join("chromedriver.log")).await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium(),
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--no-first-run", "--window-size=1280,900"],
-        }),
-    );
-    let c = ClientBuilder::new(HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a WebDriver session with Chromium");
-
-    (driver, c)
-}
+const OFFICER: NewAccount = (
+    "handlaggare1",
+    "Handläggare Ett",
+    SOCIAL,
+    Role::AgencyOfficer,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     let h = Harness::start("desk-browser").await;
     let dir = h.path();
-    let out = output_dir();
 
-    let (desk, enrolment) = desk_for_socialtjansten(&h).await;
-    let social: ParticipantId = SOCIAL.parse().unwrap();
+    let (desk, enrolment) = desk_with(&h, &[SOCIAL], &[OFFICER]).await;
+    let enrolment = &enrolment[0];
     let addr = desk.addr.to_string();
     let base = format!("http://{addr}");
 
@@ -170,23 +51,7 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
         .await
         .unwrap();
     let store = desk.store.clone();
-    wait_until(
-        Duration::from_secs(60),
-        "the desk to keep socialtjänsten's delivery",
-        || {
-            let (store, social) = (store.clone(), social.clone());
-            async move {
-                store
-                    .inbox(&social)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .any(|d| d.alert == alert)
-            }
-        },
-    )
-    .await;
-    let delivery = store.inbox(&social).await.unwrap()[0].delivery;
+    let delivery = kept_delivery(&store, SOCIAL, alert).await;
     let kept = store.delivery(delivery).await.unwrap().unwrap();
     assert!(kept.raw.len() > 1000, "{} bytes kept", kept.raw.len());
     assert!(
@@ -271,7 +136,7 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
         row.attr("data-overdue").await.unwrap().as_deref(),
         Some("false")
     );
-    std::fs::write(out.join("desk-inbox.png"), c.screenshot().await.unwrap()).unwrap();
+    screenshot(&c, "desk-inbox.png").await;
 
     // The alert page keeps the content sealed until asked, then shows it and logs the opening.
     click(
@@ -304,11 +169,7 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
         .unwrap()
         .iter()
         .any(|s| s == "core"));
-    std::fs::write(
-        out.join("desk-alert-opened.png"),
-        c.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    screenshot(&c, "desk-alert-opened.png").await;
 
     // A form without the CSRF token is refused, with this session's own cookie.
     let cookie = format!("varsel_desk={signed_in}");
@@ -336,22 +197,12 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
         .await
         .unwrap();
     click(&c, Locator::Id("acknowledge")).await;
-    let state = c
-        .find(Locator::Id("state"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let state = text_of(&c, Locator::Id("state")).await;
     assert!(
         state.contains("Kvitterat av Handläggare Ett") && state.contains("Ärende öppnat"),
         "{state}"
     );
-    std::fs::write(
-        out.join("desk-alert-acknowledged.png"),
-        c.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    screenshot(&c, "desk-alert-acknowledged.png").await;
     wait_until(
         Duration::from_secs(30),
         "the broker to record the officer's ack",
@@ -404,17 +255,6 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     h.stop().await;
 }
 
-/// Signs in as the officer: password, then the current code.
-async fn sign_in(c: &fantoccini::Client, base: &str, enrolment: &accounts::Enrolment) {
-    c.goto(&format!("{base}/login")).await.unwrap();
-    type_into(c, "username", "handlaggare1").await;
-    type_into(c, "password", PASSWORD).await;
-    click(c, Locator::Id("sign-in")).await;
-    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
-    type_into(c, "code", &enrolment.secret.code_at(now)).await;
-    click(c, Locator::Id("verify")).await;
-}
-
 /// Figures for the report, not assertions on speed: the inbox and an alert page with 1,000
 /// deliveries kept. One real alert goes through the broker; 999 copies of its kept row, under
 /// new delivery ids, are added to the desk's store in SQL, so the inbox has 1,000 rows to show.
@@ -422,7 +262,8 @@ async fn sign_in(c: &fantoccini::Client, base: &str, enrolment: &accounts::Enrol
 #[ignore = "a measurement: run with --ignored --nocapture"]
 async fn measure_the_inbox_with_a_thousand_deliveries() {
     let h = Harness::start("desk-1000").await;
-    let (desk, enrolment) = desk_for_socialtjansten(&h).await;
+    let (desk, enrolment) = desk_with(&h, &[SOCIAL], &[OFFICER]).await;
+    let enrolment = &enrolment[0];
     let social: ParticipantId = SOCIAL.parse().unwrap();
     let base = format!("http://{}", desk.addr);
     h.client("norrkoping-ektorpsskolan")
@@ -461,7 +302,7 @@ async fn measure_the_inbox_with_a_thousand_deliveries() {
     assert_eq!(store.inbox(&social).await.unwrap().len(), 1000);
 
     let (driver, c) = browser(h.path()).await;
-    sign_in(&c, &base, &enrolment).await;
+    sign_in(&c, &base, "handlaggare1", enrolment).await;
     let cookie = format!("varsel_desk={}", session_cookie(&c).await);
     for _ in 0..3 {
         let t = std::time::Instant::now();

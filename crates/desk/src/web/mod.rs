@@ -1,12 +1,16 @@
 //! The desk's web server: server-rendered pages that work without JavaScript, each answered with
 //! a strict Content-Security-Policy (no inline script or style: the one style sheet is a file).
 //! [`signin`] takes the two factors, [`agency`] the officer's inbox, alert page and
-//! acknowledgement; [`pages`] renders, in the language of [`text`].
+//! acknowledgement, [`school`] the school's New alert form ([`form`]) and My alerts; [`pages`]
+//! and [`school_pages`] render, in the language of [`text`].
 //!
 //! [`start`] takes its listener and shutdown signals from the caller, so a test can bind port 0.
 
 mod agency;
+mod form;
 mod pages;
+mod school;
+mod school_pages;
 mod signin;
 pub mod text;
 
@@ -160,6 +164,8 @@ fn router(desk: Shared) -> Router {
         .route("/logout", post(signin::logout))
         .route("/lang/{code}", get(signin::language))
         .route("/inbox", get(agency::inbox))
+        .route("/alerts", get(school::mine))
+        .route("/alerts/new", get(school::new_form).post(school::send))
         .route("/alert/{delivery}", get(agency::alert))
         .route("/alert/{delivery}/open", post(agency::open))
         .route("/alert/{delivery}/ack", post(agency::acknowledge))
@@ -207,10 +213,11 @@ async fn home(
     match signed_in(&desk, &headers).await {
         Err(r) => r,
         Ok((_, account)) if account.role.works_inbox() => Redirect::to("/inbox").into_response(),
+        Ok((_, account)) if account.role.works_school() => Redirect::to("/alerts").into_response(),
         Ok((session, account)) => pages::message(
             lang,
-            StatusCode::OK,
-            lang.t().no_pages_for_role,
+            StatusCode::FORBIDDEN,
+            lang.t().forbidden,
             Some((&account, &session.csrf)),
         ),
     }

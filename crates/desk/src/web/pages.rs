@@ -38,6 +38,7 @@ pub(crate) fn page(
                     strong { "varsel" }
                     @if let Some((a, _)) = who {
                         @if a.role.works_inbox() { a href="/inbox" { (t.inbox) } }
+                        @if a.role.works_school() { a href="/alerts/new" { (t.new_alert) } a href="/alerts" { (t.my_alerts) } }
                     }
                     a href={ "/lang/" (other.code()) } lang=(other.code()) { (other.t().language_name) }
                     @if let Some((a, csrf)) = who {

@@ -87,9 +87,18 @@ pub struct Text {
     pub csrf_refused: &'static str,
     pub forbidden: &'static str,
     pub not_found: &'static str,
-    pub no_pages_for_role: &'static str,
     pub back_to_inbox: &'static str,
     pub store_failed: &'static str,
+    pub new_alert: &'static str,
+    pub my_alerts: &'static str,
+    pub send: &'static str,
+    pub send_failed: &'static str,
+    pub already_sent: &'static str,
+    pub no_alerts_sent: &'static str,
+    pub form_has_errors: &'static str,
+    pub recipients: &'static str,
+    pub no_feedback: &'static str,
+    pub sent_at: &'static str,
 }
 
 pub static SV: Text = Text {
@@ -138,9 +147,18 @@ pub static SV: Text = Text {
     csrf_refused: "Formuläret saknar giltig kontrollkod (det kan ha gått ut). Ladda om sidan och försök igen.",
     forbidden: "Din roll har inte tillgång till den här sidan.",
     not_found: "Sidan finns inte.",
-    no_pages_for_role: "Skolans sidor (nytt varsel, mina varsel) finns inte i skrivbordet ännu.",
     back_to_inbox: "Tillbaka till inkorgen",
     store_failed: "Ett internt fel uppstod. Försök igen om en stund.",
+    new_alert: "Nytt varsel",
+    my_alerts: "Mina varsel",
+    send: "Skicka varslet",
+    send_failed: "Varslet kunde inte skickas just nu (ingen kontakt med meddelandeservern). Inget skickades; försök igen.",
+    already_sent: "Det här formuläret är redan skickat. Varslet skickades inte en gång till.",
+    no_alerts_sent: "Inga varsel har skickats härifrån.",
+    form_has_errors: "Varslet skickades inte. Rätta uppgifterna som är markerade nedan.",
+    recipients: "Mottagare",
+    no_feedback: "Ingen återkoppling ännu",
+    sent_at: "Skickat",
 };
 
 pub static EN: Text = Text {
@@ -189,148 +207,83 @@ pub static EN: Text = Text {
     csrf_refused: "The form has no valid check code (it may have expired). Reload the page and try again.",
     forbidden: "Your role does not give access to this page.",
     not_found: "No such page.",
-    no_pages_for_role: "The school's pages (new alert, my alerts) are not in the desk yet.",
     back_to_inbox: "Back to the inbox",
     store_failed: "An internal error occurred. Try again in a while.",
+    new_alert: "New alert",
+    my_alerts: "My alerts",
+    send: "Send the alert",
+    send_failed: "The alert could not be sent just now (no contact with the message server). Nothing was sent; try again.",
+    already_sent: "This form was sent already. The alert was not sent again.",
+    no_alerts_sent: "No alerts have been sent from here.",
+    form_has_errors: "The alert was not sent. Correct what is marked below.",
+    recipients: "Recipients",
+    no_feedback: "No feedback yet",
+    sent_at: "Sent",
 };
+
+/// The words for the protocol's codes: code, Swedish, English.
+const CODES: &[(&str, &str, &str)] = &[
+    (
+        "departure_imminent",
+        "Förestående avresa",
+        "Departure imminent",
+    ),
+    (
+        "not_returned_after_break",
+        "Ej återkommen efter lov",
+        "Not returned after a break",
+    ),
+    (
+        "missing_at_term_start",
+        "Saknas vid terminsstart",
+        "Missing at term start",
+    ),
+    (
+        "suspected_abroad",
+        "Misstänks vara utomlands",
+        "Suspected abroad",
+    ),
+    ("immediate", "Omedelbar", "Immediate"),
+    ("expected", "Snar", "Expected"),
+    ("future", "Framtida", "Future"),
+    ("case_opened", "Ärende öppnat", "Case opened"),
+    ("already_known", "Redan känt", "Already known"),
+    (
+        "not_our_jurisdiction",
+        "Inte vårt ansvar",
+        "Not our jurisdiction",
+    ),
+    ("forwarded", "Vidarebefordrat", "Forwarded"),
+    (
+        "no_action_needed",
+        "Ingen åtgärd behövs",
+        "No action needed",
+    ),
+    ("core", "Elev, skola och oro", "Pupil, school and concern"),
+    ("family", "Familj", "Family"),
+    ("travel", "Resa", "Travel"),
+    ("school_actions", "Skolans åtgärder", "School's actions"),
+    ("alert", "Varsel", "Alert"),
+    ("update", "Uppdatering", "Update"),
+    ("cancel", "Återkallat", "Cancelled"),
+    ("sent", "levererat", "delivered"),
+    ("received", "mottaget", "received"),
+    ("acknowledged", "kvitterat", "acknowledged"),
+    ("declined", "avböjt", "declined"),
+    ("escalated", "eskalerat", "escalated"),
+    ("actual", "Skarpt varsel", "Real alert"),
+    ("exercise", "Övning", "Exercise"),
+    ("forced_marriage", "Tvångsäktenskap", "Forced marriage"),
+    ("genital_mutilation", "Könsstympning", "Genital mutilation"),
+    ("re_education_trip", "Uppfostringsresa", "Re-education trip"),
+    ("other", "Annat", "Other"),
+];
 
 /// The words for a protocol code, or the code itself when there are none.
 pub fn code(lang: Lang, code: &str) -> &str {
-    let sv = lang == Lang::Sv;
-    match code {
-        "departure_imminent" => {
-            if sv {
-                "Förestående avresa"
-            } else {
-                "Departure imminent"
-            }
-        }
-        "not_returned_after_break" => {
-            if sv {
-                "Ej återkommen efter lov"
-            } else {
-                "Not returned after a break"
-            }
-        }
-        "missing_at_term_start" => {
-            if sv {
-                "Saknas vid terminsstart"
-            } else {
-                "Missing at term start"
-            }
-        }
-        "suspected_abroad" => {
-            if sv {
-                "Misstänks vara utomlands"
-            } else {
-                "Suspected abroad"
-            }
-        }
-        "immediate" => {
-            if sv {
-                "Omedelbar"
-            } else {
-                "Immediate"
-            }
-        }
-        "expected" => {
-            if sv {
-                "Snar"
-            } else {
-                "Expected"
-            }
-        }
-        "future" => {
-            if sv {
-                "Framtida"
-            } else {
-                "Future"
-            }
-        }
-        "case_opened" => {
-            if sv {
-                "Ärende öppnat"
-            } else {
-                "Case opened"
-            }
-        }
-        "already_known" => {
-            if sv {
-                "Redan känt"
-            } else {
-                "Already known"
-            }
-        }
-        "not_our_jurisdiction" => {
-            if sv {
-                "Inte vårt ansvar"
-            } else {
-                "Not our jurisdiction"
-            }
-        }
-        "forwarded" => {
-            if sv {
-                "Vidarebefordrat"
-            } else {
-                "Forwarded"
-            }
-        }
-        "no_action_needed" => {
-            if sv {
-                "Ingen åtgärd behövs"
-            } else {
-                "No action needed"
-            }
-        }
-        "core" => {
-            if sv {
-                "Elev, skola och oro"
-            } else {
-                "Pupil, school and concern"
-            }
-        }
-        "family" => {
-            if sv {
-                "Familj"
-            } else {
-                "Family"
-            }
-        }
-        "travel" => {
-            if sv {
-                "Resa"
-            } else {
-                "Travel"
-            }
-        }
-        "school_actions" => {
-            if sv {
-                "Skolans åtgärder"
-            } else {
-                "School's actions"
-            }
-        }
-        "alert" => {
-            if sv {
-                "Varsel"
-            } else {
-                "Alert"
-            }
-        }
-        "update" => {
-            if sv {
-                "Uppdatering"
-            } else {
-                "Update"
-            }
-        }
-        "cancel" => {
-            if sv {
-                "Återkallat"
-            } else {
-                "Cancelled"
-            }
-        }
-        other => other,
+    match CODES.iter().find(|(c, _, _)| *c == code) {
+        Some((_, sv, _)) if lang == Lang::Sv => sv,
+        Some((_, _, en)) => en,
+        None => code,
     }
 }
