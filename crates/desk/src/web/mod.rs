@@ -1,8 +1,8 @@
 //! The desk's web server: server-rendered pages that work without JavaScript, each answered with
 //! a strict Content-Security-Policy (no inline script or style: the one style sheet is a file).
-//! [`signin`] takes the two factors, [`agency`] the officer's inbox, alert page and
-//! acknowledgement, [`school`] the school's New alert form ([`form`]) and My alerts; [`pages`]
-//! and [`school_pages`] render, in the language of [`text`].
+//! `signin` takes the two factors, `agency` the officer's inbox, alert page and
+//! acknowledgement, `school` the school's New alert form (`form`) and My alerts; `pages`
+//! and `school_pages` render, in the language of [`text`].
 //!
 //! [`start`] takes its listener and shutdown signals from the caller, so a test can bind port 0.
 
