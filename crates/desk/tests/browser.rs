@@ -3,7 +3,8 @@
 //! keeps it sealed; an officer signs in with password and TOTP (a wrong code is refused first),
 //! sees the alert in the inbox, opens it (the access log records who opened what), and
 //! acknowledges it with an outcome, which the broker records. A form without its CSRF token is
-//! refused, and the same acknowledgement posted again is not sent twice. Screenshots are kept in
+//! refused, and the same acknowledgement posted again is not sent twice. A police officer at the
+//! same desk opens only the sections the route grants the police. Screenshots are kept in
 //! target/test-output/.
 
 use std::time::Duration;
@@ -22,6 +23,8 @@ use common::{
 };
 
 const SOCIAL: &str = "norrkoping-socialtjansten";
+const POLICE: &str = "polisen-region-ost";
+const POLICE_OFFICER: NewAccount = ("polis1", "Polis Ett", POLICE, Role::AgencyOfficer);
 const OFFICER: NewAccount = (
     "handlaggare1",
     "Handläggare Ett",
@@ -34,8 +37,8 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     let h = Harness::start("desk-browser").await;
     let dir = h.path();
 
-    let (desk, enrolment) = desk_with(&h, &[SOCIAL], &[OFFICER]).await;
-    let enrolment = &enrolment[0];
+    let (desk, enrolments) = desk_with(&h, &[SOCIAL, POLICE], &[OFFICER, POLICE_OFFICER]).await;
+    let enrolment = &enrolments[0];
     let addr = desk.addr.to_string();
     let base = format!("http://{addr}");
 
@@ -239,6 +242,38 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
         1
     );
     assert_eq!(store.verify_access_log().await.unwrap(), Ok(log.len()));
+
+    // A police officer at the same desk opens the police's own delivery of the alert: the route
+    // grants the police the core and travel sections, and the others stay sealed to them.
+    click(&c, Locator::Css("form[action='/logout'] button")).await;
+    sign_in(&c, &base, "polis1", &enrolments[1]).await;
+    let police_delivery = kept_delivery(&store, POLICE, alert).await;
+    c.goto(&format!("{base}/alert/{police_delivery}"))
+        .await
+        .unwrap();
+    click(&c, Locator::Id("open")).await;
+    assert!(c.find(Locator::Id("section-core")).await.is_ok());
+    assert!(c.find(Locator::Id("section-travel")).await.is_ok());
+    assert!(c.find(Locator::Id("section-family")).await.is_err());
+    let not_granted = text_of(&c, Locator::Id("not-granted")).await;
+    assert!(
+        not_granted.contains("Familj") && not_granted.contains("Skolans åtgärder"),
+        "{not_granted}"
+    );
+    let log = store.access_log().await.unwrap();
+    let opened = log.last().unwrap();
+    assert_eq!(
+        (opened.entry.actor.as_str(), opened.entry.delivery),
+        ("polis1", Some(police_delivery))
+    );
+    assert_eq!(
+        opened.entry.detail["sections"],
+        serde_json::json!(["core", "travel"])
+    );
+    // socialtjänsten's delivery is not the police's to see.
+    c.goto(&format!("{base}/alert/{delivery}")).await.unwrap();
+    assert!(c.source().await.unwrap().contains("Sidan finns inte."));
+    assert!(!c.source().await.unwrap().contains(&pupil));
 
     // English on request.
     c.goto(&format!("{base}/lang/en")).await.unwrap();
