@@ -58,6 +58,14 @@ async fn form_session(
     }
 }
 
+/// A new anonymous session for the sign-in form; the expired sessions of everyone are deleted
+/// first, so sign-in pages opened and left do not pile up in the store.
+async fn fresh_session(desk: &Desk) -> Result<(String, String), crate::store::Error> {
+    let now = desk.now();
+    desk.store.prune_sessions(&desk.config.session, now).await?;
+    desk.store.new_session(None, Stage::Anonymous, now).await
+}
+
 /// GET /login: the password form, in a fresh anonymous session unless one is live.
 pub(super) async fn form(State(desk): State<Shared>, headers: HeaderMap) -> Response {
     let lang = lang_of(&headers);
@@ -67,11 +75,7 @@ pub(super) async fn form(State(desk): State<Shared>, headers: HeaderMap) -> Resp
         Ok(Some(s)) if s.stage == Stage::Anonymous => {
             pages::login(lang, StatusCode::OK, &s.csrf, "", None)
         }
-        Ok(_) => match desk
-            .store
-            .new_session(None, Stage::Anonymous, desk.now())
-            .await
-        {
+        Ok(_) => match fresh_session(&desk).await {
             Err(e) => internal(lang, &e),
             Ok((token, csrf)) => with_cookie(
                 pages::login(lang, StatusCode::OK, &csrf, "", None),
