@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure a headless-capable Chromium is installed for the dashboard's browser test
-# (crates/varsel/tests/dashboard.rs). Installs Debian's `chromium` package when no Chromium is found. On Ubuntu,
+# (crates/varsel/tests/dashboard.rs), and its WebDriver server (Debian's `chromium-driver`,
+# `chromedriver`) for the desk's browser test (crates/desk/tests/browser.rs). Installs Debian's `chromium` package when no Chromium is found. On Ubuntu,
 # `chromium-browser` is only a wrapper around a snap, which does not run everywhere (containers
 # without snapd); there the script says so and the test will report the browser as missing.
 # Safe to run again: it only installs what is missing.
@@ -27,8 +28,23 @@ find_chromium() {
   return 1
 }
 
+# The WebDriver server that drives Chromium for the desk's test; Debian packages it apart.
+ensure_driver() {
+  if command -v chromedriver >/dev/null 2>&1 || [ -n "${VARSEL_CHROMEDRIVER:-}" ]; then
+    return 0
+  fi
+  if command -v apt-get >/dev/null 2>&1 && apt-cache show chromium-driver >/dev/null 2>&1; then
+    say "installing chromium-driver"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium-driver >/dev/null
+  else
+    say "no chromedriver found; install one matching Chromium and set VARSEL_CHROMEDRIVER"
+    return 1
+  fi
+}
+
 if found=$(find_chromium); then
   say "found $("$found" --version 2>/dev/null | head -n1) at $found"
+  ensure_driver
   exit 0
 fi
 
@@ -57,6 +73,7 @@ fi
 
 if found=$(find_chromium); then
   say "installed $("$found" --version 2>/dev/null | head -n1) at $found"
+  ensure_driver
 else
   say "Chromium was installed but does not run here (a snap without snapd?)."
   say "Install a runnable Chromium and set VARSEL_CHROMIUM to its path."

@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 deploy/dev/services.sh
-# Headless Chromium for the dashboard's browser test (crates/varsel/tests/dashboard.rs).
+# Headless Chromium for the dashboard's browser test (crates/varsel/tests/dashboard.rs), and
+# chromedriver for the desk's (crates/desk/tests/browser.rs, school.rs).
 deploy/dev/browser.sh
 # promtool and an OpenMetrics parser for the metrics and alerting-rule tests (tests/prometheus.rs).
 deploy/dev/metrics-linters.sh

@@ -4,13 +4,15 @@
 //! server on loopback that keeps what it receives), [`certs`] (a small certificate authority for
 //! mutual TLS), [`rabbitmq`] (virtual hosts and `rabbitmqctl`), [`wait`] (polling with a
 //! deadline that says what it waited for), [`process`] (child processes with a deadline),
-//! [`http`] (a GET with chosen headers, for the ops server's tests), and for the fault tests
-//! [`fleet`] (`varsel serve` as child processes, a PostgreSQL database per test),
-//! [`accounting`] (a burst of alerts and the check every fault test ends with) and [`cluster`]
-//! (the local three-node RabbitMQ cluster of `deploy/dev/cluster.sh` and its faults).
+//! [`http`] (a GET with chosen headers, for the ops server's tests), [`browser`] (Chromium,
+//! chromedriver and the tests' output directory), and for the fault tests [`fleet`]
+//! (`varsel serve` as child processes, a PostgreSQL database per test), [`accounting`] (a burst
+//! of alerts and the check every fault test ends with) and [`cluster`] (the local three-node
+//! RabbitMQ cluster of `deploy/dev/cluster.sh` and its faults).
 #![forbid(unsafe_code)]
 
 pub mod accounting;
+pub mod browser;
 pub mod certs;
 pub mod cluster;
 pub mod fleet;

@@ -7,7 +7,6 @@
 //! An ignored test measures the dashboard and /metrics with 1,000 open alerts:
 //! `cargo test --test dashboard -- --ignored --nocapture`.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -15,41 +14,11 @@ use varsel::status::fetch;
 use varsel_broker::ops::http::DeliveryView;
 use varsel_broker::store::LineState;
 use varsel_protocol::message::Category;
+use varsel_testkit::browser::{chromium, output_dir};
 use varsel_testkit::harness::{drain, office_morning, wait_until, Harness, HEARTBEAT_GRACE};
 use varsel_transport::clock::Clock;
 
 const TOKEN: &str = "demo-token-0123456789";
-
-/// The Chromium to drive: `VARSEL_CHROMIUM`, or the first of the usual names on the PATH.
-fn chromium() -> PathBuf {
-    if let Ok(p) = std::env::var("VARSEL_CHROMIUM") {
-        return PathBuf::from(p);
-    }
-    for name in [
-        "chromium",
-        "chromium-browser",
-        "google-chrome-stable",
-        "google-chrome",
-    ] {
-        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-            let p = dir.join(name);
-            if p.is_file() {
-                return p;
-            }
-        }
-    }
-    panic!("no Chromium found: run deploy/dev/browser.sh (or set VARSEL_CHROMIUM)");
-}
-
-/// Where the test keeps what a person may want to look at afterwards.
-fn output_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("target"));
-    let dir = target.join("test-output");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Runs headless Chromium on `url` with `extra` arguments; returns standard output.
 async fn headless(url: &str, extra: &[String]) -> String {

@@ -1,9 +1,9 @@
 //! The shape of the workspace, checked on every run of the suite: no import circle between the
 //! modules of any crate (at every level: between top-level modules, and between the modules of
 //! one folder), no production file over 500 lines (unit tests below `#[cfg(test)] mod tests`
-//! do not count), and a protocol crate whose normal dependencies (their whole closure in
-//! Cargo.lock, an over-approximation) include no async runtime, AMQP client, database, HTTP
-//! server or mailer, so an integrator can depend on it alone.
+//! do not count), a desk that does not depend on the broker, and a protocol crate whose normal
+//! dependencies (their whole closure in Cargo.lock, an over-approximation) include no async
+//! runtime, AMQP client, database, HTTP server or mailer, so an integrator can depend on it alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ const CRATES: &[&str] = &[
     "transport",
     "broker",
     "participant",
+    "desk",
     "varsel",
     "testkit",
 ];
@@ -340,4 +341,19 @@ fn the_protocol_crate_needs_no_runtime_amqp_database_http_or_mail() {
         .filter(|n| seen.contains(**n))
         .collect();
     assert!(found.is_empty(), "varsel-protocol depends on {found:?}");
+}
+
+/// The desk is the participant's side: it runs at a school's or an agency's organisation with
+/// their keys, and builds on the participant client; the broker's code (and its store) is not
+/// among its normal dependencies (its tests may start a broker).
+#[test]
+fn the_desk_builds_on_the_participant_client_not_on_the_broker() {
+    let manifest: toml::Table = std::fs::read_to_string(root().join("crates/desk/Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let deps = manifest["dependencies"].as_table().unwrap();
+    assert!(deps.contains_key("varsel-participant"), "{deps:?}");
+    assert!(!deps.contains_key("varsel-broker"), "{deps:?}");
+    assert!(!deps.contains_key("varsel-testkit"), "{deps:?}");
 }

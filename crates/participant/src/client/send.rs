@@ -140,6 +140,18 @@ impl Client {
         outcome: Outcome,
     ) -> (Payload, String) {
         let alert = self.state().alert_of(delivery);
+        self.ack_for(delivery, alert, officer, outcome)
+    }
+
+    /// Builds a signed ack for a delivery of an alert the caller knows (the desk keeps it in its
+    /// own store rather than in the client's state directory).
+    pub fn ack_for(
+        &self,
+        delivery: Uuid,
+        alert: Option<Uuid>,
+        officer: &str,
+        outcome: Outcome,
+    ) -> (Payload, String) {
         let mut p = Payload::new(
             self.me().clone(),
             Content::Ack(Ack {

@@ -6,6 +6,7 @@ mod audit;
 mod certs;
 mod daemon;
 mod demo;
+mod desk;
 mod docs;
 mod exit;
 mod load;
@@ -88,6 +89,8 @@ pub enum Command {
         /// The message (JWS compact serialization).
         message: PathBuf,
     },
+    /// Run the participant desk (web application), or manage its accounts (`desk user …`).
+    Desk(desk::Args),
     /// Send an alert, update or cancel (participant client).
     Send {
         #[arg(long, default_value = "client.toml")]
@@ -366,7 +369,12 @@ pub fn main() -> ExitCode {
         }
     };
     // The demo tells its own story on standard output; its broker logs only warnings.
-    init_tracing(format, matches!(cli.command, Command::Serve { .. }));
+    let serves = match &cli.command {
+        Command::Serve { .. } => true,
+        Command::Desk(args) => args.serves(),
+        _ => false,
+    };
+    init_tracing(format, serves);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -420,6 +428,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             key,
             message,
         } => offline::open(registry, key, message),
+        Command::Desk(args) => desk::run(args).await,
         Command::Send { config, document } => participant::send(config, document).await,
         Command::Inbox {
             config,

@@ -1,0 +1,256 @@
+//! The agency officer's pages: the inbox, an alert's page, opening its sealed sections on demand
+//! (each opening written to the access log first), and acknowledging it with an outcome, claimed
+//! in the store before it is sent so a form submitted twice sends one acknowledgement.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use varsel_participant::client::{Client, Item};
+use varsel_protocol::message::Outcome;
+
+use super::pages::{self, AlertView};
+use super::signin::CsrfForm;
+use super::{csrf_refused, internal, lang_of, signed_in, Desk, Shared};
+use crate::access_log::Action;
+use crate::session;
+use crate::store::accounts::Account;
+use crate::store::deliveries::Delivery;
+use crate::store::sessions::Session;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AckForm {
+    csrf: Option<String>,
+    outcome: Option<String>,
+}
+
+/// A signed-in officer, the delivery asked for (of the officer's own participant) and the
+/// participant's client; or the answer to give instead.
+async fn officer_and(
+    desk: &Desk,
+    headers: &HeaderMap,
+    id: Option<Uuid>,
+) -> Result<(Session, Account, Option<Delivery>), Response> {
+    let lang = lang_of(headers);
+    let (s, a) = signed_in(desk, headers).await?;
+    if !a.role.works_inbox() {
+        return Err(pages::message(
+            lang,
+            StatusCode::FORBIDDEN,
+            lang.t().forbidden,
+            Some((&a, &s.csrf)),
+        ));
+    }
+    let Some(id) = id else {
+        return Ok((s, a, None));
+    };
+    match desk.store.delivery(id).await {
+        Err(e) => Err(internal(lang, &e)),
+        Ok(Some(d)) if d.participant == a.participant.as_str() => {
+            let d = named(client(desk, &a), d);
+            Ok((s, a, Some(d)))
+        }
+        Ok(_) => Err(pages::message(
+            lang,
+            StatusCode::NOT_FOUND,
+            lang.t().not_found,
+            Some((&a, &s.csrf)),
+        )),
+    }
+}
+
+/// Like [`officer_and`] for a form posted about a delivery: its CSRF token checked too.
+async fn officer_form(
+    desk: &Desk,
+    headers: &HeaderMap,
+    id: Uuid,
+    csrf: Option<&str>,
+) -> Result<(Session, Account, Delivery), Response> {
+    let (s, a, d) = officer_and(desk, headers, Some(id)).await?;
+    if !session::csrf_matches(&s.csrf, csrf) {
+        return Err(csrf_refused(lang_of(headers)));
+    }
+    Ok((s, a, d.expect("asked for")))
+}
+
+/// The schools' names from the registry in place of their ids, where the registry knows them.
+fn named(client: &Client, mut d: Delivery) -> Delivery {
+    if let Some(p) = d
+        .school
+        .parse()
+        .ok()
+        .and_then(|id| client.registry.participant(&id))
+    {
+        d.school = p.name.clone();
+    }
+    d
+}
+
+fn client<'a>(desk: &'a Desk, a: &Account) -> &'a Client {
+    desk.clients
+        .get(&a.participant)
+        .expect("accounts belong to a participant the desk serves")
+}
+
+/// GET /inbox
+pub(super) async fn inbox(State(desk): State<Shared>, headers: HeaderMap) -> Response {
+    let lang = lang_of(&headers);
+    let (s, a, _) = match officer_and(&desk, &headers, None).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match desk.store.inbox(&a.participant).await {
+        Err(e) => internal(lang, &e),
+        Ok(rows) => {
+            let c = client(&desk, &a);
+            let rows: Vec<Delivery> = rows.into_iter().map(|d| named(c, d)).collect();
+            pages::inbox(lang, (&a, &s.csrf), &rows, desk.now())
+        }
+    }
+}
+
+/// GET /alert/{delivery}: the header; the content stays sealed until asked for.
+pub(super) async fn alert(
+    State(desk): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Response {
+    let lang = lang_of(&headers);
+    match officer_and(&desk, &headers, Some(id)).await {
+        Err(r) => r,
+        Ok((s, a, d)) => pages::alert(
+            lang,
+            StatusCode::OK,
+            (&a, &s.csrf),
+            &d.expect("asked for"),
+            desk.now(),
+            AlertView::default(),
+        ),
+    }
+}
+
+/// POST /alert/{delivery}/open: opens the granted sections, logged before they are shown.
+pub(super) async fn open(
+    State(desk): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let (s, a, d) = match officer_form(&desk, &headers, id, f.csrf.as_deref()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    // Verified as of its arrival: the keys that signed it were valid then.
+    let at = chrono::DateTime::from_timestamp_millis(d.received_at).unwrap_or_default();
+    let opened = match client(&desk, &a).open(&d.raw, at) {
+        Ok(Item::Delivery(o)) => o,
+        Ok(_) => return internal(lang, &"a kept delivery opened as another kind of message"),
+        Err(r) => {
+            return internal(
+                lang,
+                &format_args!("a kept delivery no longer opens ({})", r.reason.code()),
+            )
+        }
+    };
+    let sections: Vec<&str> = opened.opened.iter().map(|l| l.code()).collect();
+    let now = desk.now();
+    if let Err(e) = desk
+        .store
+        .log_access(
+            &a.username,
+            Action::Opened,
+            Some(id),
+            json!({ "sections": sections }),
+            now,
+        )
+        .await
+    {
+        return internal(lang, &e);
+    }
+    tracing::info!(account = a.id, delivery = %id, "sealed sections opened");
+    let body = serde_json::to_value(&opened.body).unwrap_or_default();
+    let not_granted = opened
+        .not_granted
+        .iter()
+        .map(|l| l.code().to_owned())
+        .collect();
+    let view = AlertView {
+        opened: Some((body, not_granted)),
+        notice: Some(lang.t().opened_logged),
+        error: None,
+    };
+    pages::alert(lang, StatusCode::OK, (&a, &s.csrf), &d, now, view)
+}
+
+/// POST /alert/{delivery}/ack: acknowledges as the signed-in officer, once.
+pub(super) async fn acknowledge(
+    State(desk): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Form(f): Form<AckForm>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let t = lang.t();
+    let (s, a, d) = match officer_form(&desk, &headers, id, f.csrf.as_deref()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = desk.now();
+    let refuse = |status: StatusCode, error: &str| {
+        let view = AlertView {
+            error: Some(error),
+            ..AlertView::default()
+        };
+        pages::alert(lang, status, (&a, &s.csrf), &d, now, view)
+    };
+    let Some(outcome) = f.outcome.as_deref().and_then(|o| o.parse::<Outcome>().ok()) else {
+        return refuse(StatusCode::BAD_REQUEST, t.outcome_missing);
+    };
+    match desk.store.claim_ack(id).await {
+        Err(e) => return internal(lang, &e),
+        Ok(false) => {
+            tracing::warn!(account = a.id, delivery = %id, reason = "already_acknowledged", "a second acknowledgement was refused");
+            return refuse(StatusCode::CONFLICT, t.already_acknowledged);
+        }
+        Ok(true) => {}
+    }
+    let c = client(&desk, &a);
+    let (payload, compact) = c.ack_for(id, Some(d.alert), &a.display_name, outcome);
+    let sent = async {
+        let (conn, publisher) = c.connect().await?;
+        let r = c.publish(&publisher, &payload, &compact).await;
+        let _ = conn.close(200, "acknowledged".into()).await;
+        r
+    };
+    if let Err(e) = sent.await {
+        tracing::warn!(account = a.id, delivery = %id, error = %e, "an acknowledgement could not be sent");
+        if let Err(e) = desk.store.release_ack(id).await {
+            return internal(lang, &e);
+        }
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, t.ack_failed);
+    }
+    let recorded = async {
+        desk.store
+            .ack_sent(id, a.id, outcome.code(), payload.id, now)
+            .await?;
+        desk.store
+            .log_access(
+                &a.username,
+                Action::Acknowledged,
+                Some(id),
+                json!({ "outcome": outcome.code(), "message": payload.id.to_string() }),
+                now,
+            )
+            .await
+    };
+    if let Err(e) = recorded.await {
+        return internal(lang, &e);
+    }
+    tracing::info!(account = a.id, delivery = %id, message = %payload.id, "acknowledged");
+    Redirect::to(&format!("/alert/{id}")).into_response()
+}

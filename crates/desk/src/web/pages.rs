@@ -1,0 +1,298 @@
+//! The pages, rendered with maud (escaped by default): one layout with the language switch and
+//! the signed-in person's name, and the page bodies. Markup is plain HTML: labels on every field,
+//! tables with headers, state in words; no script.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use maud::{html, Markup, DOCTYPE};
+use serde_json::Value;
+
+use super::text::{code, Lang};
+use crate::store::accounts::Account;
+use crate::store::deliveries::Delivery;
+
+/// The signed-in person and the session's CSRF token, for the header's sign-out form.
+pub(crate) type Who<'a> = Option<(&'a Account, &'a str)>;
+
+pub(crate) fn page(
+    lang: Lang,
+    status: StatusCode,
+    title: &str,
+    who: Who<'_>,
+    body: Markup,
+) -> Response {
+    let t = lang.t();
+    let other = lang.other();
+    let markup = html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " – varsel" }
+                link rel="stylesheet" href="/desk.css";
+            }
+            body {
+                header {
+                    strong { "varsel" }
+                    @if let Some((a, _)) = who {
+                        @if a.role.works_inbox() { a href="/inbox" { (t.inbox) } }
+                        @if a.role.works_school() { a href="/alerts/new" { (t.new_alert) } a href="/alerts" { (t.my_alerts) } }
+                    }
+                    a href={ "/lang/" (other.code()) } lang=(other.code()) { (other.t().language_name) }
+                    @if let Some((a, csrf)) = who {
+                        span class="who" { (t.signed_in_as) " " (a.display_name) }
+                        form class="inline" method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" { (t.sign_out) }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    };
+    (status, Html(markup.into_string())).into_response()
+}
+
+/// A page that says one thing (an error, a refusal).
+pub(crate) fn message(lang: Lang, status: StatusCode, text: &str, who: Who<'_>) -> Response {
+    let t = lang.t();
+    page(
+        lang,
+        status,
+        "varsel",
+        who,
+        html! {
+            p class=(if status.is_success() { "notice" } else { "error" }) role="alert" { (text) }
+            @if who.is_some_and(|(a, _)| a.role.works_inbox()) { p { a href="/inbox" { (t.back_to_inbox) } } }
+        },
+    )
+}
+
+pub(crate) fn login(
+    lang: Lang,
+    status: StatusCode,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let t = lang.t();
+    page(
+        lang,
+        status,
+        t.sign_in,
+        None,
+        html! {
+            @if let Some(e) = error { p class="error" id="login-error" role="alert" { (e) } }
+            form method="post" action="/login" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="username" { (t.username) }
+                input id="username" name="username" type="text" autocomplete="username" required value=(username);
+                label for="password" { (t.password) }
+                input id="password" name="password" type="password" autocomplete="current-password" required;
+                div { button type="submit" id="sign-in" { (t.next) } }
+            }
+        },
+    )
+}
+
+pub(crate) fn code_form(
+    lang: Lang,
+    status: StatusCode,
+    csrf: &str,
+    error: Option<&str>,
+) -> Response {
+    let t = lang.t();
+    page(
+        lang,
+        status,
+        t.sign_in,
+        None,
+        html! {
+            @if let Some(e) = error { p class="error" id="code-error" role="alert" { (e) } }
+            form method="post" action="/login/code" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="code" { (t.code) }
+                p id="code-hint" { (t.code_hint) }
+                input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"
+                    pattern="[0-9]{6}" maxlength="6" required aria-describedby="code-hint";
+                div { button type="submit" id="verify" { (t.sign_in) } }
+            }
+        },
+    )
+}
+
+fn time(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono_tz::Europe::Stockholm)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn span(ms: i64) -> String {
+    let min = ms.abs() / 60_000;
+    if min >= 60 {
+        format!("{} h {} min", min / 60, min % 60)
+    } else {
+        format!("{min} min")
+    }
+}
+
+/// The deadline cell: time left, or how late, in words; whether it is overdue.
+fn deadline(lang: Lang, d: &Delivery, now: i64) -> (String, bool) {
+    let t = lang.t();
+    if let Some(by) = &d.acked_by {
+        return (format!("{} {by}", t.acknowledged_by), false);
+    }
+    match d.ack_due {
+        None => ("–".to_owned(), false),
+        Some(due) if due <= now => (format!("{} {}", t.overdue, span(now - due)), true),
+        Some(due) => (format!("{} {}", span(due - now), t.in_time), false),
+    }
+}
+
+fn status_flag(lang: Lang, status: &str) -> Markup {
+    let t = lang.t();
+    html! {
+        @match status {
+            "exercise" => { " " span class="exercise" { (t.exercise) } }
+            "test" => { " " span class="exercise" { (t.test) } }
+            _ => {}
+        }
+    }
+}
+
+pub(crate) fn inbox(lang: Lang, who: (&Account, &str), rows: &[Delivery], now: i64) -> Response {
+    let t = lang.t();
+    page(
+        lang,
+        StatusCode::OK,
+        t.inbox,
+        Some(who),
+        html! {
+            @if rows.is_empty() { p { (t.inbox_empty) } } @else {
+                table id="inbox" {
+                    thead { tr {
+                        th scope="col" { (t.alert) } th scope="col" { (t.urgency) } th scope="col" { (t.category) }
+                        th scope="col" { (t.municipality) } th scope="col" { (t.deadline) } th scope="col" { (t.role) }
+                        th scope="col" { (t.received) }
+                    } }
+                    tbody {
+                        @for d in rows {
+                            @let (left, overdue) = deadline(lang, d, now);
+                            tr class=(if overdue { "overdue" } else { "" }) data-delivery=(d.delivery) data-overdue=(overdue) {
+                                td { a href={ "/alert/" (d.delivery) } { (code(lang, &d.kind)) " " (d.school) } (status_flag(lang, &d.status)) }
+                                td { (code(lang, &d.urgency)) }
+                                td { (code(lang, &d.category)) }
+                                td { (d.municipality) }
+                                td class=(if overdue { "overdue-flag" } else { "" }) { (left) }
+                                td { (if d.role == "required" { t.required } else { t.informed }) }
+                                td { (time(d.received_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// What the alert page shows besides the header: the opened content, a notice, an error.
+#[derive(Default)]
+pub(crate) struct AlertView<'a> {
+    /// The opened body (JSON by section) and the sections not granted.
+    pub opened: Option<(Value, Vec<String>)>,
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+pub(crate) fn alert(
+    lang: Lang,
+    status: StatusCode,
+    who: (&Account, &str),
+    d: &Delivery,
+    now: i64,
+    view: AlertView<'_>,
+) -> Response {
+    let t = lang.t();
+    let csrf = who.1;
+    let (left, overdue) = deadline(lang, d, now);
+    let title = format!("{} – {}", code(lang, &d.kind), d.school);
+    page(
+        lang,
+        status,
+        &title,
+        Some(who),
+        html! {
+            @if let Some(n) = view.notice { p class="notice" id="notice" role="status" { (n) } }
+            @if let Some(e) = view.error { p class="error" id="error" role="alert" { (e) } }
+            dl id="header" {
+                dt { (t.school) } dd { (d.school) (status_flag(lang, &d.status)) }
+                dt { (t.category) } dd { (code(lang, &d.category)) }
+                dt { (t.urgency) } dd { (code(lang, &d.urgency)) }
+                dt { (t.municipality) } dd { (d.municipality) }
+                @if let Some(p) = d.planned_departure { dt { (t.planned_departure) } dd { (time(p)) } }
+                dt { (t.role) } dd { (if d.role == "required" { t.required } else { t.informed }) }
+                dt { (t.received) } dd { (time(d.received_at)) }
+                dt { (t.state) } dd id="state" class=(if overdue { "overdue-flag" } else { "" }) {
+                    (left)
+                    @if let Some(o) = &d.outcome { " (" (code(lang, o)) ")" }
+                }
+            }
+            @match &view.opened {
+                Some((body, not_granted)) => {
+                    @if let Value::Object(sections) = body {
+                        @for (label, content) in sections {
+                            section class="sealed" id={ "section-" (label) } {
+                                h2 { (code(lang, label)) }
+                                (value(content))
+                            }
+                        }
+                    }
+                    @if !not_granted.is_empty() {
+                        p id="not-granted" { (t.not_granted) ": "
+                            @for (i, l) in not_granted.iter().enumerate() { @if i > 0 { ", " } (code(lang, l)) } }
+                    }
+                }
+                None => {
+                    p { (t.sealed_note) }
+                    form method="post" action={ "/alert/" (d.delivery) "/open" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" id="open" { (t.open_sections) }
+                    }
+                }
+            }
+            @if d.ack_state.is_none() {
+                h2 { (t.acknowledge) }
+                form method="post" action={ "/alert/" (d.delivery) "/ack" } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="outcome" { (t.outcome) }
+                    select id="outcome" name="outcome" required {
+                        option value="" { (t.choose_outcome) }
+                        @for o in varsel_protocol::message::Outcome::ALL { option value=(o.code()) { (code(lang, o.code())) } }
+                    }
+                    div { button type="submit" id="acknowledge" { (t.acknowledge) } }
+                }
+            }
+            p { a href="/inbox" { (t.back_to_inbox) } }
+        },
+    )
+}
+
+/// An opened section's JSON as nested definition lists (keys as in the alert document).
+fn value(v: &Value) -> Markup {
+    html! {
+        @match v {
+            Value::Object(m) => dl { @for (k, x) in m { dt { (k) } dd { (value(x)) } } },
+            Value::Array(a) => ul { @for x in a { li { (value(x)) } } },
+            Value::String(s) => (s),
+            Value::Null => "–",
+            other => (other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The school's pages: *New alert* (the form, checked on the server by the protocol's validator,
+//! every problem shown by its field in the page's language and nothing typed lost; a form is sent
+//! once) and *My alerts* (each sent alert with each recipient's state, from the broker's feedback
+//! messages kept from the school's inbox).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde_json::json;
+use uuid::Uuid;
+
+use varsel_participant::client::{Client, Item};
+use varsel_protocol::message::Feedback;
+
+use super::form::{document, AlertForm, Errors};
+use super::{csrf_refused, internal, lang_of, pages, school_pages, signed_in, Desk, Shared};
+use crate::access_log::Action;
+use crate::session;
+use crate::store::accounts::Account;
+use crate::store::sessions::Session;
+
+/// A signed-in member of school staff and the participant's client; or the answer instead.
+async fn staff<'a>(
+    desk: &'a Desk,
+    headers: &HeaderMap,
+) -> Result<(Session, Account, &'a Client), Response> {
+    let lang = lang_of(headers);
+    let (s, a) = signed_in(desk, headers).await?;
+    if !a.role.works_school() {
+        return Err(pages::message(
+            lang,
+            StatusCode::FORBIDDEN,
+            lang.t().forbidden,
+            Some((&a, &s.csrf)),
+        ));
+    }
+    let client = desk
+        .clients
+        .get(&a.participant)
+        .expect("accounts belong to a participant the desk serves");
+    Ok((s, a, client))
+}
+
+/// GET /alerts/new: an empty form with the school's name filled in.
+pub(super) async fn new_form(State(desk): State<Shared>, headers: HeaderMap) -> Response {
+    let lang = lang_of(&headers);
+    let (s, a, client) = match staff(&desk, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let form = AlertForm {
+        school_name: client
+            .registry
+            .participant(client.me())
+            .map(|p| p.name.clone())
+            .unwrap_or_default(),
+        status: "actual".into(),
+        ..AlertForm::default()
+    };
+    school_pages::new_alert(
+        lang,
+        StatusCode::OK,
+        (&a, &s.csrf),
+        &form,
+        &session::token(),
+        &Errors::default(),
+    )
+}
+
+/// POST /alerts/new: validates, seals, signs and sends the alert, once.
+pub(super) async fn send(
+    State(desk): State<Shared>,
+    headers: HeaderMap,
+    Form(f): Form<AlertForm>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let (s, a, client) = match staff(&desk, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !session::csrf_matches(&s.csrf, f.csrf.as_deref()) {
+        return csrf_refused(lang);
+    }
+    let now = desk.clock.now();
+    let refuse = |status: StatusCode, errors: &Errors| {
+        school_pages::new_alert(lang, status, (&a, &s.csrf), &f, &f.form, errors)
+    };
+    let municipality = client
+        .registry
+        .participant(client.me())
+        .and_then(|p| p.municipality.as_ref());
+    let doc = match document(&f, municipality, lang, now) {
+        Ok(doc) => doc,
+        Err(errors) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, &errors),
+    };
+    if f.form.len() < 32 {
+        return csrf_refused(lang);
+    }
+    match desk.store.claim_form(&f.form, now.timestamp_millis()).await {
+        Err(e) => return internal(lang, &e),
+        Ok(false) => {
+            tracing::warn!(
+                account = a.id,
+                reason = "form_replayed",
+                "a New alert form sent before was refused"
+            );
+            return school_pages::already_sent(lang, (&a, &s.csrf));
+        }
+        Ok(true) => {}
+    }
+    let sent = async {
+        let (payload, compact) = client.seal(&doc, now)?;
+        let (conn, publisher) = client.connect().await?;
+        let r = client.publish(&publisher, &payload, &compact).await;
+        let _ = conn.close(200, "sent".into()).await;
+        r.map(|()| (payload, compact))
+    };
+    let (payload, compact) = match sent.await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(account = a.id, error = %e, "an alert could not be sent");
+            if let Err(e) = desk.store.release_form(&f.form).await {
+                return internal(lang, &e);
+            }
+            let errors = Errors {
+                general: vec![lang.t().send_failed.to_owned()],
+                ..Errors::default()
+            };
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, &errors);
+        }
+    };
+    let at = now.timestamp_millis();
+    let kept = async {
+        desk.store
+            .keep_sent(
+                payload.id,
+                &a.participant,
+                a.id,
+                &doc.header,
+                compact.as_bytes(),
+                at,
+            )
+            .await?;
+        desk.store
+            .log_access(
+                &a.username,
+                Action::Sent,
+                None,
+                json!({ "message": payload.id.to_string() }),
+                at,
+            )
+            .await
+    };
+    if let Err(e) = kept.await {
+        return internal(lang, &e);
+    }
+    tracing::info!(account = a.id, message = %payload.id, "alert sent");
+    Redirect::to("/alerts").into_response()
+}
+
+/// GET /alerts: the school's sent alerts with each recipient's latest state.
+pub(super) async fn mine(State(desk): State<Shared>, headers: HeaderMap) -> Response {
+    let lang = lang_of(&headers);
+    let (s, a, client) = match staff(&desk, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (sent, feedback) = match (
+        desk.store.sent(&a.participant).await,
+        desk.store.feedback(&a.participant).await,
+    ) {
+        (Ok(s), Ok(f)) => (s, f),
+        (Err(e), _) | (_, Err(e)) => return internal(lang, &e),
+    };
+    // The latest report per delivery, by alert.
+    let mut states: BTreeMap<Uuid, BTreeMap<Uuid, Feedback>> = BTreeMap::new();
+    for (at, raw) in feedback {
+        let at = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
+        if let Ok(Item::Feedback(fb)) = client.open(&raw, at) {
+            let per = states.entry(fb.alert).or_default();
+            if per.get(&fb.delivery).is_none_or(|old| old.at <= fb.at) {
+                per.insert(fb.delivery, fb);
+            }
+        }
+    }
+    let name = |id: &varsel_protocol::message::ParticipantId| {
+        client
+            .registry
+            .participant(id)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let rows: Vec<school_pages::Row> = sent
+        .into_iter()
+        .map(|alert| {
+            let recipients = states
+                .get(&alert.id)
+                .map(|per| {
+                    per.values()
+                        .map(|fb| (name(&fb.recipient), fb.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            school_pages::Row { alert, recipients }
+        })
+        .collect();
+    school_pages::my_alerts(lang, Some((&a, &s.csrf)), &rows)
+}
