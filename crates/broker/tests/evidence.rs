@@ -25,6 +25,7 @@ use varsel_protocol::envelope::KeySet;
 use varsel_protocol::message::Kind;
 use varsel_protocol::registry::Registry;
 use varsel_transport::clock::Clock;
+use varsel_transport::shutdown::Signals;
 
 use common::{on_postgres, on_sqlite, raw_sql, Ctx};
 
@@ -35,6 +36,7 @@ on_both!(
     deleting_every_entry_is_found,
     a_changed_and_rechained_history_is_found,
     an_export_carries_the_checkpoint_that_covers_it,
+    a_clean_stop_anchors_the_head,
 );
 
 /// The broker's world (keys, registry) and an anchor on `store` filing to `checkpoints.jsonl`.
@@ -308,4 +310,40 @@ async fn write_back(url: &str, rows: &[AuditRow]) {
     } else {
         update_all!(sqlx::PgConnection)
     }
+}
+
+/// Runs the checkpoint worker and stops it at once.
+async fn start_and_stop(anchor: &Anchor) {
+    let signals = Signals::new();
+    let worker = tokio::spawn(anchor.clone().run(signals.clone()));
+    signals.stop();
+    tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("the checkpoint worker stops within 30 s")
+        .expect("the checkpoint worker ran");
+}
+
+/// The worker, stopped, checkpoints the head once more if the chain grew since the last
+/// checkpoint, due or not, and files it: nothing a clean stop leaves behind is unanchored.
+async fn a_clean_stop_anchors_the_head(ctx: Ctx) {
+    let store = ctx.store;
+    let w = anchored_chain(&store).await;
+    entries(&store, 3).await;
+    assert_eq!(w.anchor.checkpoint_if_due().await.expect("due?"), None);
+    start_and_stop(&w.anchor).await;
+    let last = store.last_checkpoint().await.expect("checkpoints");
+    assert_eq!(last.map(|c| c.seq), Some(53));
+    let filed =
+        evidence::read_file(&w.file, &Keys::Registry(&w.registry)).expect("checkpoints verify");
+    assert_eq!(filed.last().map(|c| c.seq), Some(53), "filed at stop");
+
+    // Stopped again with nothing new: no further checkpoint.
+    start_and_stop(&w.anchor).await;
+    let filed =
+        evidence::read_file(&w.file, &Keys::Registry(&w.registry)).expect("checkpoints verify");
+    assert_eq!(
+        filed.len(),
+        4,
+        "50 entries: 20, 40, 50; then 53 at the stop"
+    );
 }

@@ -3,7 +3,8 @@
 //! records the checkpoint in the store and, in the same transaction, puts it in the outbox for
 //! every ops participant's inbox (so it is published and retried like any message). Then it
 //! appends every recorded checkpoint the file does not hold yet to the checkpoint file; a failed
-//! append is logged, counted and tried again on the next round.
+//! append is logged, counted and tried again on the next round. When the broker stops cleanly it
+//! checkpoints the head once more if the chain has grown, due or not.
 //!
 //! With several broker instances on one PostgreSQL store, the first to record a seq publishes it;
 //! each instance appends every recorded checkpoint to its own file.
@@ -57,6 +58,28 @@ impl Anchor {
                 _ = signals.stopped() => break,
             }
         }
+        // A clean stop anchors the head as it stands, so the entries written since the last
+        // checkpoint are not left unanchored while the broker is down. Its message to ops
+        // stays in the outbox for the next start if the outbox worker has stopped already.
+        if let Err(e) = self.checkpoint_if_grown().await {
+            tracing::warn!(error = %e, "the audit checkpoint at stop failed");
+        }
+        if let Err(e) = self.append_to_file(&mut filed).await {
+            self.metrics.evidence().checkpoint_file_failed();
+            tracing::error!(error = %e, "appending to the audit checkpoint file at stop failed");
+        }
+    }
+
+    /// Makes a checkpoint if the chain has grown since the last one, due or not.
+    pub async fn checkpoint_if_grown(&self) -> Result<Option<CheckpointRow>, store::Error> {
+        let Some((seq, _)) = self.store.audit_head().await? else {
+            return Ok(None);
+        };
+        let last = self.store.last_checkpoint().await?;
+        if last.is_some_and(|l| l.seq >= seq) {
+            return Ok(None);
+        }
+        self.checkpoint(self.clock.now()).await
     }
 
     /// Makes a checkpoint if one is due (see the module documentation); returns it if this
