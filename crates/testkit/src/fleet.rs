@@ -195,10 +195,25 @@ impl Broker {
 }
 
 impl Drop for Broker {
+    /// Kills the process; when a test fails, prints the end of its log first, so the failure
+    /// says what the broker was doing.
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            let text = self.log_text();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n");
+            eprintln!(
+                "--- broker {} ({} log lines, the last {LOG_TAIL}) ---\n{tail}\n---",
+                self.name,
+                lines.len()
+            );
+        }
     }
 }
+
+/// Log lines of a broker process printed when a test fails.
+const LOG_TAIL: usize = 80;
 
 /// The HTTP status of `path` on the ops server (with the demo token), or None when it does not
 /// answer within 5 s.

@@ -855,7 +855,7 @@ impl Drop for Filler {
 }
 
 /// One instance on SQLite: 20 alerts go through; then `break_store` makes the store unwritable
-/// and 20 more are published. The instance must hold them (not acked), report not ready and
+/// and more are published, 20 at a time until the instance holds them. The instance must hold them (not acked), report not ready and
 /// stay up; when the guard `break_store` returned is dropped it must catch up.
 async fn sqlite_outage<G>(world: &World, broker: &mut Broker, break_store: impl FnOnce() -> G) {
     broker.wait_ready(Duration::from_secs(60)).await;
@@ -869,17 +869,37 @@ async fn sqlite_outage<G>(world: &World, broker: &mut Broker, break_store: impl 
     )
     .await;
     let guard = break_store();
-    ids.extend(publish(&school, 20, Category::DepartureImminent).await);
-    wait_for(
-        Duration::from_secs(60),
-        "the instance to hold its input",
-        || async {
-            broker
-                .log_text()
-                .contains("cannot commit, holding the message")
-        },
-    )
-    .await;
+    // Files made immutable fail the first commit. A full disk fails one only once the WAL
+    // outgrows the blocks it already holds (how far it grew before depends on how the first
+    // alerts' writes interleaved), so alerts go out 20 at a time until one is held.
+    let broken = Instant::now();
+    loop {
+        ids.extend(publish(&school, 20, Category::DepartureImminent).await);
+        let held = wait::holds(
+            Duration::from_secs(5),
+            Duration::from_millis(200),
+            "the instance to hold its input",
+            || async {
+                broker
+                    .log_text()
+                    .contains("cannot commit, holding the message")
+            },
+        )
+        .await;
+        if held.is_ok() {
+            break;
+        }
+        assert!(
+            broken.elapsed() < Duration::from_secs(90),
+            "the instance never held its input: {} alerts published since the store broke, {} stored",
+            ids.len() - 20,
+            count_alerts(&store).await
+        );
+    }
+    log(format!(
+        "held after {} alerts published to the broken store",
+        ids.len() - 20
+    ));
     wait_for(
         Duration::from_secs(30),
         "the instance to report not ready",
@@ -899,10 +919,11 @@ async fn sqlite_outage<G>(world: &World, broker: &mut Broker, break_store: impl 
     .await;
     let (ready, unacked) = queue_depth(&world.vhost, "varsel.intake");
     log(format!(
-        "store unwritable: intake holds {ready} ready + {unacked} unacked; {} of 40 alerts stored",
-        count_alerts(&store).await
+        "store unwritable: intake holds {ready} ready + {unacked} unacked; {} of {} alerts stored",
+        count_alerts(&store).await,
+        ids.len()
     ));
-    assert!(count_alerts(&store).await < 40);
+    assert!(count_alerts(&store).await < ids.len());
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(broker.alive(), "the instance stays up");
     assert_eq!(broker.readyz().await, Some(503), "still not ready");
@@ -912,7 +933,7 @@ async fn sqlite_outage<G>(world: &World, broker: &mut Broker, break_store: impl 
     wait_for(
         Duration::from_secs(120),
         "the held alerts to be routed",
-        || async { count_alerts(&store).await >= 40 },
+        || async { count_alerts(&store).await >= ids.len() },
     )
     .await;
     log(format!(
