@@ -5,20 +5,26 @@
 //! sends an alert from *New alert*; the social worker signs in to the agencies' desk, finds it in
 //! the inbox, opens it and acknowledges it; the school's *My alerts* then shows it acknowledged by
 //! the social worker. The police officer's account sees the police's delivery of it. Ctrl-C stops
-//! the demo cleanly.
+//! the demo cleanly. And in one Chromium (with the desk's browser helpers), a person stays
+//! signed in to both desks at once.
 //!
 //! It runs on a virtual host of its own on the plain local RabbitMQ, bounded, and prints the
 //! demo's output when it fails.
 
 mod common;
+#[path = "../../desk/tests/common/mod.rs"]
+mod desk_browser;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+use fantoccini::Locator;
 
 use varsel_desk::totp::Secret;
 use varsel_testkit::http::{get, post_form, Response};
 
 use common::Demo;
+use desk_browser::{browser, click, type_into};
 
 /// An account as the demo prints it, with the address of its desk.
 #[derive(Debug)]
@@ -258,5 +264,46 @@ async fn the_readme_walk_through_with_the_demo_desks() {
     );
 
     // Ctrl-C stops the broker and both desks cleanly.
+    demo.interrupt();
+}
+
+/// Signs in as `user` in the browser, as a person would: the password, then the current code.
+async fn sign_in_in(c: &fantoccini::Client, user: &str, a: &Account) {
+    c.goto(&format!("http://{}/login", a.desk)).await.unwrap();
+    type_into(c, "username", user).await;
+    type_into(c, "password", &a.password).await;
+    click(c, Locator::Id("sign-in")).await;
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    type_into(c, "code", &a.secret.code_at(now)).await;
+    click(c, Locator::Id("verify")).await;
+}
+
+/// The path of the page the browser shows after going to `path` on `desk`.
+async fn lands_on(c: &fantoccini::Client, desk: &str, path: &str) -> String {
+    c.goto(&format!("http://{desk}{path}")).await.unwrap();
+    c.current_url().await.unwrap().path().to_owned()
+}
+
+/// In one Chromium, as the README has it: signed in to the school's desk and to the agencies'
+/// desk at once (their printed host names differ, and a browser keeps cookies per host, not per
+/// port), each still signed in after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_browser_stays_signed_in_to_both_desks() {
+    let mut demo = Demo::staying("demodeskweb", &["--desk"], "Ctrl-C stops it.").await;
+    let accounts = accounts(&demo.output());
+    let (school, social) = (&accounts["kurator"], &accounts["socialsekreterare"]);
+    let (driver, c) = browser(demo.dir()).await;
+    sign_in_in(&c, "kurator", school).await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/alerts");
+    sign_in_in(&c, "socialsekreterare", social).await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/inbox");
+    assert_eq!(lands_on(&c, &school.desk, "/alerts").await, "/alerts");
+    assert_eq!(lands_on(&c, &social.desk, "/inbox").await, "/inbox");
+    assert_eq!(
+        lands_on(&c, &school.desk, "/alerts/new").await,
+        "/alerts/new"
+    );
+    c.close().await.unwrap();
+    drop(driver);
     demo.interrupt();
 }
