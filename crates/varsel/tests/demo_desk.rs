@@ -141,7 +141,7 @@ async fn first_delivery(desk: &str, cookie: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_walk_through_with_the_demo_desks() {
-    let mut demo = Demo::staying("demodesk", &["--desk"], "Ctrl-C stops it.").await;
+    let mut demo = Demo::staying("demodesk", &["--desk"], "codes now: kurator ").await;
     // Whatever fails from here on shows what the demo printed (KillOnDrop prints its log).
     let printed = demo.output();
     let accounts = accounts(&printed);
@@ -151,7 +151,7 @@ async fn the_readme_walk_through_with_the_demo_desks() {
         "{printed}"
     );
     assert!(printed.contains("otpauth://totp/"), "{printed}");
-    assert!(printed.contains("codes now: kurator "), "{printed}");
+    assert!(printed.contains("Ctrl-C stops it."), "{printed}");
     for desk in ["desk-ektorpsskolan", "desk-myndigheter"] {
         assert!(demo.dir().join(desk).join("desk.sqlite").exists(), "{desk}");
     }
@@ -289,7 +289,7 @@ async fn lands_on(c: &fantoccini::Client, desk: &str, path: &str) -> String {
 /// port), each still signed in after the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_browser_stays_signed_in_to_both_desks() {
-    let mut demo = Demo::staying("demodeskweb", &["--desk"], "Ctrl-C stops it.").await;
+    let mut demo = Demo::staying("demodeskweb", &["--desk"], "codes now: kurator ").await;
     let accounts = accounts(&demo.output());
     let (school, social) = (&accounts["kurator"], &accounts["socialsekreterare"]);
     let (driver, c) = browser(demo.dir()).await;

@@ -75,19 +75,29 @@ const DESKS: &[Plan] = &[
     },
 ];
 
-/// The demo's running desks, and the task that prints the current codes.
+/// The demo's running desks, their accounts' secrets, and the task that prints the codes.
 pub(super) struct Desks {
     running: Vec<Running>,
-    codes: JoinHandle<()>,
+    secrets: Vec<(String, Secret)>,
+    printer: Option<JoinHandle<()>>,
 }
 
 impl Desks {
+    /// Prints each account's current code now and at the start of every 30-second step, until
+    /// `signals` stop.
+    pub(super) fn print_codes(&mut self, signals: &Signals) {
+        let secrets = std::mem::take(&mut self.secrets);
+        self.printer = Some(tokio::spawn(print_codes(secrets, signals.clone())));
+    }
+
     /// Waits until the signals have stopped every desk (their web servers and inboxes).
     pub(super) async fn wait(self) {
         for r in self.running {
             r.wait().await;
         }
-        let _ = self.codes.await;
+        if let Some(p) = self.printer {
+            let _ = p.await;
+        }
     }
 }
 
@@ -107,7 +117,7 @@ fn password() -> String {
 /// are), each with fresh accounts, until `signals` stop; prints their addresses and accounts.
 pub(super) async fn start(dir: &Path, signals: &Signals) -> anyhow::Result<Desks> {
     let mut running = Vec::new();
-    let mut codes = Vec::new();
+    let mut secrets = Vec::new();
     println!("\nDesks (demo accounts; the passwords and TOTP secrets are printed only here):");
     for plan in DESKS {
         let home = dir.join(plan.dir);
@@ -156,7 +166,7 @@ pub(super) async fn start(dir: &Path, signals: &Signals) -> anyhow::Result<Desks
             println!("    user name: {username}   password: {password}   ({display_name}, {who})");
             println!("      TOTP secret: {}", enrolment.secret.base32());
             println!("      {}", enrolment.uri);
-            codes.push((username.to_string(), enrolment.secret));
+            secrets.push((username.to_string(), enrolment.secret));
         }
         let desk = varsel_desk::start(config, listener, signals.clone(), Clock::system())
             .await
@@ -167,11 +177,13 @@ pub(super) async fn start(dir: &Path, signals: &Signals) -> anyhow::Result<Desks
         "\nFor the demo only, the current sign-in code of each account is printed here every 30 s\n\
          (use it, or add the secret above to an authenticator app; a desk never shows codes)."
     );
-    let codes = tokio::spawn(print_codes(codes, signals.clone()));
-    Ok(Desks { running, codes })
+    Ok(Desks {
+        running,
+        secrets,
+        printer: None,
+    })
 }
 
-/// Prints each account's current code at the start of every 30-second step until stopped.
 async fn print_codes(codes: Vec<(String, Secret)>, signals: Signals) {
     loop {
         let now = chrono::Utc::now();

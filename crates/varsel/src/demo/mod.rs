@@ -426,7 +426,7 @@ async fn stay(mut config: varsel_broker::Config, desks: Option<&Path>) -> anyhow
     if let Some(a) = running.ops_addr {
         println!("  dashboard:  http://{a}/?token=demo-token-0123456789");
     }
-    let desks = match desks {
+    let mut desks = match desks {
         None => None,
         Some(dir) => match desks::start(dir, &signals).await {
             Ok(d) => Some(d),
@@ -437,6 +437,9 @@ async fn stay(mut config: varsel_broker::Config, desks: Option<&Path>) -> anyhow
         },
     };
     println!("Ctrl-C stops it.");
+    if let Some(d) = desks.as_mut() {
+        d.print_codes(&signals);
+    }
     signals.stopped().await;
     if let Some(d) = desks {
         d.wait().await;

@@ -1,6 +1,7 @@
 //! What the tests of `varsel demo` share: the demo run as a child process that stays after its
 //! story, on a virtual host of its own with files in a temporary directory, bounded, and stopped
-//! with SIGINT as Ctrl-C would.
+//! with SIGINT as Ctrl-C would. One demo at a time in a test binary: the demo takes its
+//! dashboard's port 9471 when it finds it free, and two starting at once may both find it so.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +9,9 @@ use std::time::Duration;
 
 use varsel_testkit::harness::{wait_until, Vhost};
 use varsel_testkit::process::{wait_within, KillOnDrop};
+
+/// Held by the demo running now in this test binary.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The repository, where the demo runs (it reads deploy/).
 pub fn repo() -> PathBuf {
@@ -22,6 +26,7 @@ pub struct Demo {
     log: PathBuf,
     _logs: tempfile::TempDir,
     _vhost: Vhost,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Demo {
@@ -29,6 +34,7 @@ impl Demo {
     /// and waits (up to 300 s) until its output contains `staying`; panics with the output if
     /// the demo ends first.
     pub async fn staying(name: &str, args: &[&str], staying: &str) -> Demo {
+        let turn = ONE_AT_A_TIME.lock().await;
         let files = varsel_testkit::temp_dir();
         let logs = varsel_testkit::temp_dir();
         let log = logs.path().join("demo.log");
@@ -69,6 +75,7 @@ impl Demo {
             log,
             _logs: logs,
             _vhost: vhost,
+            _turn: turn,
         }
     }
 
