@@ -113,20 +113,15 @@ fn password() -> String {
         .join("-")
 }
 
-/// Starts the desks in `dir` (the demo's files, where the participants' client configurations
-/// are), each with fresh accounts, until `signals` stop; prints their addresses and accounts.
+/// Starts the desks in new directories in `dir` (the demo's files, where the participants'
+/// client configurations are) until `signals` stop; prints their addresses and accounts.
 pub(super) async fn start(dir: &Path, signals: &Signals) -> anyhow::Result<Desks> {
     let mut running = Vec::new();
     let mut secrets = Vec::new();
     println!("\nDesks (demo accounts; the passwords and TOTP secrets are printed only here):");
     for plan in DESKS {
         let home = dir.join(plan.dir);
-        if home.exists() {
-            // A demo run again on the same files starts its desks afresh, with new accounts.
-            std::fs::remove_dir_all(&home)
-                .with_context(|| format!("removing {}", home.display()))?;
-        }
-        std::fs::create_dir_all(&home)?;
+        std::fs::create_dir(&home).with_context(|| format!("creating {}", home.display()))?;
         let listener = match tokio::net::TcpListener::bind(("127.0.0.1", plan.port)).await {
             Ok(l) => l,
             Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
