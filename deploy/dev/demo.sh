@@ -4,7 +4,8 @@
 # RabbitMQ node of its own for TLS (deploy/dev/rabbitmq-tls.sh: AMQPS on 127.0.0.1:25671,
 # client certificates required, EXTERNAL auth, permissions generated from the registry).
 # Installs RabbitMQ from the distribution's packages when missing. Extra arguments go to
-# `varsel demo` (e.g. --stay to keep the dashboard running afterwards).
+# `varsel demo` (e.g. --stay to keep the dashboard running afterwards, --desk to also serve two
+# desks, the school's and the agencies', with demo accounts; README, "Desk", "Try it").
 # With --plain as first argument it runs on the machine's RabbitMQ (guest, port 5672) instead.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

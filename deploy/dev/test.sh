@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 deploy/dev/services.sh
 # Headless Chromium for the dashboard's browser test (crates/varsel/tests/dashboard.rs), and
-# chromedriver for the desk's (crates/desk/tests/browser.rs, school.rs).
+# chromedriver for the desk's (crates/desk/tests/browser.rs, school.rs) and the demo's desks
+# (crates/varsel/tests/demo_desk.rs).
 deploy/dev/browser.sh
 # promtool and an OpenMetrics parser for the metrics and alerting-rule tests (tests/prometheus.rs).
 deploy/dev/metrics-linters.sh

@@ -45,6 +45,28 @@ impl Secret {
         base32_encode(&self.0)
     }
 
+    /// The secret [`base32`](Secret::base32) printed (upper or lower case, spaces and padding
+    /// ignored); `None` if it is not base32.
+    pub fn from_base32(text: &str) -> Option<Secret> {
+        let mut out = Vec::new();
+        let mut buffer: u32 = 0;
+        let mut bits = 0;
+        for c in text.bytes().filter(|c| !b" =".contains(c)) {
+            let v = match c.to_ascii_uppercase() {
+                c @ b'A'..=b'Z' => c - b'A',
+                c @ b'2'..=b'7' => c - b'2' + 26,
+                _ => return None,
+            };
+            buffer = (buffer << 5) | u32::from(v);
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buffer >> bits) as u8);
+            }
+        }
+        Some(Secret(out))
+    }
+
     /// The `otpauth://` URI an authenticator app reads (usually from a QR code).
     pub fn uri(&self, issuer: &str, account: &str) -> String {
         format!(
@@ -141,6 +163,18 @@ mod tests {
             assert_eq!(s.code_at(t), eight[2..], "at {t}");
         }
         assert_eq!(s.base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+    }
+
+    #[test]
+    fn a_printed_secret_reads_back() {
+        for _ in 0..20 {
+            let s = Secret::generate();
+            let back = Secret::from_base32(&s.base32().to_lowercase()).unwrap();
+            assert_eq!(back.bytes(), s.bytes());
+        }
+        let s = Secret::from_base32("GEZD GNBV GY3T QOJQ GEZD GNBV GY3T QOJQ").unwrap();
+        assert_eq!(s.bytes(), b"12345678901234567890");
+        assert!(Secret::from_base32("GEZD1").is_none());
     }
 
     #[test]

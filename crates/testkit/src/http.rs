@@ -1,6 +1,7 @@
-//! A GET over plain HTTP/1.1 with chosen request headers, answering the status, the response
-//! headers and the body, within a deadline: what the ops tests need to look at content types,
-//! cookies and redirects, which `varsel status` (a client for people) does not show.
+//! A GET (or a form POST) over plain HTTP/1.1 with chosen request headers, answering the status,
+//! the response headers and the body, within a deadline: what the ops tests need to look at
+//! content types, cookies and redirects, which `varsel status` (a client for people) does not
+//! show, and what the demo's test needs to sign in to a desk and post its forms.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,22 +30,52 @@ impl Response {
 /// GETs `path` from `addr` (`host:port`) with `headers`; panics with what failed, including
 /// when no complete answer came within 30 seconds.
 pub async fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Response {
-    let what = format!("GET http://{addr}{path}");
-    tokio::time::timeout(Duration::from_secs(30), exchange(addr, path, headers))
+    within("GET", addr, path, headers, None).await
+}
+
+/// POSTs `form` (already `application/x-www-form-urlencoded`) to `path` on `addr` with
+/// `headers`; panics as [`get`] does.
+pub async fn post_form(addr: &str, path: &str, headers: &[(&str, &str)], form: &str) -> Response {
+    within("POST", addr, path, headers, Some(form)).await
+}
+
+async fn within(
+    method: &str,
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: Option<&str>,
+) -> Response {
+    let what = format!("{method} http://{addr}{path}");
+    let answer = exchange(method, addr, path, headers, form);
+    tokio::time::timeout(Duration::from_secs(30), answer)
         .await
         .unwrap_or_else(|_| panic!("{what}: no answer within 30 s"))
         .unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
-async fn exchange(addr: &str, path: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
+async fn exchange(
+    method: &str,
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: Option<&str>,
+) -> Result<Response, String> {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         req.push_str(&format!("{name}: {value}\r\n"));
     }
-    req.push_str("\r\n");
+    if let Some(form) = form {
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ));
+    } else {
+        req.push_str("\r\n");
+    }
     stream
         .write_all(req.as_bytes())
         .await

@@ -29,6 +29,7 @@ pub(super) async fn run(
     plain: bool,
     time_scale: u32,
     stay: bool,
+    desk: bool,
 ) -> Result<(), Failure> {
     let transport = if plain {
         world::Transport::Plain {
@@ -45,6 +46,7 @@ pub(super) async fn run(
         transport,
         time_scale,
         stay,
+        desk,
     };
     demo::run(options).await.map_err(fail(EX_UNAVAILABLE))
 }

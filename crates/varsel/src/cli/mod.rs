@@ -182,6 +182,10 @@ pub enum Command {
         /// Keep the broker and its dashboard running after the story, until interrupted.
         #[arg(long)]
         stay: bool,
+        /// After the story, also serve two desks on loopback (Ektorpsskolan's; socialtjänsten's
+        /// and the police's) with demo accounts printed once; implies --stay.
+        #[arg(long)]
+        desk: bool,
     },
     /// Write the demo's keys, registry and routing table to a directory, without running
     /// anything: for trying `seal`, `open`, `routes explain` and `check` offline.
@@ -470,7 +474,8 @@ async fn run(command: Command) -> Result<(), Failure> {
             plain,
             time_scale,
             stay,
-        } => demo::run(dir, amqp, certs, plain, time_scale, stay).await,
+            desk,
+        } => demo::run(dir, amqp, certs, plain, time_scale, stay, desk).await,
         Command::Bench(args) => crate::bench::main(args).await.map_err(fail(EX_UNAVAILABLE)),
     }
 }

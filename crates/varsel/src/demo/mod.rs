@@ -12,13 +12,15 @@
 //! agencies' clients receive them and send receipts; the police acknowledge at once; social
 //! services let the ladder climb (redelivery, email to the functional mailbox) before an officer
 //! takes the case; the school cancels the exercise. It ends with a timeline and each recipient's
-//! state, read from the store's audit log.
+//! state, read from the store's audit log. With `--stay` the broker keeps running on real time;
+//! with `--desk` two desks start beside it (`desks`).
 
+mod desks;
 mod queues;
 mod timeline;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration as StdDuration;
 
 use anyhow::{bail, Context};
@@ -47,6 +49,8 @@ pub struct Options {
     pub transport: Transport,
     pub time_scale: u32,
     pub stay: bool,
+    /// After the story, keep running with two desks (implies `stay`).
+    pub desk: bool,
 }
 
 /// Runs the demo story.
@@ -392,8 +396,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
     let interrupted = signals.is_stopping();
     running.stop().await;
-    if o.stay && !interrupted {
-        stay(config).await?;
+    if (o.stay || o.desk) && !interrupted {
+        stay(config, o.desk.then_some(dir.as_path())).await?;
     }
     sink.stop().await;
     println!(
@@ -406,8 +410,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
 /// After the story, a broker on real time (the story's clock runs `time_scale` times faster, and
 /// every real `varsel send` against it would be refused as stale) on the same files, until
-/// interrupted.
-async fn stay(mut config: varsel_broker::Config) -> anyhow::Result<()> {
+/// interrupted; with the demo's desks when `desks` names the demo's files.
+async fn stay(mut config: varsel_broker::Config, desks: Option<&Path>) -> anyhow::Result<()> {
     config.escalation.time_scale = 1;
     let signals = Signals::from_os().context("listening for Ctrl-C")?;
     let running = daemon::start(config, signals.clone(), Clock::system(), None)
@@ -422,8 +426,24 @@ async fn stay(mut config: varsel_broker::Config) -> anyhow::Result<()> {
     if let Some(a) = running.ops_addr {
         println!("  dashboard:  http://{a}/?token=demo-token-0123456789");
     }
+    let mut desks = match desks {
+        None => None,
+        Some(dir) => match desks::start(dir, &signals).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                running.stop().await;
+                return Err(e.context("starting the demo's desks"));
+            }
+        },
+    };
     println!("Ctrl-C stops it.");
+    if let Some(d) = desks.as_mut() {
+        d.print_codes(&signals);
+    }
     signals.stopped().await;
+    if let Some(d) = desks {
+        d.wait().await;
+    }
     running.stop().await;
     Ok(())
 }
