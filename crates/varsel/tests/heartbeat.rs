@@ -8,11 +8,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use varsel::bench::postgres::PgDatabase;
 use varsel::status::fetch;
 use varsel_broker::store::{LineRow, LineState, Store};
 use varsel_participant::client::Item;
 use varsel_protocol::message::Kind;
+use varsel_testkit::fleet::{admin_pg, Database};
 use varsel_testkit::harness::{
     drain, office_morning, wait_until, Harness, HEARTBEAT_GRACE, HEARTBEAT_INTERVAL,
 };
@@ -296,11 +296,7 @@ async fn heartbeats_at(store: &Store, at: chrono::DateTime<chrono::Utc>) -> usiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_brokers_on_postgres_send_one_heartbeat_per_interval_and_one_alone_goes_on() {
-    let admin = std::env::var("VARSEL_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://varsel:varsel@127.0.0.1:5432/postgres".into());
-    let db = PgDatabase::create(&admin)
-        .await
-        .expect("PostgreSQL reachable (deploy/dev/services.sh starts it)");
+    let db = Database::create(&admin_pg()).await;
     let mut h = Harness::start_with("heartbeat-pg", Clock::manual(office_morning()), None).await;
     h.stop_broker().await;
     h.config.store_url = db.url.clone();
@@ -353,7 +349,7 @@ async fn two_brokers_on_postgres_send_one_heartbeat_per_interval_and_one_alone_g
     ended.expect("client task").expect("client ran cleanly");
     b.stop().await;
     h.stop().await;
-    db.drop_it().await;
+    drop(db);
 }
 
 /// `varsel routes explain` and `varsel routes check`, as a person runs them.

@@ -19,7 +19,7 @@
 mod args;
 mod end_to_end;
 mod load;
-pub mod postgres;
+mod postgres;
 mod process;
 mod queues;
 mod relay;

@@ -1,18 +1,18 @@
-//! A PostgreSQL database of the bench's own, for `--store postgres://…` (and of a test's own).
+//! A PostgreSQL database of the bench's own, for `--store postgres://…`.
 
 use anyhow::Context;
 
 use varsel_testkit::rabbitmq::short_id;
 
-/// A fresh PostgreSQL database for one run, made from the `admin` URL's server.
-pub struct PgDatabase {
-    pub admin: String,
-    pub name: String,
-    pub url: String,
+/// A fresh PostgreSQL database for one run.
+pub(super) struct PgDatabase {
+    pub(super) admin: String,
+    pub(super) name: String,
+    pub(super) url: String,
 }
 
 impl PgDatabase {
-    pub async fn create(admin: &str) -> anyhow::Result<PgDatabase> {
+    pub(super) async fn create(admin: &str) -> anyhow::Result<PgDatabase> {
         use sqlx::Connection as _;
         let name = format!("varsel_bench_{}", short_id());
         let mut c = sqlx::PgConnection::connect(admin)
@@ -34,8 +34,7 @@ impl PgDatabase {
         })
     }
 
-    /// Drops the database (closing every connection to it).
-    pub async fn drop_it(self) {
+    pub(super) async fn drop_it(self) {
         use sqlx::Connection as _;
         if let Ok(mut c) = sqlx::PgConnection::connect(&self.admin).await {
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
