@@ -344,6 +344,18 @@ async fn the_inbox_updates_live_and_the_pages_pass_axe_by_keyboard() {
     enter_and_wait(&c).await;
     assert_eq!(c.current_url().await.unwrap().path(), "/inbox");
     axe(&c, "the empty inbox").await;
+    // The notifications button is offered where the browser can still be asked, else hidden.
+    let asked = c
+        .execute(
+            "const b = document.getElementById('notify'); \
+             return [window.Notification ? Notification.permission : 'none', b.hidden, b.textContent];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    eprintln!("notification permission and button (hidden, text): {asked}");
+    assert_eq!(asked[1], asked[0] != "default", "{asked}");
+    assert_eq!(asked[2], "Aktivera aviseringar");
     let cookie = format!("varsel_desk={}", session_cookie(&c).await);
 
     // A stream of the officer's own, read here, besides the page's.

@@ -368,6 +368,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_session_holds_four_streams_and_leaves_nothing_behind() {
+        let hub = Arc::new(Hub::new(broadcast::channel(1).0));
+        let (a, b) = (b"session a".as_slice(), b"session b".as_slice());
+        let mut places: Vec<Place> = (0..=STREAMS_PER_SESSION).map(|_| hub.take(a)).collect();
+        let other = hub.take(b);
+        // The fifth ended the first, and only it.
+        assert_eq!(*places[0].end.borrow(), Some(End::Replaced));
+        assert!(places[1..].iter().all(|p| p.end.borrow().is_none()));
+        hub.end(a);
+        assert!(places[1..]
+            .iter()
+            .all(|p| *p.end.borrow() == Some(End::SignedOut)));
+        assert!(
+            other.end.borrow().is_none(),
+            "another session's stream goes on"
+        );
+        places.clear();
+        drop(other);
+        assert!(hub.sessions.lock().unwrap().open.is_empty());
+    }
+
+    #[test]
     fn a_stream_looks_again_no_later_than_its_session_ends() {
         let p = session::Policy {
             idle: Duration::from_secs(15 * 60),
