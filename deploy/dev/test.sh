@@ -13,6 +13,8 @@ deploy/dev/services.sh
 deploy/dev/browser.sh
 # promtool and an OpenMetrics parser for the metrics and alerting-rule tests (tests/prometheus.rs).
 deploy/dev/metrics-linters.sh
+# axe-core for the desk's accessibility check (crates/desk/tests/browser.rs).
+deploy/dev/accessibility.sh
 # Tools the suite checks varsel against from outside (OpenSSL reads the key files).
 deploy/dev/tools.sh
 export VARSEL_TEST_POSTGRES=${VARSEL_TEST_POSTGRES:-postgres://varsel:varsel@127.0.0.1:5432/postgres}

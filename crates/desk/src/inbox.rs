@@ -4,7 +4,8 @@
 //! receipt sent, and only then is the message acknowledged to RabbitMQ; a heartbeat from the
 //! broker is answered with a receipt and kept nowhere. A message that fails
 //! verification is rejected, so the inbox queue dead-letters it. A lost connection is retried
-//! until the desk stops.
+//! until the desk stops. Each delivery kept for the first time is announced (its id and
+//! participant, nothing else) to the live inbox pages, after it is committed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +13,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::FieldTable;
+use tokio::sync::broadcast;
+use uuid::Uuid;
 
 use varsel_participant::client::{Client, Item};
+use varsel_protocol::message::ParticipantId;
 use varsel_transport::amqp;
 use varsel_transport::shutdown::Signals;
 
@@ -21,6 +25,14 @@ use crate::store::Store;
 
 /// How long to wait before connecting again after the inbox was lost.
 const RECONNECT: Duration = Duration::from_secs(2);
+
+/// A delivery just kept: whom it is for and its id. No header field and nothing of the content:
+/// whoever is told looks the delivery up with its own rights.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub participant: ParticipantId,
+    pub delivery: Uuid,
+}
 
 /// What stopped one pass over the inbox.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +57,15 @@ fn protocol(what: &str) -> impl FnOnce(lapin::Error) -> Error + '_ {
 }
 
 /// Takes `client`'s inbox until `signals` stops the desk, connecting again after a failure.
-pub async fn run(client: Arc<Client>, store: Store, signals: Signals) {
+/// Each delivery kept for the first time is sent on `arrivals` (no one listening is fine).
+pub async fn run(
+    client: Arc<Client>,
+    store: Store,
+    signals: Signals,
+    arrivals: broadcast::Sender<Arrival>,
+) {
     while !signals.is_stopping() {
-        match consume(&client, &store, &signals).await {
+        match consume(&client, &store, &signals, &arrivals).await {
             Ok(()) => break,
             Err(e) => {
                 tracing::warn!(participant = %client.me(), error = %e, "the inbox was lost; connecting again");
@@ -60,7 +78,12 @@ pub async fn run(client: Arc<Client>, store: Store, signals: Signals) {
     }
 }
 
-async fn consume(client: &Client, store: &Store, signals: &Signals) -> Result<(), Error> {
+async fn consume(
+    client: &Client,
+    store: &Store,
+    signals: &Signals,
+    arrivals: &broadcast::Sender<Arrival>,
+) -> Result<(), Error> {
     let (conn, publisher) = client.connect().await?;
     let channel = conn
         .create_channel()
@@ -86,7 +109,7 @@ async fn consume(client: &Client, store: &Store, signals: &Signals) -> Result<()
             _ = signals.stopped() => break,
             next = consumer.next() => match next {
                 Some(Ok(d)) => {
-                    let r = if handle(client, store, &publisher, &d.data).await? {
+                    let r = if handle(client, store, &publisher, &d.data, arrivals).await? {
                         d.acker.ack(BasicAckOptions::default()).await
                     } else {
                         d.acker.reject(BasicRejectOptions { requeue: false }).await
@@ -108,6 +131,7 @@ async fn handle(
     store: &Store,
     publisher: &amqp::Publisher,
     body: &[u8],
+    arrivals: &broadcast::Sender<Arrival>,
 ) -> Result<bool, Error> {
     let now = client.clock.now();
     let item = match client.open(body, now) {
@@ -136,6 +160,13 @@ async fn handle(
                     .await?;
             }
             tracing::info!(participant = %client.me(), delivery = %d.delivery, alert = %d.alert, new, "delivery kept sealed and receipted");
+            if new {
+                // An error only says no page is listening now.
+                let _ = arrivals.send(Arrival {
+                    participant: client.me().clone(),
+                    delivery: d.delivery,
+                });
+            }
         }
         other => {
             let kind = serde_json::to_value(other)

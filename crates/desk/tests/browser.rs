@@ -6,9 +6,17 @@
 //! refused, and the same acknowledgement posted again is not sent twice. A police officer at the
 //! same desk opens only the sections the route grants the police. Screenshots are kept in
 //! target/test-output/.
+//!
+//! The live inbox: an officer signs in by keyboard only; with the inbox open, the school sends
+//! and the row appears without navigation, announced in the page; the officer goes on by
+//! keyboard to the alert and acknowledges it. The event stream carries only the officer's own
+//! participant's deliveries, ends the oldest of a session's streams beyond the limit, ends at
+//! sign-out and at the desk's shutdown. axe-core checks every page on the way against WCAG 2.1
+//! A and AA.
 
 use std::time::Duration;
 
+use fantoccini::key::Key;
 use fantoccini::Locator;
 
 use varsel_desk::role::Role;
@@ -18,8 +26,8 @@ use varsel_testkit::harness::{wait_until, Harness};
 mod common;
 
 use common::{
-    browser, click, csrf_of, desk_with, kept_delivery, post, screenshot, session_cookie, sign_in,
-    text_of, type_into, NewAccount, PASSWORD,
+    axe, browser, click, csrf_of, desk_with, kept_delivery, post, press, screenshot,
+    session_cookie, sign_in, tab_to, text_of, type_into, Events, NewAccount, Next, PASSWORD,
 };
 
 const SOCIAL: &str = "norrkoping-socialtjansten";
@@ -287,6 +295,200 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     c.close().await.unwrap();
     drop(driver);
     desk.stop().await;
+    h.stop().await;
+}
+
+/// Types `text` where the keyboard focus is.
+async fn type_here(c: &fantoccini::Client, text: &str) {
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Presses Enter on the focused control and waits until the page it leads to has loaded.
+async fn enter_and_wait(c: &fantoccini::Client) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    press(c, Key::Enter).await;
+    wait_until(Duration::from_secs(10), "the next page to load", || {
+        let old = old.clone();
+        async move { old.tag_name().await.is_err() }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_updates_live_and_the_pages_pass_axe_by_keyboard() {
+    let h = Harness::start("desk-live").await;
+    let (desk, enrolments) = desk_with(&h, &[SOCIAL, POLICE], &[OFFICER, POLICE_OFFICER]).await;
+    let addr = desk.addr.to_string();
+    let base = format!("http://{addr}");
+    let (driver, c) = browser(h.path()).await;
+
+    // Sign-in by keyboard only: Tab to each field, type, Enter.
+    c.goto(&format!("{base}/login")).await.unwrap();
+    axe(&c, "the sign-in page").await;
+    tab_to(&c, "#username").await;
+    type_here(&c, "handlaggare1").await;
+    tab_to(&c, "#password").await;
+    type_here(&c, PASSWORD).await;
+    tab_to(&c, "#sign-in").await;
+    enter_and_wait(&c).await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/login/code");
+    axe(&c, "the code page").await;
+    tab_to(&c, "#code").await;
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    type_here(&c, &enrolments[0].secret.code_at(now)).await;
+    enter_and_wait(&c).await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/inbox");
+    axe(&c, "the empty inbox").await;
+    // The notifications button is offered where the browser can still be asked, else hidden.
+    let asked = c
+        .execute(
+            "const b = document.getElementById('notify'); \
+             return [window.Notification ? Notification.permission : 'none', b.hidden, b.textContent];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    eprintln!("notification permission and button (hidden, text): {asked}");
+    assert_eq!(asked[1], asked[0] != "default", "{asked}");
+    assert_eq!(asked[2], "Aktivera aviseringar");
+    let cookie = format!("varsel_desk={}", session_cookie(&c).await);
+
+    // A stream of the officer's own, read here, besides the page's.
+    let mut mine = Events::open(&addr, &cookie).await;
+    assert_eq!(mine.status, 200, "{}", mine.head);
+    assert!(mine.head.contains("text/event-stream"), "{}", mine.head);
+    let anonymous = Events::open(&addr, "varsel_desk=nothing").await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.head);
+
+    // The school sends; the row appears in the open page, with no navigation.
+    let page = c.find(Locator::Css("html")).await.unwrap();
+    let alert = h
+        .client("norrkoping-ektorpsskolan")
+        .send(&h.example("alert.json"))
+        .await
+        .unwrap();
+    let sent = std::time::Instant::now();
+    let row = varsel_testkit::wait::value(
+        Duration::from_secs(60),
+        "the new delivery's row in the open inbox page",
+        || {
+            let c = c.clone();
+            async move {
+                c.find(Locator::Css("#inbox tbody tr[data-delivery]"))
+                    .await
+                    .ok()
+            }
+        },
+    )
+    .await;
+    eprintln!(
+        "the row appeared {:?} after the school sent",
+        sent.elapsed()
+    );
+    assert!(page.tag_name().await.is_ok(), "the page was navigated away");
+    let delivery = kept_delivery(&desk.store, SOCIAL, alert).await;
+    assert_eq!(
+        row.attr("data-delivery").await.unwrap(),
+        Some(delivery.to_string())
+    );
+    let text = row.text().await.unwrap();
+    assert!(
+        text.contains("Ektorpsskolan") && text.contains("Måste kvittera"),
+        "{text}"
+    );
+    let said = text_of(&c, Locator::Id("live-status")).await;
+    assert_eq!(said, "Nytt varsel: Förestående avresa, Omedelbar");
+    let empty = c.find(Locator::Id("inbox-empty")).await.unwrap();
+    assert!(
+        !empty.is_displayed().await.unwrap(),
+        "the empty note hidden"
+    );
+    screenshot(&c, "desk-inbox-live.png").await;
+    axe(&c, "the inbox with a live row").await;
+
+    // The stream gave the officer socialtjänsten's delivery, never the police's (kept by the
+    // same desk at the same time), and no personal data.
+    let police = kept_delivery(&desk.store, POLICE, alert).await;
+    let (name, event) = mine
+        .expect(Duration::from_secs(30), "the delivery event")
+        .await;
+    assert_eq!(name, "delivery");
+    assert_eq!(event["delivery"], delivery.to_string());
+    assert_eq!(
+        event["notice"],
+        "Nytt varsel: Förestående avresa, Omedelbar"
+    );
+    let pupil = serde_json::to_value(&h.example("alert.json").body).unwrap()["core"]["pupil"]
+        ["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!event.to_string().contains(&pupil));
+    match mine.next(Duration::from_secs(2)).await {
+        Next::Quiet => {}
+        other => panic!("only the officer's own delivery, then quiet: {other:?} (police {police})"),
+    }
+
+    // On by keyboard: to the alert, its content opened, an outcome chosen, acknowledged.
+    tab_to(&c, &format!("a[href='/alert/{delivery}']")).await;
+    enter_and_wait(&c).await;
+    axe(&c, "the alert page").await;
+    tab_to(&c, "#open").await;
+    enter_and_wait(&c).await;
+    assert!(c.find(Locator::Id("section-core")).await.is_ok());
+    axe(&c, "the alert page with its sections opened").await;
+    tab_to(&c, "#outcome").await;
+    press(&c, Key::Down).await;
+    tab_to(&c, "#acknowledge").await;
+    enter_and_wait(&c).await;
+    let state = text_of(&c, Locator::Id("state")).await;
+    assert!(state.contains("Kvitterat av Handläggare Ett"), "{state}");
+    axe(&c, "the acknowledged alert page").await;
+
+    // A session holds four streams at most: a fifth ends the oldest. Each of these starts with
+    // what was kept since the time given (here: ever), so nothing in between is missed.
+    let bad = Events::open_at(&addr, "/inbox/events?since=yesterday", &cookie).await;
+    assert_eq!(bad.status, 400, "{}", bad.head);
+    let mut more = Vec::new();
+    for _ in 0..4 {
+        let mut e = Events::open_at(&addr, "/inbox/events?since=0", &cookie).await;
+        assert_eq!(e.status, 200, "{}", e.head);
+        let (name, event) = e.expect(Duration::from_secs(10), "the catch-up").await;
+        assert_eq!(name, "delivery");
+        assert_eq!(event["delivery"], delivery.to_string());
+        more.push(e);
+    }
+    mine.ends("replaced").await;
+
+    // Sign-out ends the session's streams, and a new one is refused.
+    click(&c, Locator::Css("form[action='/logout'] button")).await;
+    for e in &mut more {
+        let end = e.ends("signed_out").await;
+        assert!(end["notice"]
+            .as_str()
+            .unwrap()
+            .contains("inte längre inloggad"));
+    }
+    assert_eq!(Events::open(&addr, &cookie).await.status, 401);
+
+    // The desk's shutdown ends the streams too, and is not held up by them.
+    sign_in(&c, &base, "polis1", &enrolments[1]).await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/inbox");
+    let police_cookie = format!("varsel_desk={}", session_cookie(&c).await);
+    let mut last = Events::open(&addr, &police_cookie).await;
+    assert_eq!(last.status, 200, "{}", last.head);
+    tokio::time::timeout(Duration::from_secs(15), desk.stop())
+        .await
+        .expect("the desk stops within 15 s with streams open");
+    last.ends("stopping").await;
+
+    c.close().await.unwrap();
+    drop(driver);
     h.stop().await;
 }
 

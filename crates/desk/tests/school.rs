@@ -3,6 +3,7 @@
 //! field, in Swedish, with everything typed still there), corrects it and sends; the alert
 //! reaches socialtjänsten (here served by the same desk); when an officer acknowledges it, *My
 //! alerts* shows who did, from the broker's feedback. The same form posted again is not sent.
+//! axe-core checks *New alert* with its errors and *My alerts* against WCAG 2.1 A and AA.
 
 mod common;
 
@@ -15,7 +16,7 @@ use varsel_protocol::message::{Outcome, ParticipantId};
 use varsel_testkit::harness::{wait_until, Harness};
 
 use common::{
-    browser, click, csrf_of, desk_with, hidden, kept_delivery, post, prop, screenshot,
+    axe, browser, click, csrf_of, desk_with, hidden, kept_delivery, post, prop, screenshot,
     session_cookie, sign_in, text_of, type_into,
 };
 
@@ -49,6 +50,7 @@ async fn a_counsellor_sends_an_alert_from_the_form_and_sees_it_acknowledged() {
         .await
         .unwrap()
         .contains("Inga varsel har skickats härifrån."));
+    axe(&c, "My alerts, empty").await;
 
     click(&c, Locator::LinkText("Nytt varsel")).await;
     choose(&c, "#category option[value='departure_imminent']").await;
@@ -91,6 +93,7 @@ async fn a_counsellor_sends_an_alert_from_the_form_and_sees_it_acknowledged() {
         .unwrap()
         .is_empty());
     screenshot(&c, "desk-new-alert-refused.png").await;
+    axe(&c, "New alert with errors").await;
 
     c.find(Locator::Id("personnummer"))
         .await
@@ -161,6 +164,7 @@ async fn a_counsellor_sends_an_alert_from_the_form_and_sees_it_acknowledged() {
         "{text}"
     );
     screenshot(&c, "desk-my-alerts.png").await;
+    axe(&c, "My alerts").await;
 
     c.close().await.unwrap();
     drop(driver);

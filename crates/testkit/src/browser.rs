@@ -1,5 +1,6 @@
 //! A real browser for the tests: Debian's Chromium and its WebDriver server, chromedriver (both
-//! installed by deploy/dev/browser.sh, which deploy/dev/test.sh runs), and the directory where
+//! installed by deploy/dev/browser.sh, which deploy/dev/test.sh runs), axe-core for the
+//! accessibility checks (deploy/dev/accessibility.sh), and the directory where
 //! tests keep what a person may want to look at afterwards (screenshots, page dumps).
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,21 @@ pub fn chromedriver() -> PathBuf {
     }
     on_path(&["chromedriver"])
         .expect("no chromedriver found: run deploy/dev/browser.sh (or set VARSEL_CHROMEDRIVER)")
+}
+
+/// axe-core's browser bundle (`axe.min.js`), which deploy/dev/accessibility.sh installs at a
+/// pinned version: `VARSEL_AXE`, or the copy in the tools cache. Missing is a failure, not a skip.
+pub fn axe_core() -> PathBuf {
+    if let Ok(p) = std::env::var("VARSEL_AXE") {
+        return PathBuf::from(p);
+    }
+    let p = crate::tools_cache().join("axe-core/node_modules/axe-core/axe.min.js");
+    assert!(
+        p.is_file(),
+        "no axe-core at {}: run deploy/dev/accessibility.sh (or set VARSEL_AXE)",
+        p.display()
+    );
+    p
 }
 
 /// `target/test-output/` (or under `CARGO_TARGET_DIR`), created if missing.

@@ -4,7 +4,9 @@
 //! user names, passwords and TOTP secrets) the counsellor signs in to the school's desk and
 //! sends an alert from *New alert*; the social worker signs in to the agencies' desk, finds it in
 //! the inbox, opens it and acknowledges it; the school's *My alerts* then shows it acknowledged by
-//! the social worker. The police officer's account sees the police's delivery of it. Ctrl-C stops
+//! the social worker. The police officer's account sees the police's delivery of it; socialjouren's
+//! officer on duty signs in to the same desk and, when the alert was sent after office hours (so
+//! socialjouren is a recipient too), acknowledges socialjouren's delivery. Ctrl-C stops
 //! the demo cleanly. And in one Chromium (with the desk's browser helpers), a person stays
 //! signed in to both desks at once.
 //!
@@ -139,6 +141,18 @@ async fn first_delivery(desk: &str, cookie: &str) -> String {
     .await
 }
 
+/// Acknowledges the alert at `path` ("case opened") with the page's `csrf` field; back to its page.
+async fn acknowledge(desk: &str, cookie: &str, path: &str, csrf: &str) {
+    let acked = post_form(
+        desk,
+        &format!("{path}/ack"),
+        &[("Cookie", cookie)],
+        &format!("{csrf}&outcome=case_opened"),
+    )
+    .await;
+    redirect(&acked, path);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_walk_through_with_the_demo_desks() {
     let mut demo = Demo::staying("demodesk", &["--desk"], "codes now: kurator ").await;
@@ -147,7 +161,7 @@ async fn the_readme_walk_through_with_the_demo_desks() {
     let accounts = accounts(&printed);
     assert_eq!(
         accounts.keys().collect::<Vec<_>>(),
-        ["kurator", "polis", "socialsekreterare"],
+        ["jour", "kurator", "polis", "socialsekreterare"],
         "{printed}"
     );
     assert!(printed.contains("otpauth://totp/"), "{printed}");
@@ -227,19 +241,19 @@ async fn the_readme_walk_through_with_the_demo_desks() {
         "the opened alert is the counsellor's: {}",
         opened.body
     );
-    let acked = post_form(
-        &social.desk,
-        &format!("{path}/ack"),
-        &[("Cookie", &officer)],
-        &format!("{csrf}&outcome=case_opened"),
-    )
-    .await;
-    redirect(&acked, &path);
+    acknowledge(&social.desk, &officer, &path, &csrf).await;
 
     // The police officer's account sees the police's delivery of it too.
     let police = &accounts["polis"];
     let constable = sign_in("polis", police).await;
     first_delivery(&police.desk, &constable).await;
+
+    // socialjouren's officer on duty works at the agencies' desk too.
+    let duty = &accounts["jour"];
+    assert_eq!(duty.desk, social.desk, "socialjouren at the agencies' desk");
+    let on_duty = sign_in("jour", duty).await;
+    let home = get(&duty.desk, "/", &[("Cookie", &on_duty)]).await;
+    redirect(&home, "/inbox");
 
     // My alerts shows it acknowledged by the social worker, from the broker's feedback.
     let row = "data-recipient=\"norrkoping-socialtjansten\" data-state=\"acknowledged\"";
@@ -262,6 +276,31 @@ async fn the_readme_walk_through_with_the_demo_desks() {
         section.contains("av Ali Hassan") && section.contains("Ärende öppnat"),
         "{section}"
     );
+
+    // After office hours the alert went to socialjouren as well (its receipt is in My alerts by
+    // now, sent on arrival): the officer on duty takes it from the desk.
+    if section.contains("data-recipient=\"norrkoping-socialjouren\"") {
+        let delivery = first_delivery(&duty.desk, &on_duty).await;
+        let path = format!("/alert/{delivery}");
+        let page = get(&duty.desk, &path, &[("Cookie", &on_duty)]).await;
+        let csrf = format!("csrf={}", enc(&hidden(&page.body, "csrf")));
+        acknowledge(&duty.desk, &on_duty, &path, &csrf).await;
+        let row = "data-recipient=\"norrkoping-socialjouren\" data-state=\"acknowledged\"";
+        varsel_testkit::wait::value(
+            Duration::from_secs(60),
+            "My alerts to show socialjouren's acknowledgement",
+            || {
+                let (desk, cookie) = (&school.desk, &cookie);
+                async move {
+                    let page = get(desk, "/alerts", &[("Cookie", cookie)]).await;
+                    page.body.contains(row).then_some(())
+                }
+            },
+        )
+        .await;
+    } else {
+        eprintln!("sent in office hours: socialjouren was not a recipient this time");
+    }
 
     // Ctrl-C stops the broker and both desks cleanly.
     demo.interrupt();

@@ -25,22 +25,11 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Where deploy/dev/metrics-linters.sh unpacks the Debian packages.
-fn tools_cache() -> PathBuf {
-    if let Some(dir) = std::env::var_os("VARSEL_TOOLS_CACHE") {
-        return dir.into();
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
-    base.join("varsel")
-}
-
 fn promtool() -> PathBuf {
     if let Some(p) = std::env::var_os("VARSEL_PROMTOOL") {
         return p.into();
     }
-    let p = tools_cache().join("prometheus/usr/bin/promtool");
+    let p = varsel_testkit::tools_cache().join("prometheus/usr/bin/promtool");
     assert!(
         p.is_file(),
         "no promtool at {}: run deploy/dev/metrics-linters.sh (or set VARSEL_PROMTOOL)",
@@ -192,7 +181,8 @@ async fn a_running_broker_serves_both_formats_and_every_name_the_rules_and_dashb
     assert!(om.body.ends_with("# EOF\n"));
     let file = dir.path().join("metrics.om");
     std::fs::write(&file, &om.body).unwrap();
-    let python_path = tools_cache().join("python3-prometheus-client/usr/lib/python3/dist-packages");
+    let python_path = varsel_testkit::tools_cache()
+        .join("python3-prometheus-client/usr/lib/python3/dist-packages");
     assert!(
         python_path.is_dir(),
         "no OpenMetrics parser at {}: run deploy/dev/metrics-linters.sh",

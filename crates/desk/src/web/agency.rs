@@ -78,7 +78,7 @@ async fn officer_form(
 }
 
 /// The schools' names from the registry in place of their ids, where the registry knows them.
-fn named(client: &Client, mut d: Delivery) -> Delivery {
+pub(super) fn named(client: &Client, mut d: Delivery) -> Delivery {
     if let Some(p) = d
         .school
         .parse()
@@ -90,7 +90,7 @@ fn named(client: &Client, mut d: Delivery) -> Delivery {
     d
 }
 
-fn client<'a>(desk: &'a Desk, a: &Account) -> &'a Client {
+pub(super) fn client<'a>(desk: &'a Desk, a: &Account) -> &'a Client {
     desk.clients
         .get(&a.participant)
         .expect("accounts belong to a participant the desk serves")

@@ -2,12 +2,14 @@
 //! a strict Content-Security-Policy (no inline script or style: the one style sheet is a file).
 //! `signin` takes the two factors, `agency` the officer's inbox, alert page and
 //! acknowledgement, `school` the school's New alert form (`form`) and My alerts; `pages`
-//! and `school_pages` render, in the language of [`text`].
+//! and `school_pages` render, in the language of [`text`]; `live` keeps an open inbox page up
+//! to date with server-sent events and its one script file.
 //!
 //! [`start`] takes its listener and shutdown signals from the caller, so a test can bind port 0.
 
 mod agency;
 mod form;
+mod live;
 mod pages;
 mod school;
 mod school_pages;
@@ -39,8 +41,10 @@ use crate::store::sessions::Session;
 use crate::store::Store;
 use text::Lang;
 
+// Scripts only from the desk's own files, never inline; connections only back to the desk (the
+// live inbox's event stream).
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+                   frame-ancestors 'none'; base-uri 'none'; script-src 'self'; connect-src 'self'";
 const CSS: &str = include_str!("desk.css");
 
 /// Why the desk could not start.
@@ -65,6 +69,8 @@ pub(crate) struct Desk {
     pub(crate) clients: HashMap<ParticipantId, Arc<Client>>,
     pub(crate) clock: Clock,
     pub(crate) throttle: Throttle,
+    pub(crate) hub: Arc<live::Hub>,
+    pub(crate) signals: Signals,
 }
 
 type Shared = Arc<Desk>;
@@ -119,11 +125,14 @@ pub async fn start(
     }
     let addr = listener.local_addr()?;
     let mut tasks = Vec::new();
+    // Room for a burst of arrivals; a stream that falls further behind reloads its page.
+    let (arrivals, _) = tokio::sync::broadcast::channel(64);
     for client in clients.values() {
         tasks.push(tokio::spawn(crate::inbox::run(
             client.clone(),
             store.clone(),
             signals.clone(),
+            arrivals.clone(),
         )));
     }
     let desk = Arc::new(Desk {
@@ -132,6 +141,8 @@ pub async fn start(
         store: store.clone(),
         clients,
         clock,
+        hub: Arc::new(live::Hub::new(arrivals)),
+        signals: signals.clone(),
     });
     let app = router(desk);
     let stop = signals.clone();
@@ -164,6 +175,8 @@ fn router(desk: Shared) -> Router {
         .route("/logout", post(signin::logout))
         .route("/lang/{code}", get(signin::language))
         .route("/inbox", get(agency::inbox))
+        .route("/inbox/events", get(live::events))
+        .route("/static/live.js", get(live::script))
         .route("/alerts", get(school::mine))
         .route("/alerts/new", get(school::new_form).post(school::send))
         .route("/alert/{delivery}", get(agency::alert))

@@ -1,6 +1,7 @@
 //! The pages, rendered with maud (escaped by default): one layout with the language switch and
 //! the signed-in person's name, and the page bodies. Markup is plain HTML: labels on every field,
-//! tables with headers, state in words; no script.
+//! tables with headers, state in words; the one script (the live inbox's) only adds to a page
+//! that works without it.
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -175,31 +176,40 @@ pub(crate) fn inbox(lang: Lang, who: (&Account, &str), rows: &[Delivery], now: i
         t.inbox,
         Some(who),
         html! {
-            @if rows.is_empty() { p { (t.inbox_empty) } } @else {
-                table id="inbox" {
-                    thead { tr {
-                        th scope="col" { (t.alert) } th scope="col" { (t.urgency) } th scope="col" { (t.category) }
-                        th scope="col" { (t.municipality) } th scope="col" { (t.deadline) } th scope="col" { (t.role) }
-                        th scope="col" { (t.received) }
-                    } }
-                    tbody {
-                        @for d in rows {
-                            @let (left, overdue) = deadline(lang, d, now);
-                            tr class=(if overdue { "overdue" } else { "" }) data-delivery=(d.delivery) data-overdue=(overdue) {
-                                td { a href={ "/alert/" (d.delivery) } { (code(lang, &d.kind)) " " (d.school) } (status_flag(lang, &d.status)) }
-                                td { (code(lang, &d.urgency)) }
-                                td { (code(lang, &d.category)) }
-                                td { (d.municipality) }
-                                td class=(if overdue { "overdue-flag" } else { "" }) { (left) }
-                                td { (if d.role == "required" { t.required } else { t.informed }) }
-                                td { (time(d.received_at)) }
-                            }
-                        }
-                    }
-                }
+            // Shown by the live inbox's script, where the browser can notify.
+            button type="button" id="notify" hidden { (t.enable_notifications) }
+            p id="live-status" role="status" {}
+            @if rows.is_empty() { p id="inbox-empty" { (t.inbox_empty) } }
+            // There even when empty, so a new row has a table to go to.
+            // When it was rendered: the live inbox's stream starts with what came after.
+            table id="inbox" hidden[rows.is_empty()] data-rendered=(now) {
+                thead { tr {
+                    th scope="col" { (t.alert) } th scope="col" { (t.urgency) } th scope="col" { (t.category) }
+                    th scope="col" { (t.municipality) } th scope="col" { (t.deadline) } th scope="col" { (t.role) }
+                    th scope="col" { (t.received) }
+                } }
+                tbody { @for d in rows { (inbox_row(lang, d, now)) } }
             }
+            script src="/static/live.js" defer {}
         },
     )
+}
+
+/// One delivery's row in the inbox, for the page and for the live inbox's events alike.
+pub(crate) fn inbox_row(lang: Lang, d: &Delivery, now: i64) -> Markup {
+    let t = lang.t();
+    let (left, overdue) = deadline(lang, d, now);
+    html! {
+        tr class=(if overdue { "overdue" } else { "" }) data-delivery=(d.delivery) data-overdue=(overdue) {
+            td { a href={ "/alert/" (d.delivery) } { (code(lang, &d.kind)) " " (d.school) } (status_flag(lang, &d.status)) }
+            td { (code(lang, &d.urgency)) }
+            td { (code(lang, &d.category)) }
+            td { (d.municipality) }
+            td class=(if overdue { "overdue-flag" } else { "" }) { (left) }
+            td { (if d.role == "required" { t.required } else { t.informed }) }
+            td { (time(d.received_at)) }
+        }
+    }
 }
 
 /// What the alert page shows besides the header: the opened content, a notice, an error.

@@ -280,6 +280,7 @@ pub(super) async fn logout(
     if let Err(e) = desk.store.end_session(&s.digest).await {
         return internal(lang, &e);
     }
+    desk.hub.end(&s.digest);
     with_cookie(
         Redirect::to("/login").into_response(),
         &session::clear_cookie(desk.config.secure_cookies),

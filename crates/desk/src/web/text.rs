@@ -99,6 +99,11 @@ pub struct Text {
     pub recipients: &'static str,
     pub no_feedback: &'static str,
     pub sent_at: &'static str,
+    // The live inbox (web/live.rs and its script).
+    pub new_delivery: &'static str,
+    pub enable_notifications: &'static str,
+    pub live_signed_out: &'static str,
+    pub live_stopped: &'static str,
 }
 
 pub static SV: Text = Text {
@@ -159,6 +164,10 @@ pub static SV: Text = Text {
     recipients: "Mottagare",
     no_feedback: "Ingen återkoppling ännu",
     sent_at: "Skickat",
+    new_delivery: "Nytt varsel",
+    enable_notifications: "Aktivera aviseringar",
+    live_signed_out: "Du är inte längre inloggad. Nya varsel visas inte förrän du loggar in igen.",
+    live_stopped: "Inkorgen uppdateras inte längre automatiskt. Ladda om sidan.",
 };
 
 pub static EN: Text = Text {
@@ -219,6 +228,10 @@ pub static EN: Text = Text {
     recipients: "Recipients",
     no_feedback: "No feedback yet",
     sent_at: "Sent",
+    new_delivery: "New alert",
+    enable_notifications: "Turn on notifications",
+    live_signed_out: "You are no longer signed in. New alerts are not shown until you sign in again.",
+    live_stopped: "The inbox no longer updates by itself. Reload the page.",
 };
 
 /// The words for the protocol's codes: code, Swedish, English.

@@ -1,15 +1,18 @@
 //! What the desk's browser tests share: a desk in the harness's world with accounts, Chromium
 //! under chromedriver, and the small steps of driving a page (typing, clicking and waiting for the
-//! next page, signing in, posting a form by hand).
+//! next page, signing in, posting a form by hand, pressing keys); axe-core's WCAG checks on the
+//! page shown; and the live inbox's event stream read over plain HTTP.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::time::Duration;
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use varsel_desk::accounts::{self, Add, Enrolment};
 use varsel_desk::role::Role;
@@ -229,4 +232,205 @@ pub async fn sign_in(c: &fantoccini::Client, base: &str, username: &str, enrolme
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
     type_into(c, "code", &enrolment.secret.code_at(now)).await;
     click(c, Locator::Id("verify")).await;
+}
+
+/// Presses and releases `key` where the keyboard focus is, as a person at the keyboard would.
+pub async fn press(c: &fantoccini::Client, key: Key) {
+    let value = char::from(key);
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value })
+        .then(KeyAction::Up { value });
+    c.perform_actions(keys).await.unwrap();
+}
+
+/// Presses Tab until the focus is on the element `css` matches, at most 30 times; panics naming
+/// where the focus went if it never gets there (the control is not reachable by keyboard).
+pub async fn tab_to(c: &fantoccini::Client, css: &str) {
+    let mut path = Vec::new();
+    for _ in 0..30 {
+        press(c, Key::Tab).await;
+        let (here, at) = focused(c, css).await;
+        if here {
+            return;
+        }
+        path.push(at);
+    }
+    panic!(
+        "Tab never reached {css}; the focus went: {}",
+        path.join(" → ")
+    );
+}
+
+/// Whether the focused element matches `css`, and a short description of it.
+async fn focused(c: &fantoccini::Client, css: &str) -> (bool, String) {
+    let v = c
+        .execute(
+            "const e = document.activeElement; \
+             return [e.matches(arguments[0]), e.tagName + (e.id ? '#' + e.id : '') + \
+                     (e.getAttribute('href') ? '[' + e.getAttribute('href') + ']' : '')];",
+            vec![json!(css)],
+        )
+        .await
+        .unwrap();
+    (
+        v[0].as_bool().unwrap_or(false),
+        v[1].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// The WCAG 2.1 A and AA rules of axe-core (the tags Swedish public services are held to).
+const WCAG: [&str; 4] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+
+/// Runs axe-core's WCAG 2.1 A and AA rules on the page the browser shows; panics listing every
+/// violation (rule, impact, the elements and what is wrong with them). `what` names the page.
+pub async fn axe(c: &fantoccini::Client, what: &str) {
+    let path = varsel_testkit::browser::axe_core();
+    let source = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    // WebDriver runs scripts outside the page's Content-Security-Policy, as a browser extension would.
+    c.execute(&source, vec![]).await.expect("axe-core loads");
+    let r = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             axe.run(document, { runOnly: { type: 'tag', values: arguments[0] } }) \
+               .then(r => done({ passes: r.passes.length, violations: r.violations.map(v => ({ \
+                  id: v.id, impact: v.impact, help: v.help, \
+                  nodes: v.nodes.map(n => ({ target: n.target.join(' '), summary: n.failureSummary })) })) })) \
+               .catch(e => done({ error: String(e) }));",
+            vec![json!(WCAG)],
+        )
+        .await
+        .expect("axe-core runs");
+    assert!(r["error"].is_null(), "axe-core failed on {what}: {r}");
+    let violations = r["violations"].as_array().expect("axe-core's violations");
+    let mut report = String::new();
+    for v in violations {
+        report.push_str(&format!("\n- {} ({}): {}", v["id"], v["impact"], v["help"]));
+        for n in v["nodes"].as_array().into_iter().flatten() {
+            report.push_str(&format!("\n    {}: {}", n["target"], n["summary"]));
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "axe-core found WCAG 2.1 AA violations on {what}:{report}"
+    );
+    // A run that checked nothing would pass too: it must have passed rules.
+    assert!(
+        r["passes"].as_u64().unwrap_or(0) > 5,
+        "axe-core checked nothing on {what}: {r}"
+    );
+}
+
+/// The live inbox's event stream, read over HTTP/1.0 so its body comes as sent (not chunked).
+pub struct Events {
+    pub status: u16,
+    pub head: String,
+    reader: BufReader<tokio::net::TcpStream>,
+}
+
+/// What the stream did next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// An event: its name and its data.
+    Event(String, String),
+    /// The desk ended the stream.
+    Closed,
+    /// Nothing (but keep-alive comments) in the time given.
+    Quiet,
+}
+
+impl Events {
+    /// Opens `GET /inbox/events` with `cookie` and reads the status and headers (within 10 s).
+    pub async fn open(addr: &str, cookie: &str) -> Events {
+        Events::open_at(addr, "/inbox/events", cookie).await
+    }
+
+    /// Opens the stream at `path` (`/inbox/events?…`) as [`Events::open`] does.
+    pub async fn open_at(addr: &str, path: &str, cookie: &str) -> Events {
+        let opened = async {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let req = format!(
+                "GET {path} HTTP/1.0\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
+                 Accept: text/event-stream\r\n\r\n"
+            );
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut reader = BufReader::new(s);
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).await.unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let status = head
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("not an HTTP answer: {head:?}"));
+            Events {
+                status,
+                head,
+                reader,
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), opened)
+            .await
+            .expect("the event stream's headers within 10 s")
+    }
+
+    /// The next event, the end of the stream, or quiet after `within`.
+    pub async fn next(&mut self, within: Duration) -> Next {
+        let read = async {
+            let (mut name, mut data) = (String::from("message"), Vec::new());
+            loop {
+                let mut line = String::new();
+                if self.reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return Next::Closed;
+                }
+                let line = line.trim_end_matches(['\r', '\n']);
+                if line.is_empty() {
+                    if !data.is_empty() {
+                        return Next::Event(name, data.join("\n"));
+                    }
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim_start().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+                }
+            }
+        };
+        tokio::time::timeout(within, read)
+            .await
+            .unwrap_or(Next::Quiet)
+    }
+
+    /// The stream's last event, which must say it ended for `reason` (within 10 s), and then its
+    /// close; the event's data.
+    pub async fn ends(&mut self, reason: &str) -> serde_json::Value {
+        let awaited = format!("the stream's end ({reason})");
+        let (name, end) = self.expect(Duration::from_secs(10), &awaited).await;
+        assert_eq!(
+            (name.as_str(), end["reason"].as_str()),
+            ("end", Some(reason)),
+            "{end}"
+        );
+        assert_eq!(
+            self.next(Duration::from_secs(10)).await,
+            Next::Closed,
+            "{awaited}"
+        );
+        end
+    }
+
+    /// The next event, which must come within `within`; panics saying what was `awaited`.
+    pub async fn expect(&mut self, within: Duration, awaited: &str) -> (String, serde_json::Value) {
+        match self.next(within).await {
+            Next::Event(name, data) => {
+                let v = serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data));
+                (name, v)
+            }
+            other => panic!("waiting {within:?} for {awaited}: {other:?}"),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `varsel demo --desk`: after the story, two desks beside the broker that stays, on loopback:
-//! Ektorpsskolan's, with a counsellor's account, and one for socialtjänsten and the police, with
-//! an officer's account for each. The accounts are made with the desk's own code (the same as
+//! Ektorpsskolan's, with a counsellor's account, and one for the agencies that must acknowledge
+//! an alert from it (socialtjänsten, socialjouren after office hours, and the police), with an
+//! officer's account for each. The accounts are made with the desk's own code (the same as
 //! `varsel desk user add`) and printed once. So that the demo can be tried without an
 //! authenticator app, the current code of each account's second factor is printed every 30
 //! seconds in the demo's terminal; that is the demo's doing, a desk itself never shows a code.
@@ -52,10 +53,16 @@ const DESKS: &[Plan] = &[
     },
     Plan {
         dir: "desk-myndigheter",
-        name: "Socialtjänsten och Polisen i Norrköping",
+        name: "Socialtjänsten, socialjouren och Polisen i Norrköping",
         port: 8481,
         host: "localhost",
-        participants: &["norrkoping-socialtjansten", "polisen-region-ost"],
+        // Every required recipient of the demo's route, so every delivery has someone to take
+        // it: after office hours the alert goes to socialjouren too.
+        participants: &[
+            "norrkoping-socialtjansten",
+            "norrkoping-socialjouren",
+            "polisen-region-ost",
+        ],
         accounts: &[
             (
                 "socialsekreterare",
@@ -63,6 +70,13 @@ const DESKS: &[Plan] = &[
                 "norrkoping-socialtjansten",
                 Role::AgencyOfficer,
                 "social worker at socialtjänsten",
+            ),
+            (
+                "jour",
+                "Sara Nilsson",
+                "norrkoping-socialjouren",
+                Role::AgencyOfficer,
+                "social worker on duty at socialjouren",
             ),
             (
                 "polis",

@@ -1,0 +1,77 @@
+//! What a live inbox stream asks of the store: its session, looked at without touching it. A
+//! stream left open is not use, so it must not keep an idle session alive.
+
+use sqlx::Row;
+
+use super::{Error, Store};
+use crate::session::Stage;
+
+/// A session as a stream sees it (no CSRF token: a stream posts no form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub account: Option<i64>,
+    pub stage: Stage,
+    pub created_at: i64,
+    pub last_seen: i64,
+}
+
+impl Store {
+    /// The session with this token digest as stored, expired or not; `last_seen` is left alone.
+    pub async fn watched_session(&self, digest: &[u8]) -> Result<Option<Watched>, Error> {
+        let Some(row) = sqlx::query(
+            "SELECT account, stage, created_at, last_seen FROM sessions WHERE token_digest = $1",
+        )
+        .bind(digest)
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let stage: String = row.try_get("stage")?;
+        Ok(Some(Watched {
+            account: row.try_get("account")?,
+            stage: Stage::parse(&stage)
+                .ok_or_else(|| Error::Corrupt(format!("session stage {stage:?}")))?,
+            created_at: row.try_get("created_at")?,
+            last_seen: row.try_get("last_seen")?,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::session;
+
+    #[tokio::test]
+    async fn watching_a_session_does_not_keep_it_alive() {
+        let (_dir, store) = crate::store::scratch().await;
+        let policy = session::Policy {
+            idle: Duration::from_secs(60),
+            lifetime: Duration::from_secs(3600),
+        };
+        let t0 = 1_800_000_000_000;
+        let (token, _) = store.new_session(None, Stage::Anonymous, t0).await.unwrap();
+        let digest = session::digest(&token);
+        let w = store.watched_session(&digest).await.unwrap().unwrap();
+        assert_eq!(
+            w,
+            Watched {
+                account: None,
+                stage: Stage::Anonymous,
+                created_at: t0,
+                last_seen: t0
+            }
+        );
+        // Watched again and again, the session still ends a minute after its last use.
+        for _ in 0..3 {
+            store.watched_session(&digest).await.unwrap();
+        }
+        let w = store.watched_session(&digest).await.unwrap().unwrap();
+        assert!(!policy.live(w.created_at, w.last_seen, t0 + 60_000));
+        store.end_session(&digest).await.unwrap();
+        assert_eq!(store.watched_session(&digest).await.unwrap(), None);
+    }
+}
