@@ -268,7 +268,12 @@ async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
     let page = c.source().await.unwrap();
     let update_form = hidden(&page, "form");
     h.clock.advance(chrono::Duration::minutes(1));
-    type_into(&c, "update-note", "Familjen reser nu redan på fredag.").await;
+    type_into(
+        &c,
+        "update-note",
+        "Familjen reser nu redan på fredag. <script>alert(1)</script>",
+    )
+    .await;
     click(&c, Locator::Id("send-update")).await;
     assert_eq!(c.current_url().await.unwrap().as_str(), url);
     let replay = format!("csrf={}&form={update_form}&note=igen", csrf_of(&page));
@@ -280,6 +285,22 @@ async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
     let forged = format!("csrf=x&form={}&note=x", "f".repeat(43));
     let (status, _) = post(&addr, &format!("/alerts/{alert}/update"), &cookie, &forged).await;
     assert_eq!(status, 403);
+    // A text longer than the protocol allows is refused with the reason, and nothing is sent.
+    let long = format!(
+        "csrf={}&form={}&note={}",
+        csrf_of(&page),
+        "g".repeat(43),
+        "x".repeat(10_001)
+    );
+    let (status, body) = post(&addr, &format!("/alerts/{alert}/update"), &cookie, &long).await;
+    assert_eq!(status, 422);
+    assert!(body.contains("för lång"), "{body}");
+    assert_eq!(desk.store.follow_ups(alert).await.unwrap().len(), 1);
+    // An alert that is not the school's (here: none) is not found.
+    let other = format!("csrf={}&form={}&note=x", csrf_of(&page), "h".repeat(43));
+    let nobody = uuid::Uuid::now_v7();
+    let (status, _) = post(&addr, &format!("/alerts/{nobody}/update"), &cookie, &other).await;
+    assert_eq!(status, 404);
 
     // Then a cancel; a stale update form from before it goes out and the broker refuses it.
     let page = c.source().await.unwrap();
@@ -321,6 +342,17 @@ async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
         "{refused}"
     );
     assert!(refused.contains("Uppdatering"), "{refused}");
+    // Opened again, the update's text is shown as text, never as markup.
+    click(&c, Locator::Id("open")).await;
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("redan på fredag. &lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"));
+    assert!(text_of(&c, Locator::Css("section[data-kind='cancel']"))
+        .await
+        .contains("resan är inställd"));
     let items: Vec<String> = {
         let mut v = Vec::new();
         for li in c.find_all(Locator::Css("#follow-ups li")).await.unwrap() {

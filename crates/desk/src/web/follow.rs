@@ -343,7 +343,10 @@ async fn follow_up(
         body,
     };
     let now = desk.clock.now();
-    if doc.validate_at(now).is_err() {
+    if let Err(problems) = doc.validate_at(now) {
+        // The problems' codes only: their details may quote the text.
+        let codes: Vec<&str> = problems.iter().map(|p| p.reason.code()).collect();
+        tracing::warn!(account = a.id, alert = %id, reason = ?codes, "an update or cancel was refused before sending");
         return refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             follow_pages::Notice::TextRefused,
