@@ -39,7 +39,9 @@ impl Store {
         now: i64,
     ) -> Result<Link, Error> {
         let _one_writer = self.log_writer.lock().await;
-        let mut tx = self.pool().begin().await?;
+        // Taken for writing at once: a transaction that read first could not write after
+        // another connection (the inbox consumer) wrote, and would fail at once.
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let last = sqlx::query("SELECT * FROM access_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
@@ -80,6 +82,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use varsel_protocol::message::ParticipantId;
 
     use super::*;
 
@@ -105,5 +108,31 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.verify_access_log().await.unwrap().unwrap_err().seq, 2);
+    }
+
+    /// The inbox consumer writes while a page logs an access: the entry waits for it instead of
+    /// failing with "database is locked" (a read transaction cannot be upgraded once another
+    /// connection wrote).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_entry_is_written_while_the_inbox_writes() {
+        let (_dir, store) = crate::store::scratch().await;
+        let inbox = store.clone();
+        let p: ParticipantId = "norrkoping-ektorpsskolan".parse().unwrap();
+        let writes = tokio::spawn(async move {
+            for i in 0..240u32 {
+                inbox
+                    .keep_other(&p, "feedback", &i.to_be_bytes(), 1)
+                    .await
+                    .unwrap();
+            }
+        });
+        for i in 0..60 {
+            store
+                .log_access("kurator", Action::Opened, None, json!({}), i)
+                .await
+                .unwrap();
+        }
+        writes.await.unwrap();
+        assert_eq!(store.verify_access_log().await.unwrap(), Ok(60));
     }
 }

@@ -1,10 +1,12 @@
 //! The desk's own store on SQLite (one file, WAL), its schema brought up to date by the embedded
-//! migrations. [`accounts`], [`sessions`], [`deliveries`], [`sent`] and [`access`] add the queries
-//! of each table; [`streams`] what the live inbox asks. No column holds a pupil's personal data: deliveries are kept sealed.
+//! migrations. [`accounts`], [`sessions`], [`deliveries`], [`sent`], [`follow_ups`] and [`access`]
+//! add the queries of each table; [`streams`] what the live inbox asks. No column holds a pupil's
+//! personal data: deliveries are kept sealed.
 
 pub mod access;
 pub mod accounts;
 pub mod deliveries;
+pub mod follow_ups;
 pub mod sent;
 pub mod sessions;
 pub mod streams;

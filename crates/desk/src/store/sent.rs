@@ -77,16 +77,7 @@ impl Store {
         &self,
         participant: &ParticipantId,
     ) -> Result<Vec<(i64, Vec<u8>)>, Error> {
-        let rows = sqlx::query(
-            "SELECT received_at, raw FROM inbox_other WHERE participant = ? AND kind = 'feedback' \
-             ORDER BY received_at",
-        )
-        .bind(participant.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("received_at")?, r.try_get("raw")?)))
-            .collect()
+        self.kept_of_kind(participant, "feedback").await
     }
 }
 

@@ -106,31 +106,50 @@ pub(super) async fn inbox(State(desk): State<Shared>, headers: HeaderMap) -> Res
     match desk.store.inbox(&a.participant).await {
         Err(e) => internal(lang, &e),
         Ok(rows) => {
+            let cancelled = match desk.store.cancelled_alerts(&a.participant).await {
+                Ok(c) => c,
+                Err(e) => return internal(lang, &e),
+            };
             let c = client(&desk, &a);
             let rows: Vec<Delivery> = rows.into_iter().map(|d| named(c, d)).collect();
-            pages::inbox(lang, (&a, &s.csrf), &rows, desk.now())
+            pages::inbox(lang, (&a, &s.csrf), &rows, &cancelled, desk.now())
         }
     }
 }
 
-/// GET /alert/{delivery}: the header; the content stays sealed until asked for.
+/// The updates and cancels delivered for the same alert as `d`, in arrival order.
+async fn follow_ups_of(
+    desk: &Desk,
+    d: &Delivery,
+    lang: super::text::Lang,
+) -> Result<Vec<(Uuid, String, i64)>, Response> {
+    desk.store
+        .delivered_follow_ups(&d.participant, d.alert)
+        .await
+        .map_err(|e| internal(lang, &e))
+}
+
+/// GET /alert/{delivery}: the header, and the updates and cancels of the same alert; the content
+/// stays sealed until asked for.
 pub(super) async fn alert(
     State(desk): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<Uuid>,
 ) -> Response {
     let lang = lang_of(&headers);
-    match officer_and(&desk, &headers, Some(id)).await {
-        Err(r) => r,
-        Ok((s, a, d)) => pages::alert(
-            lang,
-            StatusCode::OK,
-            (&a, &s.csrf),
-            &d.expect("asked for"),
-            desk.now(),
-            AlertView::default(),
-        ),
-    }
+    let (s, a, d) = match officer_and(&desk, &headers, Some(id)).await {
+        Ok((s, a, d)) => (s, a, d.expect("asked for")),
+        Err(r) => return r,
+    };
+    let follow_ups = match follow_ups_of(&desk, &d, lang).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let view = AlertView {
+        follow_ups,
+        ..AlertView::default()
+    };
+    pages::alert(lang, StatusCode::OK, (&a, &s.csrf), &d, desk.now(), view)
 }
 
 /// POST /alert/{delivery}/open: opens the granted sections, logged before they are shown.
@@ -179,10 +198,15 @@ pub(super) async fn open(
         .iter()
         .map(|l| l.code().to_owned())
         .collect();
+    let follow_ups = match follow_ups_of(&desk, &d, lang).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let view = AlertView {
         opened: Some((body, not_granted)),
         notice: Some(lang.t().opened_logged),
         error: None,
+        follow_ups,
     };
     pages::alert(lang, StatusCode::OK, (&a, &s.csrf), &d, now, view)
 }
@@ -201,9 +225,14 @@ pub(super) async fn acknowledge(
         Err(r) => return r,
     };
     let now = desk.now();
+    let follow_ups = match follow_ups_of(&desk, &d, lang).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let refuse = |status: StatusCode, error: &str| {
         let view = AlertView {
             error: Some(error),
+            follow_ups: follow_ups.clone(),
             ..AlertView::default()
         };
         pages::alert(lang, status, (&a, &s.csrf), &d, now, view)

@@ -349,7 +349,8 @@ fn event_of(desk: &Desk, account: &Account, lang: Lang, d: Delivery) -> Event {
         code(lang, &d.category),
         code(lang, &d.urgency)
     );
-    let row = super::pages::inbox_row(lang, &d, desk.now()).into_string();
+    // Just arrived: a cancel of an alert comes after the alert, so it is not marked cancelled.
+    let row = super::pages::inbox_row(lang, &d, false, desk.now()).into_string();
     let data = json!({ "delivery": d.delivery, "notice": notice, "row": row });
     Event::default().event("delivery").data(data.to_string())
 }

@@ -1,16 +1,20 @@
 //! The desk's web server: server-rendered pages that work without JavaScript, each answered with
 //! a strict Content-Security-Policy (no inline script or style: the one style sheet is a file).
 //! `signin` takes the two factors, `agency` the officer's inbox, alert page and
-//! acknowledgement, `school` the school's New alert form (`form`) and My alerts; `pages`
-//! and `school_pages` render, in the language of [`text`]; `live` keeps an open inbox page up
-//! to date with server-sent events and its one script file.
+//! acknowledgement, `school` the school's New alert form (`form`) and My alerts, `follow` the
+//! school's alert page with its updates and cancels (`follow_pages`, refusals in words from
+//! `reasons`); `pages` and `school_pages` render, in the language of [`text`]; `live` keeps an
+//! open inbox page up to date with server-sent events and its one script file.
 //!
 //! [`start`] takes its listener and shutdown signals from the caller, so a test can bind port 0.
 
 mod agency;
+mod follow;
+mod follow_pages;
 mod form;
 mod live;
 mod pages;
+mod reasons;
 mod school;
 mod school_pages;
 mod signin;
@@ -179,6 +183,10 @@ fn router(desk: Shared) -> Router {
         .route("/static/live.js", get(live::script))
         .route("/alerts", get(school::mine))
         .route("/alerts/new", get(school::new_form).post(school::send))
+        .route("/alerts/{alert}", get(follow::page))
+        .route("/alerts/{alert}/open", post(follow::open))
+        .route("/alerts/{alert}/update", post(follow::update))
+        .route("/alerts/{alert}/cancel", post(follow::cancel))
         .route("/alert/{delivery}", get(agency::alert))
         .route("/alert/{delivery}/open", post(agency::open))
         .route("/alert/{delivery}/ack", post(agency::acknowledge))

@@ -8,6 +8,8 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
+use std::collections::HashSet;
+use uuid::Uuid;
 
 use super::text::{code, Lang};
 use crate::store::accounts::Account;
@@ -168,7 +170,18 @@ fn status_flag(lang: Lang, status: &str) -> Markup {
     }
 }
 
-pub(crate) fn inbox(lang: Lang, who: (&Account, &str), rows: &[Delivery], now: i64) -> Response {
+/// The mark of an alert its school cancelled.
+fn cancelled_flag(lang: Lang) -> Markup {
+    html! { " " span class="exercise cancelled" { (code(lang, "cancel").to_uppercase()) } }
+}
+
+pub(crate) fn inbox(
+    lang: Lang,
+    who: (&Account, &str),
+    rows: &[Delivery],
+    cancelled: &HashSet<Uuid>,
+    now: i64,
+) -> Response {
     let t = lang.t();
     page(
         lang,
@@ -188,7 +201,7 @@ pub(crate) fn inbox(lang: Lang, who: (&Account, &str), rows: &[Delivery], now: i
                     th scope="col" { (t.municipality) } th scope="col" { (t.deadline) } th scope="col" { (t.role) }
                     th scope="col" { (t.received) }
                 } }
-                tbody { @for d in rows { (inbox_row(lang, d, now)) } }
+                tbody { @for d in rows { (inbox_row(lang, d, d.kind == "alert" && cancelled.contains(&d.alert), now)) } }
             }
             script src="/static/live.js" defer {}
         },
@@ -196,12 +209,14 @@ pub(crate) fn inbox(lang: Lang, who: (&Account, &str), rows: &[Delivery], now: i
 }
 
 /// One delivery's row in the inbox, for the page and for the live inbox's events alike.
-pub(crate) fn inbox_row(lang: Lang, d: &Delivery, now: i64) -> Markup {
+/// `cancelled`: the delivery is an alert its school has cancelled since.
+pub(crate) fn inbox_row(lang: Lang, d: &Delivery, cancelled: bool, now: i64) -> Markup {
     let t = lang.t();
     let (left, overdue) = deadline(lang, d, now);
     html! {
         tr class=(if overdue { "overdue" } else { "" }) data-delivery=(d.delivery) data-overdue=(overdue) {
-            td { a href={ "/alert/" (d.delivery) } { (code(lang, &d.kind)) " " (d.school) } (status_flag(lang, &d.status)) }
+            td { a href={ "/alert/" (d.delivery) } { (code(lang, &d.kind)) " " (d.school) } (status_flag(lang, &d.status))
+                @if cancelled { (cancelled_flag(lang)) } }
             td { (code(lang, &d.urgency)) }
             td { (code(lang, &d.category)) }
             td { (d.municipality) }
@@ -219,6 +234,9 @@ pub(crate) struct AlertView<'a> {
     pub opened: Option<(Value, Vec<String>)>,
     pub notice: Option<&'a str>,
     pub error: Option<&'a str>,
+    /// The updates and cancels delivered for the same alert, in arrival order (delivery, kind,
+    /// received at).
+    pub follow_ups: Vec<(Uuid, String, i64)>,
 }
 
 pub(crate) fn alert(
@@ -242,7 +260,8 @@ pub(crate) fn alert(
             @if let Some(n) = view.notice { p class="notice" id="notice" role="status" { (n) } }
             @if let Some(e) = view.error { p class="error" id="error" role="alert" { (e) } }
             dl id="header" {
-                dt { (t.school) } dd { (d.school) (status_flag(lang, &d.status)) }
+                dt { (t.school) } dd { (d.school) (status_flag(lang, &d.status))
+                    @if view.follow_ups.iter().any(|(_, k, _)| k == "cancel") { span id="cancelled" { (cancelled_flag(lang)) } } }
                 dt { (t.category) } dd { (code(lang, &d.category)) }
                 dt { (t.urgency) } dd { (code(lang, &d.urgency)) }
                 dt { (t.municipality) } dd { (d.municipality) }
@@ -277,6 +296,17 @@ pub(crate) fn alert(
                     }
                 }
             }
+            @if !view.follow_ups.is_empty() {
+                h2 { (code(lang, "update")) " / " (code(lang, "cancel")) }
+                ol id="follow-ups" {
+                    @for (delivery, kind, at) in &view.follow_ups {
+                        li data-kind=(kind) data-delivery=(delivery) {
+                            (time(*at)) " – "
+                            @if *delivery == d.delivery { (code(lang, kind)) } @else { a href={ "/alert/" (delivery) } { (code(lang, kind)) } }
+                        }
+                    }
+                }
+            }
             @if d.ack_state.is_none() {
                 h2 { (t.acknowledge) }
                 form method="post" action={ "/alert/" (d.delivery) "/ack" } {
@@ -295,7 +325,7 @@ pub(crate) fn alert(
 }
 
 /// An opened section's JSON as nested definition lists (keys as in the alert document).
-fn value(v: &Value) -> Markup {
+pub(crate) fn value(v: &Value) -> Markup {
     html! {
         @match v {
             Value::Object(m) => dl { @for (k, x) in m { dt { (k) } dd { (value(x)) } } },

@@ -3,27 +3,25 @@
 //! once) and *My alerts* (each sent alert with each recipient's state, from the broker's feedback
 //! messages kept from the school's inbox).
 
-use std::collections::BTreeMap;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde_json::json;
-use uuid::Uuid;
 
-use varsel_participant::client::{Client, Item};
-use varsel_protocol::message::Feedback;
+use varsel_participant::client::Client;
 
 use super::form::{document, AlertForm, Errors};
-use super::{csrf_refused, internal, lang_of, pages, school_pages, signed_in, Desk, Shared};
+use super::{
+    csrf_refused, follow, internal, lang_of, pages, school_pages, signed_in, Desk, Shared,
+};
 use crate::access_log::Action;
 use crate::session;
 use crate::store::accounts::Account;
 use crate::store::sessions::Session;
 
 /// A signed-in member of school staff and the participant's client; or the answer instead.
-async fn staff<'a>(
+pub(super) async fn staff<'a>(
     desk: &'a Desk,
     headers: &HeaderMap,
 ) -> Result<(Session, Account, &'a Client), Response> {
@@ -111,14 +109,7 @@ pub(super) async fn send(
         }
         Ok(true) => {}
     }
-    let sent = async {
-        let (payload, compact) = client.seal(&doc, now)?;
-        let (conn, publisher) = client.connect().await?;
-        let r = client.publish(&publisher, &payload, &compact).await;
-        let _ = conn.close(200, "sent".into()).await;
-        r.map(|()| (payload, compact))
-    };
-    let (payload, compact) = match sent.await {
+    let (payload, compact) = match client.send_keeping(&doc, now).await {
         Ok(x) => x,
         Err(e) => {
             tracing::warn!(account = a.id, error = %e, "an alert could not be sent");
@@ -175,36 +166,16 @@ pub(super) async fn mine(State(desk): State<Shared>, headers: HeaderMap) -> Resp
         (Ok(s), Ok(f)) => (s, f),
         (Err(e), _) | (_, Err(e)) => return internal(lang, &e),
     };
-    // The latest report per delivery, by alert.
-    let mut states: BTreeMap<Uuid, BTreeMap<Uuid, Feedback>> = BTreeMap::new();
-    for (at, raw) in feedback {
-        let at = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
-        if let Ok(Item::Feedback(fb)) = client.open(&raw, at) {
-            let per = states.entry(fb.alert).or_default();
-            if per.get(&fb.delivery).is_none_or(|old| old.at <= fb.at) {
-                per.insert(fb.delivery, fb);
-            }
-        }
-    }
-    let name = |id: &varsel_protocol::message::ParticipantId| {
-        client
-            .registry
-            .participant(id)
-            .map(|p| p.name.clone())
-            .unwrap_or_else(|| id.to_string())
-    };
+    let feedback = follow::opened_feedback(client, feedback);
     let rows: Vec<school_pages::Row> = sent
         .into_iter()
         .map(|alert| {
-            let recipients = states
-                .get(&alert.id)
-                .map(|per| {
-                    per.values()
-                        .map(|fb| (name(&fb.recipient), fb.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            school_pages::Row { alert, recipients }
+            let (recipients, escalations) = follow::reports(client, &feedback, alert.id);
+            school_pages::Row {
+                alert,
+                recipients,
+                escalations,
+            }
         })
         .collect();
     school_pages::my_alerts(lang, Some((&a, &s.csrf)), &rows)

@@ -14,7 +14,7 @@ use super::pages::{page, Who};
 use super::text::{code, Lang};
 use crate::store::sent::Sent;
 
-fn l(lang: Lang, sv: &'static str, en: &'static str) -> &'static str {
+pub(crate) fn l(lang: Lang, sv: &'static str, en: &'static str) -> &'static str {
     if lang == Lang::Sv {
         sv
     } else {
@@ -154,16 +154,62 @@ pub(crate) fn already_sent(lang: Lang, who: (&crate::store::accounts::Account, &
     )
 }
 
-/// One sent alert and its recipients' latest reports (recipient's name, report).
+/// One sent alert, its deliveries' latest reports and the escalations.
 pub(crate) struct Row {
     pub alert: Sent,
-    pub recipients: Vec<(String, Feedback)>,
+    pub recipients: Vec<Report>,
+    /// The escalation reports in order (recipient's name, report).
+    pub escalations: Vec<(String, Feedback)>,
 }
 
 fn time(t: DateTime<Utc>) -> String {
     t.with_timezone(&chrono_tz::Europe::Stockholm)
         .format("%Y-%m-%d %H:%M")
         .to_string()
+}
+
+/// One delivery's latest report, with the recipient's name.
+pub(crate) struct Report {
+    pub name: String,
+    pub feedback: Feedback,
+    /// Whether the delivery is of an update or cancel rather than of the alert.
+    pub follow_up: bool,
+}
+
+/// Each delivery's latest state in words (who acknowledged, with the outcome) and its time.
+pub(crate) fn recipients_table(lang: Lang, recipients: &[Report]) -> Markup {
+    let t = lang.t();
+    html! {
+        @if recipients.is_empty() { p { (t.no_feedback) } } @else {
+            table {
+                thead { tr { th scope="col" { (t.recipients) } th scope="col" { (t.state) } th scope="col" { (l(lang, "Tid", "Time")) } } }
+                tbody {
+                    @for Report { name, feedback: fb, follow_up } in recipients {
+                        tr data-recipient=(fb.recipient) data-state=(fb.state.code()) data-follow-up=[follow_up.then_some("true")] {
+                            td { (name) @if *follow_up { " " small { (l(lang, "(uppdatering eller återkallelse)", "(update or cancel)")) } } }
+                            td {
+                                (code(lang, fb.state.code()))
+                                @if let Some(o) = &fb.officer { " " (l(lang, "av", "by")) " " (o) }
+                                @if let Some(o) = fb.outcome { " (" (code(lang, o.code())) ")" }
+                            }
+                            td { (time(fb.at)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The escalations the broker reported, in order: when, whose deadline, what it did.
+pub(crate) fn escalations_list(lang: Lang, escalations: &[(String, Feedback)]) -> Markup {
+    html! {
+        ol class="escalations" {
+            @for (name, fb) in escalations {
+                li data-step=[fb.escalation.as_deref()] { (time(fb.at)) " – " (name) ": " (super::reasons::escalation(lang, fb.escalation.as_deref().unwrap_or_default())) }
+            }
+        }
+    }
 }
 
 pub(crate) fn my_alerts(lang: Lang, who: Who<'_>, rows: &[Row]) -> Response {
@@ -178,29 +224,13 @@ pub(crate) fn my_alerts(lang: Lang, who: Who<'_>, rows: &[Row]) -> Response {
             @if rows.is_empty() { p { (t.no_alerts_sent) } }
             @for r in rows {
                 section class="sealed" id={ "alert-" (r.alert.id) } {
-                    h2 {
+                    h2 { a href={ "/alerts/" (r.alert.id) } {
                         (code(lang, &r.alert.category)) ", " (code(lang, &r.alert.urgency).to_lowercase())
                         @if r.alert.status != "actual" { " " span class="exercise" { (code(lang, &r.alert.status).to_uppercase()) } }
-                    }
+                    } }
                     p { (t.sent_at) " " (DateTime::from_timestamp_millis(r.alert.sent_at).map(time).unwrap_or_default()) }
-                    @if r.recipients.is_empty() { p { (t.no_feedback) } } @else {
-                        table {
-                            thead { tr { th scope="col" { (t.recipients) } th scope="col" { (t.state) } th scope="col" { (l(lang, "Tid", "Time")) } } }
-                            tbody {
-                                @for (name, fb) in &r.recipients {
-                                    tr data-recipient=(fb.recipient) data-state=(fb.state.code()) {
-                                        td { (name) }
-                                        td {
-                                            (code(lang, fb.state.code()))
-                                            @if let Some(o) = &fb.officer { " " (l(lang, "av", "by")) " " (o) }
-                                            @if let Some(o) = fb.outcome { " (" (code(lang, o.code())) ")" }
-                                        }
-                                        td { (time(fb.at)) }
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    (recipients_table(lang, &r.recipients))
+                    @if !r.escalations.is_empty() { (escalations_list(lang, &r.escalations)) }
                 }
             }
         },

@@ -225,11 +225,22 @@ pub async fn screenshot(c: &fantoccini::Client, name: &str) {
 
 /// Signs in as `username`: password, then the current code.
 pub async fn sign_in(c: &fantoccini::Client, base: &str, username: &str, enrolment: &Enrolment) {
+    sign_in_at(c, base, username, enrolment, chrono::Utc::now()).await;
+}
+
+/// Signs in as `username` to a desk whose clock reads `now` (a test's manual clock).
+pub async fn sign_in_at(
+    c: &fantoccini::Client,
+    base: &str,
+    username: &str,
+    enrolment: &Enrolment,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     c.goto(&format!("{base}/login")).await.unwrap();
     type_into(c, "username", username).await;
     type_into(c, "password", PASSWORD).await;
     click(c, Locator::Id("sign-in")).await;
-    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    let now = u64::try_from(now.timestamp()).unwrap();
     type_into(c, "code", &enrolment.secret.code_at(now)).await;
     click(c, Locator::Id("verify")).await;
 }

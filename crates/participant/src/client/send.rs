@@ -21,6 +21,26 @@ impl Client {
         self.seal_to(doc, &[broker], self.config.suite, now)
     }
 
+    /// Like [`Client::seal`], with the sections also wrapped to this participant's own sealing
+    /// key when the registry has one, so the sender can open what it sent later (the desk's
+    /// school pages keep it sealed and open it on demand). The broker passes on only what it
+    /// opens with its own wrap, so no recipient gains anything from the extra wrap.
+    pub fn seal_for_self_too(
+        &self,
+        doc: &Document,
+        now: DateTime<Utc>,
+    ) -> Result<(Payload, String), Error> {
+        let mut to = vec![self.registry.broker().id.clone()];
+        if self
+            .registry
+            .sealing_key_for(self.me(), Some(self.config.suite), now)
+            .is_some()
+        {
+            to.push(self.me().clone());
+        }
+        self.seal_to(doc, &to, self.config.suite, now)
+    }
+
     /// Like [`Client::seal`], with the sections wrapped to any participants, with keys of the
     /// given suite (offline trials and interoperability checks).
     pub fn seal_to(
@@ -112,6 +132,21 @@ impl Client {
         let conn = amqp::connect_to(&self.config.amqp, &name).await?;
         let publisher = amqp::Publisher::open(&conn).await?;
         Ok((conn, publisher))
+    }
+
+    /// Seals a document to the broker and to this participant itself ([`Client::seal_for_self_too`]),
+    /// signs and publishes it on a connection of its own; the message as sent, for the sender to
+    /// keep.
+    pub async fn send_keeping(
+        &self,
+        doc: &Document,
+        now: DateTime<Utc>,
+    ) -> Result<(Payload, String), Error> {
+        let (payload, compact) = self.seal_for_self_too(doc, now)?;
+        let (conn, publisher) = self.connect().await?;
+        let r = self.publish(&publisher, &payload, &compact).await;
+        let _ = conn.close(200, "sent".into()).await;
+        r.map(|()| (payload, compact))
     }
 
     /// `varsel send`: validates, seals, signs and publishes a document. Returns the message id.

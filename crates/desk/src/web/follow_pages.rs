@@ -1,0 +1,247 @@
+//! The school's alert page, rendered with maud (escaped by default): the alert's header, the
+//! content sealed until asked for, each recipient's state, the escalations and refusals in words,
+//! the updates and cancels sent in order, and the forms for another update or a cancel.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use maud::{html, Markup};
+use serde_json::Value;
+use uuid::Uuid;
+
+use varsel_protocol::message::{Feedback, Header};
+
+use super::pages::{page, value};
+use super::reasons;
+use super::school_pages::{escalations_list, l, recipients_table, Report};
+use super::text::{code, Lang};
+use crate::store::accounts::Account;
+use crate::store::follow_ups::FollowUp;
+use crate::store::sent::Sent;
+
+/// A refusal from the broker about a message of this alert.
+pub(crate) struct Refused {
+    pub at: i64,
+    /// The refused message's id.
+    pub message: Uuid,
+    /// alert, update or cancel.
+    pub kind: String,
+    pub reason: String,
+    /// The broker's detail, bounded and escaped of control characters.
+    pub detail: String,
+}
+
+/// One message of the thread as opened: its body by section, or why it did not open.
+pub(crate) struct Opened {
+    pub kind: String,
+    pub message: Uuid,
+    pub sent_at: i64,
+    pub body: Result<Value, String>,
+}
+
+/// Everything the page shows.
+pub(crate) struct Thread {
+    pub alert: Sent,
+    pub header: Option<Header>,
+    pub follow_ups: Vec<FollowUp>,
+    /// Each delivery's latest report, the alert's first.
+    pub recipients: Vec<Report>,
+    /// The escalation reports in order (recipient's name, report).
+    pub escalations: Vec<(String, Feedback)>,
+    pub refused: Vec<Refused>,
+    pub opened: Option<Vec<Opened>>,
+    pub cancelled: bool,
+    /// The alert as sent, sealed.
+    pub raw: Vec<u8>,
+    /// Fresh one-time tokens for the update and the cancel form.
+    pub form_tokens: (String, String),
+}
+
+/// What the page says above everything else.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Notice {
+    Opened,
+    TextMissing,
+    TextRefused,
+    AlreadySent,
+    SendFailed,
+}
+
+impl Notice {
+    fn words(self, lang: Lang) -> (&'static str, bool) {
+        match self {
+            Notice::Opened => (lang.t().opened_logged, false),
+            Notice::TextMissing => (l(lang, "Skriv vad som är nytt innan du skickar uppdateringen.", "Write what is new before sending the update."), true),
+            Notice::TextRefused => (l(lang, "Texten godtogs inte: den är för lång (högst 10 000 tecken) eller innehåller otillåtna tecken. Inget skickades.", "The text was not accepted: it is too long (at most 10,000 characters) or holds characters that are not allowed. Nothing was sent."), true),
+            Notice::AlreadySent => (l(lang, "Det här formuläret är redan skickat. Det skickades inte en gång till.", "This form was sent already. It was not sent again."), true),
+            Notice::SendFailed => (l(lang, "Meddelandet kunde inte skickas just nu (ingen kontakt med meddelandeservern). Inget skickades; försök igen.", "The message could not be sent just now (no contact with the message server). Nothing was sent; try again."), true),
+        }
+    }
+}
+
+fn time(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(stockholm)
+        .unwrap_or_default()
+}
+
+fn stockholm(t: DateTime<Utc>) -> String {
+    t.with_timezone(&chrono_tz::Europe::Stockholm)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+fn follow_up_form(lang: Lang, csrf: &str, t: &Thread, kind: &'static str, token: &str) -> Markup {
+    let (legend, hint, button) = if kind == "update" {
+        (
+            l(lang, "Skicka en uppdatering", "Send an update"),
+            l(
+                lang,
+                "Vad är nytt? Texten förseglas som varslet.",
+                "What is new? The text is sealed like the alert.",
+            ),
+            l(lang, "Skicka uppdateringen", "Send the update"),
+        )
+    } else {
+        (
+            l(lang, "Återkalla varslet", "Cancel the alert"),
+            l(lang, "Varför återkallas det (frivilligt)? Mottagarna får återkallelsen och ska kvittera den.", "Why is it cancelled (optional)? The recipients get the cancel and are to acknowledge it."),
+            l(lang, "Återkalla varslet", "Cancel the alert"),
+        )
+    };
+    html! {
+        form method="post" action={ "/alerts/" (t.alert.id) "/" (kind) } {
+            fieldset {
+                legend { (legend) }
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="form" value=(token);
+                label for={ (kind) "-note" } { (l(lang, "Text", "Text")) }
+                p id={ (kind) "-hint" } { (hint) }
+                textarea id={ (kind) "-note" } name="note" rows="3" aria-describedby={ (kind) "-hint" } {}
+                div { button type="submit" id={ "send-" (kind) } { (button) } }
+            }
+        }
+    }
+}
+
+fn recipients(lang: Lang, t: &Thread) -> Markup {
+    html! {
+        h2 { (lang.t().recipients) }
+        div id="recipients" { (recipients_table(lang, &t.recipients)) }
+        h2 { (l(lang, "Tidsfrister och eskaleringar", "Deadlines and escalations")) }
+        @if t.escalations.is_empty() {
+            p id="no-escalations" { (l(lang, "Ingen tidsfrist har passerat utan kvittens.", "No deadline has passed unacknowledged.")) }
+        } @else {
+            div id="escalations" { (escalations_list(lang, &t.escalations)) }
+        }
+    }
+}
+
+fn thread_list(lang: Lang, t: &Thread) -> Markup {
+    html! {
+        h2 { (l(lang, "Uppdateringar och återkallelse", "Updates and cancel")) }
+        @if t.follow_ups.is_empty() { p { (l(lang, "Inga har skickats.", "None sent.")) } } @else {
+            ol id="follow-ups" {
+                @for f in &t.follow_ups {
+                    li data-kind=(f.kind) data-message=(f.id) {
+                        (time(f.sent_at)) " – " (code(lang, &f.kind))
+                        @if t.refused.iter().any(|r| r.message == f.id) { " – " strong class="error" { (l(lang, "avvisad av förmedlingen", "refused by the broker")) } }
+                    }
+                }
+            }
+        }
+        @if !t.refused.is_empty() {
+            h2 { (l(lang, "Avvisat av förmedlingen", "Refused by the broker")) }
+            ul id="refused" {
+                @for r in &t.refused {
+                    li class="error" data-reason=(r.reason) data-kind=(r.kind) {
+                        (time(r.at)) " – " (code(lang, &r.kind)) ": " (reasons::reason(lang, &r.reason))
+                        br;
+                        small { (l(lang, "Kod", "Code")) " " code { (varsel_protocol::refusal::bounded(&r.reason)) } "; " (r.detail) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn opened(lang: Lang, csrf: &str, t: &Thread) -> Markup {
+    let tr = lang.t();
+    html! {
+        @match &t.opened {
+            Some(messages) => {
+                @for m in messages {
+                    section class="sealed" data-kind=(m.kind) id={ "opened-" (m.message) } {
+                        h2 { (code(lang, &m.kind)) ", " (time(m.sent_at)) }
+                        @match &m.body {
+                            Ok(Value::Object(sections)) => {
+                                @for (label, content) in sections {
+                                    h3 { (code(lang, label)) }
+                                    (value(content))
+                                }
+                            }
+                            Ok(other) => (value(other)),
+                            Err(reason) => p class="error" { (l(lang, "Kan inte öppnas här", "Cannot be opened here")) ": " (reasons::reason(lang, reason)) },
+                        }
+                    }
+                }
+            }
+            None => {
+                p { (l(lang, "Innehållet är förseglat. Det öppnas först när du begär det, och öppnandet loggas med ditt namn.", "The content is sealed. It is opened only when you ask, and the opening is logged with your name.")) }
+                form method="post" action={ "/alerts/" (t.alert.id) "/open" } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    button type="submit" id="open" { (tr.open_sections) }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn alert(
+    lang: Lang,
+    status: StatusCode,
+    who: (&Account, &str),
+    t: &Thread,
+    notice: Option<Notice>,
+) -> Response {
+    let tr = lang.t();
+    let csrf = who.1;
+    let title = format!(
+        "{}: {}, {}",
+        tr.alert,
+        code(lang, &t.alert.category),
+        code(lang, &t.alert.urgency).to_lowercase()
+    );
+    page(
+        lang,
+        status,
+        &title,
+        Some(who),
+        html! {
+            @if let Some((text, error)) = notice.map(|n| n.words(lang)) {
+                @if error { p class="error" id="error" role="alert" { (text) } }
+                @else { p class="notice" id="notice" role="status" { (text) } }
+            }
+            dl id="header" {
+                dt { (tr.sent_at) } dd { (time(t.alert.sent_at)) }
+                dt { (tr.category) } dd { (code(lang, &t.alert.category)) }
+                dt { (tr.urgency) } dd { (code(lang, &t.alert.urgency)) }
+                dt { (l(lang, "Skarpt eller övning", "Real or exercise")) } dd { (code(lang, &t.alert.status)) }
+                @if let Some(p) = t.header.as_ref().and_then(|h| h.planned_departure) {
+                    dt { (tr.planned_departure) } dd { (stockholm(p)) }
+                }
+                @if t.cancelled {
+                    dt { (tr.state) } dd id="cancelled" class="overdue-flag" { (l(lang, "ÅTERKALLAT", "CANCELLED")) }
+                }
+            }
+            (opened(lang, csrf, t))
+            (recipients(lang, t))
+            (thread_list(lang, t))
+            @if !t.cancelled {
+                (follow_up_form(lang, csrf, t, "update", &t.form_tokens.0))
+                (follow_up_form(lang, csrf, t, "cancel", &t.form_tokens.1))
+            }
+            p { a href="/alerts" { (tr.my_alerts) } }
+        },
+    )
+}
