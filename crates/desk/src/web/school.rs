@@ -1,6 +1,6 @@
 //! The school's pages: *New alert* (the form, checked on the server by the protocol's validator,
 //! every problem shown by its field in the page's language and nothing typed lost; a form is sent
-//! once) and *My alerts* (each sent alert with each recipient's state, from the broker's feedback
+//! once, and written to the access log as an intent before it is sent and as an outcome after) and *My alerts* (each sent alert with each recipient's state, from the broker's feedback
 //! messages kept from the school's inbox).
 
 use std::collections::BTreeMap;
@@ -16,7 +16,10 @@ use varsel_participant::client::{Client, Item};
 use varsel_protocol::message::Feedback;
 
 use super::form::{document, AlertForm, Errors};
-use super::{csrf_refused, internal, lang_of, pages, school_pages, signed_in, Desk, Shared};
+use super::{
+    csrf_refused, internal, lang_of, log_failed, pages, school_pages, signed_in, unrecorded, Desk,
+    Shared,
+};
 use crate::access_log::Action;
 use crate::session;
 use crate::store::accounts::Account;
@@ -111,28 +114,56 @@ pub(super) async fn send(
         }
         Ok(true) => {}
     }
-    let sent = async {
-        let (payload, compact) = client.seal(&doc, now)?;
-        let (conn, publisher) = client.connect().await?;
-        let r = client.publish(&publisher, &payload, &compact).await;
-        let _ = conn.close(200, "sent".into()).await;
-        r.map(|()| (payload, compact))
+    let at = now.timestamp_millis();
+    let not_sent = |e: &dyn std::fmt::Display| {
+        tracing::warn!(account = a.id, error = %e, "an alert could not be sent");
+        let errors = Errors {
+            general: vec![lang.t().send_failed.to_owned()],
+            ..Errors::default()
+        };
+        refuse(StatusCode::SERVICE_UNAVAILABLE, &errors)
     };
-    let (payload, compact) = match sent.await {
+    let (payload, compact) = match client.seal(&doc, now) {
         Ok(x) => x,
         Err(e) => {
-            tracing::warn!(account = a.id, error = %e, "an alert could not be sent");
             if let Err(e) = desk.store.release_form(&f.form).await {
                 return internal(lang, &e);
             }
-            let errors = Errors {
-                general: vec![lang.t().send_failed.to_owned()],
-                ..Errors::default()
-            };
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, &errors);
+            return not_sent(&e);
         }
     };
-    let at = now.timestamp_millis();
+    let detail = json!({ "message": payload.id.to_string() });
+    // The intent first: every alert that leaves the desk has an entry in the access log, even if
+    // the store fails after RabbitMQ confirmed it.
+    if let Err(e) = desk
+        .store
+        .log_access(&a.username, Action::Sending, None, detail.clone(), at)
+        .await
+    {
+        if let Err(e) = desk.store.release_form(&f.form).await {
+            return internal(lang, &e);
+        }
+        return log_failed(lang, &e, Some((&a, &s.csrf)));
+    }
+    let sent = async {
+        let (conn, publisher) = client.connect().await?;
+        let r = client.publish(&publisher, &payload, &compact).await;
+        let _ = conn.close(200, "sent".into()).await;
+        r
+    };
+    if let Err(e) = sent.await {
+        let failed = desk
+            .store
+            .log_access(&a.username, Action::SendFailed, None, detail, at)
+            .await;
+        if let Err(e) = failed {
+            tracing::error!(error = %e, "the access log could not record that an alert was not sent");
+        }
+        if let Err(e) = desk.store.release_form(&f.form).await {
+            return internal(lang, &e);
+        }
+        return not_sent(&e);
+    }
     let kept = async {
         desk.store
             .keep_sent(
@@ -145,17 +176,12 @@ pub(super) async fn send(
             )
             .await?;
         desk.store
-            .log_access(
-                &a.username,
-                Action::Sent,
-                None,
-                json!({ "message": payload.id.to_string() }),
-                at,
-            )
+            .log_access(&a.username, Action::Sent, None, detail, at)
             .await
     };
     if let Err(e) = kept.await {
-        return internal(lang, &e);
+        let t = lang.t();
+        return unrecorded(lang, t.sent_unrecorded, payload.id, &e, Some((&a, &s.csrf)));
     }
     tracing::info!(account = a.id, message = %payload.id, "alert sent");
     Redirect::to("/alerts").into_response()
