@@ -1,6 +1,7 @@
 //! The school's pages: *New alert* (the form, checked on the server by the protocol's validator,
 //! every problem shown by its field in the page's language and nothing typed lost; a form is sent
-//! once, and written to the access log as an intent before it is sent and as an outcome after) and *My alerts* (each sent alert with each recipient's state, from the broker's feedback
+//! once, and written to the access log as an intent before it is sent and as an outcome after)
+//! and *My alerts* (each sent alert with each recipient's state, from the broker's feedback
 //! messages kept from the school's inbox).
 
 use std::collections::BTreeMap;
