@@ -30,6 +30,18 @@ pub enum Action {
     SignedIn,
     /// A person sent an alert; the detail holds its message id.
     Sent,
+    /// Written before an alert is published, so that every alert that left the desk has an
+    /// entry even when the store fails after RabbitMQ confirmed it; the detail holds its message
+    /// id. Followed by [`Sent`](Action::Sent) or [`SendFailed`](Action::SendFailed).
+    Sending,
+    /// The alert of a [`Sending`](Action::Sending) entry was not sent (RabbitMQ did not confirm).
+    SendFailed,
+    /// Written before an acknowledgement is published, as [`Sending`](Action::Sending) is; the
+    /// detail holds the outcome and its message id. Followed by
+    /// [`Acknowledged`](Action::Acknowledged) or [`AckFailed`](Action::AckFailed).
+    Acknowledging,
+    /// The acknowledgement of an [`Acknowledging`](Action::Acknowledging) entry was not sent.
+    AckFailed,
 }
 
 impl Action {
@@ -39,6 +51,10 @@ impl Action {
             Action::Acknowledged => "acknowledged",
             Action::SignedIn => "signed_in",
             Action::Sent => "sent",
+            Action::Sending => "sending",
+            Action::SendFailed => "send_failed",
+            Action::Acknowledging => "acknowledging",
+            Action::AckFailed => "ack_failed",
         }
     }
 }

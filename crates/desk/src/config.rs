@@ -4,7 +4,10 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:8480"
-//! store = "desk.sqlite"            # a path, relative to this file
+//! store = "desk.sqlite"            # a path, relative to this file; or postgres://user@host/db
+//! # The key that seals the TOTP secrets in the store; made (0600) by `varsel desk user add` if
+//! # missing. Keep it outside the store: a copy of the store without it reveals no secret.
+//! secrets_key = "secrets.key"      # the default, relative to this file
 //! name = "Norrköpings kommun"      # shown on the pages and in authenticator apps
 //! # Served behind a TLS proxy at this address: cookies are then marked Secure.
 //! public_url = "https://desk.example.org"
@@ -26,6 +29,7 @@ use serde::Deserialize;
 use varsel_participant::ClientConfig;
 use varsel_protocol::message::ParticipantId;
 use varsel_protocol::problems::{parse_toml, read, resolve, Error, Problems};
+use varsel_protocol::redacted::Redacted;
 
 use crate::lockout;
 use crate::session;
@@ -35,6 +39,8 @@ use crate::session;
 struct RawConfig {
     listen: String,
     store: String,
+    #[serde(default = "default_secrets_key")]
+    secrets_key: String,
     name: String,
     public_url: Option<String>,
     participants: Vec<String>,
@@ -60,6 +66,10 @@ impl Default for RawSession {
             lifetime: default_lifetime(),
         }
     }
+}
+
+fn default_secrets_key() -> String {
+    "secrets.key".into()
 }
 
 fn default_idle() -> String {
@@ -103,12 +113,46 @@ fn default_attempts() -> u32 {
     20
 }
 
+/// Where the desk's store is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreAt {
+    /// A SQLite file (the default: one desk process).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (several desk processes may share it); the URL may hold a password.
+    Postgres(Redacted<String>),
+}
+
+impl StoreAt {
+    /// The URL the store is opened with.
+    pub fn url(&self) -> String {
+        match self {
+            StoreAt::Sqlite(path) => format!("sqlite://{}", path.display()),
+            StoreAt::Postgres(url) => url.expose().clone(),
+        }
+    }
+
+    fn parse(p: &mut Problems, base: &Path, text: &str) -> StoreAt {
+        const WHAT: &str =
+            "the path of the desk's SQLite file, or a postgres://user@host/database URL";
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return StoreAt::Postgres(Redacted::new(text.to_owned()));
+        }
+        // A path goes into a sqlite:// URL, where `?` and `#` would start its options.
+        if text.trim().is_empty() || text.contains("://") || text.contains(['?', '#']) {
+            p.add("store", WHAT);
+        }
+        StoreAt::Sqlite(resolve(base, text))
+    }
+}
+
 /// The validated configuration of a desk.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    /// The SQLite file of the desk's store.
-    pub store: PathBuf,
+    /// The desk's store.
+    pub store: StoreAt,
+    /// The file of the key that seals secrets kept in the store.
+    pub secrets_key: PathBuf,
     /// The organisation's name, shown on the pages.
     pub name: String,
     /// Whether cookies are marked Secure (the desk is reached over https).
@@ -136,8 +180,12 @@ impl Config {
             );
             SocketAddr::from(([127, 0, 0, 1], 0))
         });
-        if raw.store.trim().is_empty() {
-            p.add("store", "the path of the desk's SQLite file");
+        let store = StoreAt::parse(&mut p, base, &raw.store);
+        if raw.secrets_key.trim().is_empty() {
+            p.add(
+                "secrets_key",
+                "the path of the file with the key that seals secrets",
+            );
         }
         if raw.name.trim().is_empty() {
             p.add("name", "the organisation's name");
@@ -192,7 +240,8 @@ impl Config {
         p.finish(origin)?;
         Ok(Config {
             listen,
-            store: resolve(base, &raw.store),
+            store,
+            secrets_key: resolve(base, &raw.secrets_key),
             name: raw.name,
             secure_cookies,
             participants,
@@ -232,7 +281,8 @@ mod tests {
         let dir = dir_with_client();
         let text = "listen = \"127.0.0.1:8480\"\nstore = \"desk.sqlite\"\nname = \"Norrköpings kommun\"\npublic_url = \"https://desk.example.org\"\nparticipants = [\"social.client.toml\"]\n";
         let c = Config::from_toml_str(text, "desk.toml", dir.path()).unwrap();
-        assert_eq!(c.store, dir.path().join("desk.sqlite"));
+        assert_eq!(c.store, StoreAt::Sqlite(dir.path().join("desk.sqlite")));
+        assert_eq!(c.secrets_key, dir.path().join("secrets.key"));
         assert!(c.secure_cookies);
         assert_eq!(
             c.participants[0].participant.as_str(),
@@ -243,6 +293,26 @@ mod tests {
         assert_eq!(c.lockout.after, 5);
         assert_eq!(c.lockout.duration, std::time::Duration::from_secs(900));
         assert_eq!(c.attempts_per_minute, 20);
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres_and_its_password_does_not_print() {
+        let dir = dir_with_client();
+        let text = "listen = \"127.0.0.1:8480\"\nstore = \"postgres://desk:hemligt@db.example.org/desk\"\nsecrets_key = \"/etc/varsel/desk.key\"\nname = \"n\"\nparticipants = [\"social.client.toml\"]\n";
+        let c = Config::from_toml_str(text, "desk.toml", dir.path()).unwrap();
+        assert_eq!(c.store.url(), "postgres://desk:hemligt@db.example.org/desk");
+        assert_eq!(c.secrets_key, Path::new("/etc/varsel/desk.key"));
+        assert!(!format!("{c:?}").contains("hemligt"), "{c:?}");
+        let e = Config::from_toml_str(
+            &text.replace(
+                "postgres://desk:hemligt@db.example.org/desk",
+                "mysql://db/desk",
+            ),
+            "desk.toml",
+            dir.path(),
+        )
+        .unwrap_err();
+        assert_eq!(e.problems[0].key, "store", "{e}");
     }
 
     #[test]

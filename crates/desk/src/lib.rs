@@ -4,8 +4,9 @@
 //!
 //! The flow, by module:
 //! - [`config`]: the desk's file (`desk.toml`), read in two steps and validated;
-//! - [`store`]: the desk's own SQLite store: accounts, sessions, deliveries kept sealed, and the
-//!   hash-chained [`access_log`] of who opened or acknowledged what;
+//! - [`store`]: the desk's own store (SQLite, or PostgreSQL for several desk processes):
+//!   accounts, sessions, deliveries kept sealed, and the hash-chained [`access_log`] of who
+//!   opened, sent or acknowledged what; the TOTP secrets sealed with the [`secrets`] key;
 //! - [`accounts`]: staff accounts and [`role`]s (`varsel desk user add|list|disable`), with
 //!   [`password`] (argon2id) and [`totp`] (RFC 6238) as the two factors, [`lockout`] against
 //!   guessing and [`session`] for cookies, CSRF tokens and the idle timeout;
@@ -24,6 +25,7 @@ pub mod inbox;
 pub mod lockout;
 pub mod password;
 pub mod role;
+pub mod secrets;
 pub mod session;
 pub mod store;
 pub mod totp;

@@ -4,7 +4,8 @@
 //! sees the alert in the inbox, opens it (the access log records who opened what), and
 //! acknowledges it with an outcome, which the broker records. A form without its CSRF token is
 //! refused, and the same acknowledgement posted again is not sent twice. A police officer at the
-//! same desk opens only the sections the route grants the police. Screenshots are kept in
+//! same desk opens only the sections the route grants the police. The desk keeps its store on
+//! PostgreSQL here (school.rs runs on the default SQLite file). Screenshots are kept in
 //! target/test-output/.
 //!
 //! The live inbox: an officer signs in by keyboard only; with the inbox open, the school sends
@@ -20,13 +21,16 @@ use fantoccini::key::Key;
 use fantoccini::Locator;
 
 use varsel_desk::role::Role;
+use varsel_desk::store::Backend;
 use varsel_protocol::message::{DeliveryState, ParticipantId};
+use varsel_testkit::fleet::{admin_pg, Database};
 use varsel_testkit::harness::{wait_until, Harness};
+use varsel_transport::clock::Clock;
 
 mod common;
 
 use common::{
-    axe, browser, click, csrf_of, desk_with, kept_delivery, post, press, screenshot,
+    axe, browser, click, csrf_of, desk_at, desk_with, kept_delivery, post, press, screenshot,
     session_cookie, sign_in, tab_to, text_of, type_into, Events, NewAccount, Next, PASSWORD,
 };
 
@@ -45,7 +49,16 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     let h = Harness::start("desk-browser").await;
     let dir = h.path();
 
-    let (desk, enrolments) = desk_with(&h, &[SOCIAL, POLICE], &[OFFICER, POLICE_OFFICER]).await;
+    let pg = Database::create(&admin_pg()).await;
+    let (desk, enrolments) = desk_at(
+        &h,
+        &[SOCIAL, POLICE],
+        &[OFFICER, POLICE_OFFICER],
+        Clock::system(),
+        &pg.url,
+    )
+    .await;
+    assert_eq!(desk.store.backend(), Backend::Postgres);
     let enrolment = &enrolments[0];
     let addr = desk.addr.to_string();
     let base = format!("http://{addr}");
@@ -243,12 +256,13 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("skickades inte en gång till"), "{body}");
     let log = store.access_log().await.unwrap();
-    assert_eq!(
-        log.iter()
-            .filter(|l| l.entry.action == "acknowledged")
-            .count(),
-        1
-    );
+    // Written as an intent before it was sent, and as the outcome after.
+    let actions: Vec<&str> = log
+        .iter()
+        .filter(|l| l.entry.delivery == Some(delivery))
+        .map(|l| l.entry.action.as_str())
+        .collect();
+    assert_eq!(actions, ["opened", "acknowledging", "acknowledged"]);
     assert_eq!(store.verify_access_log().await.unwrap(), Ok(log.len()));
 
     // A police officer at the same desk opens the police's own delivery of the alert: the route
@@ -295,6 +309,8 @@ async fn an_officer_signs_in_with_totp_opens_and_acknowledges_an_alert() {
     c.close().await.unwrap();
     drop(driver);
     desk.stop().await;
+    store.close().await;
+    drop(pg);
     h.stop().await;
 }
 

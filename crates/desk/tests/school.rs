@@ -3,6 +3,8 @@
 //! field, in Swedish, with everything typed still there), corrects it and sends; the alert
 //! reaches socialtjänsten (here served by the same desk); when an officer acknowledges it, *My
 //! alerts* shows who did, from the broker's feedback. The same form posted again is not sent.
+//! Each alert is written to the access log as an intent before it is sent; when the store fails
+//! after RabbitMQ confirmed an alert, the page says it was sent and the log has its entry.
 //! axe-core checks *New alert* with its errors and *My alerts* against WCAG 2.1 A and AA.
 //!
 //! On a clock the test moves, the counsellor then follows an alert from its page: an escalation
@@ -122,9 +124,13 @@ async fn a_counsellor_sends_an_alert_from_the_form_and_sees_it_acknowledged() {
     assert_eq!(sent.len(), 1);
     let alert = sent[0].id;
     let log = desk.store.access_log().await.unwrap();
-    assert!(log
+    let about_it: Vec<&str> = log
         .iter()
-        .any(|l| l.entry.action == "sent" && l.entry.actor == "kurator"));
+        .filter(|l| l.entry.detail["message"] == alert.to_string())
+        .map(|l| l.entry.action.as_str())
+        .collect();
+    assert_eq!(about_it, ["sending", "sent"]);
+    assert!(log.iter().all(|l| l.entry.actor == "kurator"));
 
     // The same form posted again is refused and not sent.
     let cookie = format!("varsel_desk={}", session_cookie(&c).await);
@@ -172,6 +178,53 @@ async fn a_counsellor_sends_an_alert_from_the_form_and_sees_it_acknowledged() {
     );
     screenshot(&c, "desk-my-alerts.png").await;
     axe(&c, "My alerts").await;
+
+    // The store fails after RabbitMQ confirmed an alert (its table is gone): the alert left the
+    // desk, the page says so with its id, and the access log has its intent entry.
+    let file = h.path().join("desk.sqlite");
+    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        file.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("ALTER TABLE sent_alerts RENAME TO sent_alerts_away")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let fresh = form.replace(
+        &format!("form={}", hidden(&page, "form")),
+        &format!(
+            "form={}",
+            uuid::Uuid::now_v7().simple().to_string().repeat(2)
+        ),
+    );
+    let (status, body) = post(&desk.addr.to_string(), "/alerts/new", &cookie, &fresh).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("Varslet skickades, men skrivbordet kunde inte spara det"),
+        "{body}"
+    );
+    let log = desk.store.access_log().await.unwrap();
+    let intent = log.last().unwrap();
+    assert_eq!(intent.entry.action, "sending");
+    let id: uuid::Uuid = intent.entry.detail["message"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(body.contains(&id.to_string()), "{body}");
+    assert_eq!(desk.store.verify_access_log().await.unwrap(), Ok(log.len()));
+    let broker = h.store();
+    wait_until(
+        Duration::from_secs(30),
+        "the broker to route the alert",
+        || {
+            let broker = broker.clone();
+            async move { !broker.deliveries_of(id).await.unwrap().is_empty() }
+        },
+    )
+    .await;
 
     c.close().await.unwrap();
     drop(driver);

@@ -1,6 +1,8 @@
 //! `varsel desk` from the command line, as the README shows it: accounts added (the password
-//! from standard input, the TOTP secret printed), listed and disabled; a configuration with a
-//! wrong key refused naming file and key; and the desk served, answering its sign-in page with
+//! from standard input, the TOTP secret printed and sealed in the store with a secrets key made
+//! 0600 beside `desk.toml`), listed and disabled; a configuration with a wrong key refused naming
+//! file and key, and a missing or another secrets key refused naming its file; the same on a
+//! PostgreSQL store; and the desk served, answering its sign-in page with
 //! the security headers and a strict session cookie. The desk's pages and inbox are tested in a
 //! real browser in crates/desk/tests/browser.rs.
 
@@ -28,6 +30,10 @@ fn sh(line: &str) -> (i32, String, String) {
 }
 
 fn write_desk(dir: &Path, port: u16, extra: &str) {
+    write_desk_at(dir, port, "desk.sqlite", extra)
+}
+
+fn write_desk_at(dir: &Path, port: u16, store: &str, extra: &str) {
     std::fs::write(
         dir.join("norrkoping-socialtjansten.client.toml"),
         "participant = \"norrkoping-socialtjansten\"\nkeys = \"keys\"\nregistry = \"registry.toml\"\n\
@@ -37,7 +43,7 @@ fn write_desk(dir: &Path, port: u16, extra: &str) {
     std::fs::write(
         dir.join("desk.toml"),
         format!(
-            "listen = \"127.0.0.1:{port}\"\nstore = \"desk.sqlite\"\nname = \"Norrköpings kommun\"\n\
+            "listen = \"127.0.0.1:{port}\"\nstore = \"{store}\"\nname = \"Norrköpings kommun\"\n\
              participants = [\"norrkoping-socialtjansten.client.toml\"]\n{extra}"
         ),
     )
@@ -102,6 +108,31 @@ async fn accounts_are_managed_and_the_desk_serves_from_the_command_line() {
         out,
         "anna\tAnna Andersson\tnorrkoping-socialtjansten\tagency_officer\tactive\n"
     );
+    // The secret is sealed with the key made beside desk.toml, readable by its owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join("secrets.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let mut stored = std::fs::read(dir.join("desk.sqlite")).unwrap();
+    stored.extend(std::fs::read(dir.join("desk.sqlite-wal")).unwrap_or_default());
+    assert!(!stored.windows(secret.len()).any(|w| w == secret.as_bytes()));
+
+    // Without its key, or with another, the store is refused, naming the key's file.
+    std::fs::rename(&key, dir.join("kept.key")).unwrap();
+    let (code, _, err) = sh(&format!("varsel desk --config {d}/desk.toml user list"));
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains("secrets.key") && err.contains("does not exist"),
+        "{err}"
+    );
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    let (code, _, err) = sh(&format!("varsel desk --config {d}/desk.toml user list"));
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains("secrets.key") && err.contains("another key"),
+        "{err}"
+    );
+    std::fs::rename(dir.join("kept.key"), &key).unwrap();
     let (code, _, err) = sh(&format!(
         "varsel desk --config {d}/desk.toml user disable anna"
     ));
@@ -147,4 +178,36 @@ async fn accounts_are_managed_and_the_desk_serves_from_the_command_line() {
     );
     let css = varsel_testkit::http::get(&addr, "/desk.css", &[]).await;
     assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+}
+
+/// `store = "postgres://…"` keeps the desk's state in PostgreSQL: the same commands work there,
+/// and the secrets key is still a file beside `desk.toml`.
+#[tokio::test]
+async fn the_store_may_be_a_postgresql_database() {
+    let pg = varsel_testkit::fleet::Database::create(&varsel_testkit::fleet::admin_pg()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("world");
+    let d = dir.display();
+    let (code, _, err) = sh(&format!("varsel world --dir {d}"));
+    assert_eq!(code, 0, "{err}");
+    write_desk_at(&dir, 8480, &pg.url, "");
+    let (code, out, err) = sh(&format!(
+        "echo 'a long pass phrase' | varsel desk --config {d}/desk.toml user add --username \
+         bertil --name 'Bertil Ek' --participant norrkoping-socialtjansten --role agency_admin"
+    ));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("account bertil added"), "{out}");
+    assert!(dir.join("secrets.key").exists());
+    assert!(!dir.join("desk.sqlite").exists());
+    let (code, out, err) = sh(&format!("varsel desk --config {d}/desk.toml user list"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "bertil\tBertil Ek\tnorrkoping-socialtjansten\tagency_admin\tactive\n"
+    );
+    // A URL of another database is a configuration error naming the key.
+    write_desk_at(&dir, 8480, "mysql://127.0.0.1/desk", "");
+    let (code, _, err) = sh(&format!("varsel desk --config {d}/desk.toml user list"));
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("desk.toml") && err.contains("store"), "{err}");
 }

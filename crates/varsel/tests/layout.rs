@@ -12,6 +12,7 @@ const MAX_PRODUCTION_LINES: usize = 500;
 const CRATES: &[&str] = &[
     "protocol",
     "transport",
+    "sql",
     "broker",
     "participant",
     "desk",

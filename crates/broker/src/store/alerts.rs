@@ -7,8 +7,8 @@ use varsel_protocol::message::{code_enum, Category, Kommunkod, ParticipantId, St
 use super::connection::Store;
 use super::error::Error;
 use super::rows::{code, convert_all, json, json_text, ms, opt_time, opt_uuid, time, uuid};
-use super::sql::{placeholders, Q};
 use super::tx::Tx;
+use varsel_sql::{placeholders, Q};
 
 const ALERT_COLS: &str = "a.id, a.sender, a.municipality, a.category, a.urgency, \
      a.status, a.planned_departure, a.table_version, a.policy, a.state, a.created_at, \

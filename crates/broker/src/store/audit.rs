@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::connection::Store;
 use super::error::Error;
 use super::rows::{convert_all, json, ms, opt_uuid, time};
-use super::sql::{Conn, Q};
+use varsel_sql::{Conn, Q};
 
 /// The advisory lock key that serialises audit appends on PostgreSQL ("varsel-a" in ASCII).
 const AUDIT_LOCK_KEY: i64 = 0x7661_7273_656c_2d61;
@@ -122,10 +122,7 @@ pub(super) async fn append(
     mut conn: Conn<'_>,
     entries: Vec<(NewAudit, String)>,
 ) -> Result<(), Error> {
-    if matches!(conn, Conn::Pg(_)) {
-        conn.execute(Q::new("SELECT pg_advisory_xact_lock($1)").i64(AUDIT_LOCK_KEY))
-            .await?;
-    }
+    conn.chain_lock(AUDIT_LOCK_KEY).await?;
     let tail: Option<(i64, Vec<u8>)> = conn.fetch_optional(Q::new(HEAD)).await?;
     let (mut seq, mut prev) = tail.unwrap_or((0, crate::chain::GENESIS.to_vec()));
     for (e, detail) in entries {

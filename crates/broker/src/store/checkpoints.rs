@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use super::connection::Store;
 use super::error::Error;
 use super::rows::{ms, time};
-use super::sql::Q;
 use super::tx::Tx;
+use varsel_sql::Q;
 
 /// A checkpoint as stored: the chain's head it vouches for and the broker's signed form.
 #[derive(Debug, Clone, PartialEq, Eq)]

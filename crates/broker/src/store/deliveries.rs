@@ -10,8 +10,8 @@ use varsel_protocol::message::{
 use super::connection::Store;
 use super::error::Error;
 use super::rows::{code, convert_all, corrupt, count, ms, opt_time, time, uuid};
-use super::sql::{placeholders, Conn, Q};
 use super::tx::Tx;
+use varsel_sql::{placeholders, Conn, Q};
 
 const DELIVERY_COLS: &str =
     "d.id, d.alert_id, d.message_id, d.kind, d.policy, d.recipient, d.role, d.sections, \

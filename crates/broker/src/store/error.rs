@@ -1,19 +1,10 @@
-//! Why a store operation failed, and how a failed SQLite file is noticed so that pooled
-//! connections opened before the failure are replaced.
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+//! Why a store operation failed, and whether trying again may help.
 
 /// Why a store operation failed. No variant carries message content or personal data.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("store URL not understood: expected sqlite://<path> or postgres://<host>/<database>")]
-    Url,
-    #[error("cannot open the store: {0}")]
-    Connect(#[source] sqlx::Error),
-    #[error("cannot bring the store's schema up to date: {0}")]
-    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Open(#[from] varsel_sql::OpenError),
     #[error("store query failed: {0}")]
     Query(#[source] sqlx::Error),
     #[error("the store was busy or two transactions collided; the operation can be retried: {0}")]
@@ -38,13 +29,9 @@ impl Error {
     /// behind it.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Conflict(_) | Error::Connect(_) => true,
+            Error::Conflict(_) | Error::Open(varsel_sql::OpenError::Connect(_)) => true,
             Error::Query(e) => transient_sqlx(e),
-            Error::Url
-            | Error::Migrate(_)
-            | Error::Corrupt { .. }
-            | Error::Code { .. }
-            | Error::Value(_) => false,
+            Error::Open(_) | Error::Corrupt { .. } | Error::Code { .. } | Error::Value(_) => false,
         }
     }
 }
@@ -78,49 +65,9 @@ fn transient_sqlx(e: &sqlx::Error) -> bool {
     }
 }
 
-/// When a SQLite connection last failed on its file (read-only, I/O error, disk full, cannot
-/// open), in milliseconds since [`sqlite_epoch`]; 0 for never. Pooled connections older than
-/// that are replaced before reuse: SQLite opens a file it may not write read-only and keeps it
-/// so, and a connection that failed on I/O may keep failing after the cause is gone.
-static SQLITE_FILE_FAILED_AT: AtomicU64 = AtomicU64::new(0);
-
-fn sqlite_epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-fn note_sqlite_failure(db: &dyn sqlx::error::DatabaseError) {
-    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_none() {
-        return;
-    }
-    // Primary result codes: SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_FULL 13,
-    // SQLITE_CANTOPEN 14 (the low byte of an extended code).
-    let primary = db
-        .code()
-        .and_then(|c| c.parse::<u32>().ok())
-        .map(|c| c & 0xff);
-    if matches!(primary, Some(8 | 10 | 13 | 14)) {
-        let at = u64::try_from(sqlite_epoch().elapsed().as_millis()).unwrap_or(u64::MAX);
-        SQLITE_FILE_FAILED_AT.fetch_max(at.max(1), Ordering::Relaxed);
-    }
-}
-
-/// Whether a pooled SQLite connection of this age was opened before the last file failure.
-pub(super) fn sqlite_conn_predates_failure(age: Duration) -> bool {
-    let failed = SQLITE_FILE_FAILED_AT.load(Ordering::Relaxed);
-    if failed == 0 {
-        return false;
-    }
-    let now = sqlite_epoch().elapsed();
-    let opened = now.saturating_sub(age);
-    opened.as_millis() <= u128::from(failed)
-}
-
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Error {
-        if let sqlx::Error::Database(db) = &e {
-            note_sqlite_failure(db.as_ref());
-        }
+        varsel_sql::note_failure(&e);
         let conflict = match &e {
             sqlx::Error::Database(db) => matches!(
                 db.code().as_deref(),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::connection::{Backend, Store};
 use super::error::Error;
 use super::rows::ms;
-use super::sql::Q;
+use varsel_sql::Q;
 
 impl Store {
     pub(super) fn skip_locked(&self) -> &'static str {

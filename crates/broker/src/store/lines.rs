@@ -8,8 +8,8 @@ use varsel_protocol::message::{code_enum, ParticipantId};
 use super::connection::Store;
 use super::error::Error;
 use super::rows::{code, convert_all, corrupt, ms, opt_time, opt_uuid, time};
-use super::sql::{placeholders, Q};
 use super::tx::Tx;
+use varsel_sql::{placeholders, Q};
 
 const LINE_COLS: &str = "participant, state, next_at, heartbeat_id, sent_at, receipt_due, \
      last_receipt_at, receipts, misses, paged, down_since, updated_at";

@@ -9,8 +9,8 @@ use varsel_protocol::message::{Kind, ParticipantId};
 use super::connection::Store;
 use super::error::Error;
 use super::rows::{code, ms, time, uuid};
-use super::sql::Q;
 use super::tx::Tx;
+use varsel_sql::Q;
 
 const MESSAGE_COLS: &str = "id, kind, sender, digest, received_at, raw";
 

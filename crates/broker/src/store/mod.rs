@@ -33,7 +33,6 @@ mod outbox;
 mod replies;
 mod retention;
 mod rows;
-mod sql;
 mod stats;
 mod timers;
 mod tx;

@@ -12,8 +12,8 @@ use super::connection::Store;
 use super::error::Error;
 use super::leases::until;
 use super::rows::{code, convert_all, corrupt, count, ms, opt_time, opt_uuid, time};
-use super::sql::Q;
 use super::tx::Tx;
+use varsel_sql::Q;
 
 const OUTBOX_COLS: &str = "id, channel, destination, payload, delivery_id, alert_id, \
      state, attempts, next_attempt_at, claimed_by, claimed_until, last_error, created_at, sent_at, \

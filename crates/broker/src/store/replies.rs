@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use varsel_protocol::message::ParticipantId;
 
 use super::rows::ms;
-use super::sql::Q;
 use super::{Error, Tx};
+use varsel_sql::Q;
 
 /// How long refused bytes are remembered: a replay after that is answered once more.
 pub const REMEMBER: chrono::Duration = chrono::Duration::hours(24);

@@ -11,11 +11,11 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::connection::{Pool, Store};
+use super::connection::{Backend, Store};
 use super::error::Error;
 use super::rows::{ms, uuid};
-use super::sql::{placeholders, Conn, Q};
 use super::tx::Tx;
+use varsel_sql::{placeholders, Conn, Q};
 
 /// Closed (acknowledged or cancelled), not held, last changed at or before `$1`, with content
 /// not yet erased since it last changed, and nothing of it still waiting in the outbox.
@@ -163,9 +163,9 @@ impl Store {
 
     /// How this store gives erased space back (see [`Reclaim`]).
     pub async fn reclaim_mode(&self) -> Result<Reclaim, Error> {
-        match &self.pool {
-            Pool::Pg(_) => Ok(Reclaim::Postgres),
-            Pool::Sqlite(_) => {
+        match self.backend() {
+            Backend::Postgres => Ok(Reclaim::Postgres),
+            Backend::Sqlite => {
                 let mut c = self.acquire().await?;
                 let (mode,): (i64,) = c.conn().fetch_one(Q::new("PRAGMA auto_vacuum")).await?;
                 Ok(if mode == 2 {
@@ -189,13 +189,13 @@ impl Store {
     /// database's size on disk.
     pub async fn size(&self) -> Result<u64, Error> {
         let mut c = self.acquire().await?;
-        let bytes: i64 = match &self.pool {
-            Pool::Sqlite(_) => {
+        let bytes: i64 = match self.backend() {
+            Backend::Sqlite => {
                 let (pages,): (i64,) = c.conn().fetch_one(Q::new("PRAGMA page_count")).await?;
                 let (size,): (i64,) = c.conn().fetch_one(Q::new("PRAGMA page_size")).await?;
                 pages * size
             }
-            Pool::Pg(_) => {
+            Backend::Postgres => {
                 let (b,): (i64,) = c
                     .conn()
                     .fetch_one(Q::new(
@@ -221,10 +221,10 @@ impl Store {
     async fn give_back(&self, full: bool) -> Result<u64, Error> {
         let before = self.size().await?;
         let mut c = self.acquire().await?;
-        match &self.pool {
-            Pool::Sqlite(_) => {
+        match self.backend() {
+            Backend::Sqlite => {
                 // The writer queue keeps it from interleaving with a transaction of this process.
-                let _turn = self.writer.clone().lock_owned().await;
+                let _turn = self.db.writer_turn().await;
                 let steps: &[&str] = if full {
                     &["PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"]
                 } else {
@@ -234,7 +234,7 @@ impl Store {
                     c.conn().execute(Q::new(*step)).await?;
                 }
             }
-            Pool::Pg(_) => {
+            Backend::Postgres => {
                 c.conn().execute(Q::new("VACUUM messages, outbox")).await?;
             }
         }

@@ -12,7 +12,7 @@ use super::connection::Store;
 use super::deliveries::OVERDUE_WHERE;
 use super::error::Error;
 use super::rows::ms;
-use super::sql::Q;
+use varsel_sql::Q;
 
 /// Alerts counted by state, category and status.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

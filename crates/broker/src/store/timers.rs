@@ -10,8 +10,8 @@ use super::connection::Store;
 use super::error::Error;
 use super::leases::until;
 use super::rows::{code, convert_all, json, json_text, ms, opt_time, opt_uuid, time, uuid};
-use super::sql::Q;
 use super::tx::Tx;
+use varsel_sql::Q;
 
 const TIMER_COLS: &str = "id, alert_id, delivery_id, action, due_at, state, \
      claimed_by, claimed_until, fired_at, created_at";

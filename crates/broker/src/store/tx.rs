@@ -3,31 +3,22 @@
 
 use std::fmt;
 
-use sqlx::{Postgres, Sqlite};
+use varsel_sql::{BeginError, Conn, Q};
 
 use super::audit::{self, NewAudit};
-use super::connection::{Pool, Store, SQLITE_BUSY_TIMEOUT};
+use super::connection::Store;
 use super::error::Error;
-use super::sql::{Conn, Q};
-
-enum TxInner {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
-    Pg(sqlx::Transaction<'static, Postgres>),
-}
 
 /// One write transaction. Dropping it without [`Tx::commit`] rolls everything back, audit
 /// entries included.
 pub struct Tx {
-    inner: TxInner,
+    inner: varsel_sql::Tx,
     /// Entries waiting to be chained at commit, so the chain lock is held only at the very end
     /// of the transaction (short, and never while waiting for row locks).
     audit: Vec<(NewAudit, String)>,
     /// For each open savepoint (innermost last), how many audit entries were buffered when it
     /// was set, so rolling back to it drops the entries added since.
     savepoints: Vec<usize>,
-    /// This process's turn to write (SQLite); given up after the transaction ends. Declared
-    /// after `inner` so that it is dropped after it.
-    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl fmt::Debug for Tx {
@@ -41,36 +32,25 @@ impl fmt::Debug for Tx {
 impl Store {
     /// Starts a write transaction. Dropping it without [`Tx::commit`] rolls it back.
     pub async fn begin(&self) -> Result<Tx, Error> {
-        let (inner, writer) = match &self.pool {
-            Pool::Sqlite(p) => {
-                let turn =
-                    tokio::time::timeout(SQLITE_BUSY_TIMEOUT, self.writer.clone().lock_owned())
-                        .await
-                        .map_err(|_| Error::Conflict(sqlx::Error::PoolTimedOut))?;
-                let tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                (TxInner::Sqlite(tx), Some(turn))
-            }
-            Pool::Pg(p) => (TxInner::Pg(p.begin().await?), None),
-        };
+        let inner = self.db.begin().await.map_err(|e| match e {
+            BeginError::Busy => Error::Conflict(sqlx::Error::PoolTimedOut),
+            BeginError::Sql(e) => e.into(),
+        })?;
         Ok(Tx {
             inner,
             audit: Vec::new(),
             savepoints: Vec::new(),
-            _writer: writer,
         })
     }
 }
 
 impl Tx {
     pub(super) fn conn(&mut self) -> Conn<'_> {
-        match &mut self.inner {
-            TxInner::Sqlite(t) => Conn::Sqlite(t),
-            TxInner::Pg(t) => Conn::Pg(t),
-        }
+        self.inner.conn()
     }
 
     pub(super) fn is_pg(&self) -> bool {
-        matches!(self.inner, TxInner::Pg(_))
+        self.inner.is_pg()
     }
 
     /// Adds an entry to the audit chain. It is chained (given its seq and hash) when the
@@ -131,19 +111,11 @@ impl Tx {
     /// Makes everything in the transaction durable at once, audit entries last.
     pub async fn commit(mut self) -> Result<(), Error> {
         self.append_audit().await?;
-        match self.inner {
-            TxInner::Sqlite(t) => t.commit().await?,
-            TxInner::Pg(t) => t.commit().await?,
-        }
-        Ok(())
+        Ok(self.inner.commit().await?)
     }
 
     /// Abandons the transaction (the same as dropping it, but waits for the rollback).
     pub async fn rollback(self) -> Result<(), Error> {
-        match self.inner {
-            TxInner::Sqlite(t) => t.rollback().await?,
-            TxInner::Pg(t) => t.rollback().await?,
-        }
-        Ok(())
+        Ok(self.inner.rollback().await?)
     }
 }

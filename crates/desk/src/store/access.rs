@@ -1,35 +1,56 @@
 //! The access log's table: appending an entry chained to the last, reading and verifying it.
 
 use serde_json::Value;
-use sqlx::Row;
 use uuid::Uuid;
+use varsel_sql::Q;
 
 use super::{Error, Store};
 use crate::access_log::{self, Action, Broken, Entry, Link};
 
-fn link(row: &sqlx::sqlite::SqliteRow) -> Result<Link, Error> {
-    let delivery: Option<String> = row.try_get("delivery")?;
-    let detail: String = row.try_get("detail")?;
-    Ok(Link {
-        entry: Entry {
-            seq: row.try_get("seq")?,
-            at: row.try_get("at")?,
-            actor: row.try_get("actor")?,
-            action: row.try_get("action")?,
-            delivery: delivery
-                .map(|d| d.parse())
-                .transpose()
-                .map_err(|e| Error::Corrupt(format!("access log delivery: {e}")))?,
-            detail: serde_json::from_str(&detail)
-                .map_err(|e| Error::Corrupt(format!("access log detail: {e}")))?,
-        },
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
+/// The advisory lock key that serialises the access log's appends on PostgreSQL across desk
+/// processes ("varsel-d" in ASCII); on SQLite the write transaction's lock does.
+const LOG_LOCK_KEY: i64 = 0x7661_7273_656c_2d64;
+
+const COLUMNS: &str = "seq, at, actor, action, delivery, detail, prev_hash, hash";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    seq: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    delivery: Option<String>,
+    detail: String,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl Row {
+    fn link(self) -> Result<Link, Error> {
+        Ok(Link {
+            entry: Entry {
+                seq: self.seq,
+                at: self.at,
+                actor: self.actor,
+                action: self.action,
+                delivery: self
+                    .delivery
+                    .map(|d| d.parse())
+                    .transpose()
+                    .map_err(|e| Error::Corrupt(format!("access log delivery: {e}")))?,
+                detail: serde_json::from_str(&self.detail)
+                    .map_err(|e| Error::Corrupt(format!("access log detail: {e}")))?,
+            },
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
 }
 
 impl Store {
-    /// Appends an entry after the last one.
+    /// Appends an entry after the last one, in a transaction that holds the log's lock across
+    /// processes (PostgreSQL's advisory lock, SQLite's write lock), so each entry follows the
+    /// last one committed by any desk.
     pub async fn log_access(
         &self,
         actor: &str,
@@ -38,39 +59,47 @@ impl Store {
         detail: Value,
         now: i64,
     ) -> Result<Link, Error> {
-        let _one_writer = self.log_writer.lock().await;
-        // Taken for writing at once: a transaction that read first could not write after
-        // another connection (the inbox consumer) wrote, and would fail at once.
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let last = sqlx::query("SELECT * FROM access_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
+        let mut tx = self.begin().await?;
+        tx.conn().chain_lock(LOG_LOCK_KEY).await?;
+        let last: Option<Row> = tx
+            .conn()
+            .fetch_optional(Q::new(format!(
+                "SELECT {COLUMNS} FROM access_log ORDER BY seq DESC LIMIT 1"
+            )))
             .await?;
-        let last = last.as_ref().map(link).transpose()?;
+        let last = last.map(Row::link).transpose()?;
         let l = access_log::link(last.as_ref(), now, actor, action, delivery, detail);
-        sqlx::query(
-            "INSERT INTO access_log (seq, at, actor, action, delivery, detail, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(l.entry.seq)
-        .bind(l.entry.at)
-        .bind(&l.entry.actor)
-        .bind(&l.entry.action)
-        .bind(l.entry.delivery.map(|d| d.to_string()))
-        .bind(varsel_protocol::canonical::to_string(&l.entry.detail))
-        .bind(&l.prev_hash)
-        .bind(&l.hash)
-        .execute(&mut *tx)
-        .await?;
+        tx.conn()
+            .execute(
+                Q::new(
+                    "INSERT INTO access_log (seq, at, actor, action, delivery, detail, prev_hash, \
+                     hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .i64(l.entry.seq)
+                .i64(l.entry.at)
+                .text(&l.entry.actor)
+                .text(&l.entry.action)
+                .opt_text(l.entry.delivery.map(|d| d.to_string()))
+                .text(varsel_protocol::canonical::to_string(&l.entry.detail))
+                .bytes(l.prev_hash.clone())
+                .bytes(l.hash.clone()),
+            )
+            .await?;
         tx.commit().await?;
         Ok(l)
     }
 
     /// The whole access log in order.
     pub async fn access_log(&self) -> Result<Vec<Link>, Error> {
-        let rows = sqlx::query("SELECT * FROM access_log ORDER BY seq")
-            .fetch_all(self.pool())
+        let rows: Vec<Row> = self
+            .conn()
+            .await?
+            .conn()
+            .fetch_all(Q::new(format!(
+                "SELECT {COLUMNS} FROM access_log ORDER BY seq"
+            )))
             .await?;
-        rows.iter().map(link).collect()
+        rows.into_iter().map(Row::link).collect()
     }
 
     /// Verifies the whole access log; the number of entries, or where it is broken.
@@ -88,7 +117,38 @@ mod tests {
 
     #[tokio::test]
     async fn entries_chain_in_the_store_and_an_edit_is_found() {
-        let (_dir, store) = crate::store::scratch().await;
+        crate::store::testing::on_both(|ctx| entries_chain_and_an_edit_is_found(ctx.store)).await;
+    }
+
+    /// Two desks on one store append at once: every append succeeds, in one unbroken chain.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_desks_appending_at_once_make_one_chain() {
+        crate::store::testing::on_both(|ctx| async move {
+            let other = ctx.another_desk().await;
+            let mut appends = Vec::new();
+            for i in 0..24 {
+                let desk = if i % 2 == 0 { &ctx.store } else { &other }.clone();
+                appends.push(tokio::spawn(async move {
+                    desk.log_access(
+                        &format!("handlaggare{}", i % 2),
+                        Action::Opened,
+                        None,
+                        json!({ "n": i }),
+                        1_800_000_000_000 + i,
+                    )
+                    .await
+                }));
+            }
+            for a in appends {
+                a.await.unwrap().expect("every append succeeds");
+            }
+            assert_eq!(ctx.store.verify_access_log().await.unwrap(), Ok(24));
+            other.close().await;
+        })
+        .await;
+    }
+
+    async fn entries_chain_and_an_edit_is_found(store: Store) {
         let d = Uuid::now_v7();
         for i in 0..3 {
             store
@@ -103,8 +163,10 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(store.verify_access_log().await.unwrap(), Ok(3));
-        sqlx::query("UPDATE access_log SET actor = 'someone' WHERE seq = 2")
-            .execute(store.pool())
+        store
+            .execute(Q::new(
+                "UPDATE access_log SET actor = 'someone' WHERE seq = 2",
+            ))
             .await
             .unwrap();
         assert_eq!(store.verify_access_log().await.unwrap().unwrap_err().seq, 2);
@@ -115,7 +177,10 @@ mod tests {
     /// connection wrote).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_entry_is_written_while_the_inbox_writes() {
-        let (_dir, store) = crate::store::scratch().await;
+        crate::store::testing::on_both(|ctx| written_while_the_inbox_writes(ctx.store)).await;
+    }
+
+    async fn written_while_the_inbox_writes(store: Store) {
         let inbox = store.clone();
         let p: ParticipantId = "norrkoping-ektorpsskolan".parse().unwrap();
         let writes = tokio::spawn(async move {

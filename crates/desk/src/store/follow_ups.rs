@@ -5,13 +5,13 @@
 
 use std::collections::HashSet;
 
-use sqlx::Row;
 use uuid::Uuid;
+use varsel_sql::Q;
 
 use varsel_protocol::message::{Kind, ParticipantId};
 
 use super::sent::Sent;
-use super::{Error, Store};
+use super::{parse_uuid, Error, Store};
 
 /// An update or cancel a school sent, as its alert page lists it (the content stays sealed).
 #[derive(Debug, Clone)]
@@ -35,12 +35,6 @@ pub struct NewFollowUp<'a> {
     pub at: i64,
 }
 
-fn uuid(row: &sqlx::sqlite::SqliteRow, name: &str) -> Result<Uuid, Error> {
-    let s: String = row.try_get(name)?;
-    s.parse()
-        .map_err(|e| Error::Corrupt(format!("{name} {s:?}: {e}")))
-}
-
 impl Store {
     /// One of a participant's sent alerts with its sealed message; None when it is not theirs.
     pub async fn sent_alert(
@@ -48,24 +42,29 @@ impl Store {
         participant: &ParticipantId,
         id: Uuid,
     ) -> Result<Option<(Sent, Vec<u8>)>, Error> {
-        let row = sqlx::query(
-            "SELECT id, category, urgency, status, sent_at, raw FROM sent_alerts \
-             WHERE participant = $1 AND id = $2",
-        )
-        .bind(participant.as_str())
-        .bind(id.to_string())
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
+        let row: Option<(String, String, String, String, i64, Vec<u8>)> = self
+            .conn()
+            .await?
+            .conn()
+            .fetch_optional(
+                Q::new(
+                    "SELECT id, category, urgency, status, sent_at, raw FROM sent_alerts \
+                     WHERE participant = $1 AND id = $2",
+                )
+                .text(participant.as_str())
+                .text(id.to_string()),
+            )
+            .await?;
+        row.map(|(id, category, urgency, status, sent_at, raw)| {
             Ok((
                 Sent {
-                    id: uuid(&r, "id")?,
-                    category: r.try_get("category")?,
-                    urgency: r.try_get("urgency")?,
-                    status: r.try_get("status")?,
-                    sent_at: r.try_get("sent_at")?,
+                    id: parse_uuid("id", &id)?,
+                    category,
+                    urgency,
+                    status,
+                    sent_at,
                 },
-                r.try_get("raw")?,
+                raw,
             ))
         })
         .transpose()
@@ -73,38 +72,44 @@ impl Store {
 
     /// Keeps an update or cancel sent by an account (after RabbitMQ confirmed it).
     pub async fn keep_follow_up(&self, f: NewFollowUp<'_>) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO sent_follow_ups (id, alert, participant, account, kind, sent_at, raw) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        self.execute(
+            Q::new(
+                "INSERT INTO sent_follow_ups (id, alert, participant, account, kind, sent_at, raw) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .text(f.id.to_string())
+            .text(f.alert.to_string())
+            .text(f.participant.as_str())
+            .i64(f.account)
+            .text(f.kind.code())
+            .i64(f.at)
+            .bytes(f.raw.to_vec()),
         )
-        .bind(f.id.to_string())
-        .bind(f.alert.to_string())
-        .bind(f.participant.as_str())
-        .bind(f.account)
-        .bind(f.kind.code())
-        .bind(f.at)
-        .bind(f.raw)
-        .execute(self.pool())
         .await?;
         Ok(())
     }
 
     /// The updates and cancels sent about an alert, in the order they were sent.
     pub async fn follow_ups(&self, alert: Uuid) -> Result<Vec<FollowUp>, Error> {
-        let rows = sqlx::query(
-            "SELECT id, kind, sent_at, raw FROM sent_follow_ups WHERE alert = $1 \
-             ORDER BY sent_at, id",
-        )
-        .bind(alert.to_string())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
+        let rows: Vec<(String, String, i64, Vec<u8>)> = self
+            .conn()
+            .await?
+            .conn()
+            .fetch_all(
+                Q::new(
+                    "SELECT id, kind, sent_at, raw FROM sent_follow_ups WHERE alert = $1 \
+                     ORDER BY sent_at, id",
+                )
+                .text(alert.to_string()),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|(id, kind, sent_at, raw)| {
                 Ok(FollowUp {
-                    id: uuid(r, "id")?,
-                    kind: r.try_get("kind")?,
-                    sent_at: r.try_get("sent_at")?,
-                    raw: r.try_get("raw")?,
+                    id: parse_uuid("id", &id)?,
+                    kind,
+                    sent_at,
+                    raw,
                 })
             })
             .collect()
@@ -117,17 +122,19 @@ impl Store {
         participant: &ParticipantId,
         kind: &str,
     ) -> Result<Vec<(i64, Vec<u8>)>, Error> {
-        let rows = sqlx::query(
-            "SELECT received_at, raw FROM inbox_other WHERE participant = $1 AND kind = $2 \
-             ORDER BY received_at",
-        )
-        .bind(participant.as_str())
-        .bind(kind)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("received_at")?, r.try_get("raw")?)))
-            .collect()
+        Ok(self
+            .conn()
+            .await?
+            .conn()
+            .fetch_all(
+                Q::new(
+                    "SELECT received_at, raw FROM inbox_other WHERE participant = $1 \
+                     AND kind = $2 ORDER BY received_at",
+                )
+                .text(participant.as_str())
+                .text(kind),
+            )
+            .await?)
     }
 
     /// The updates and cancels a participant was delivered for an alert, in arrival order
@@ -137,23 +144,22 @@ impl Store {
         participant: &str,
         alert: Uuid,
     ) -> Result<Vec<(Uuid, String, i64)>, Error> {
-        let rows = sqlx::query(
-            "SELECT delivery, kind, received_at FROM deliveries \
-             WHERE participant = $1 AND alert = $2 AND kind <> 'alert' \
-             ORDER BY received_at, delivery",
-        )
-        .bind(participant)
-        .bind(alert.to_string())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    uuid(r, "delivery")?,
-                    r.try_get("kind")?,
-                    r.try_get("received_at")?,
-                ))
-            })
+        let rows: Vec<(String, String, i64)> = self
+            .conn()
+            .await?
+            .conn()
+            .fetch_all(
+                Q::new(
+                    "SELECT delivery, kind, received_at FROM deliveries \
+                     WHERE participant = $1 AND alert = $2 AND kind <> 'alert' \
+                     ORDER BY received_at, delivery",
+                )
+                .text(participant)
+                .text(alert.to_string()),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|(delivery, kind, at)| Ok((parse_uuid("delivery", &delivery)?, kind, at)))
             .collect()
     }
 
@@ -162,12 +168,18 @@ impl Store {
         &self,
         participant: &ParticipantId,
     ) -> Result<HashSet<Uuid>, Error> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT alert FROM deliveries WHERE participant = $1 AND kind = 'cancel'",
-        )
-        .bind(participant.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|r| uuid(r, "alert")).collect()
+        let rows: Vec<(String,)> = self
+            .conn()
+            .await?
+            .conn()
+            .fetch_all(
+                Q::new(
+                    "SELECT DISTINCT alert FROM deliveries \
+                     WHERE participant = $1 AND kind = 'cancel'",
+                )
+                .text(participant.as_str()),
+            )
+            .await?;
+        rows.iter().map(|(a,)| parse_uuid("alert", a)).collect()
     }
 }

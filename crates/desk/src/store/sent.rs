@@ -1,8 +1,8 @@
 //! Alerts a school sent from the desk, and the feedback messages kept from its inbox that say how
 //! each recipient is getting on.
 
-use sqlx::Row;
 use uuid::Uuid;
+use varsel_sql::Q;
 
 use varsel_protocol::message::{Header, ParticipantId};
 
@@ -29,43 +29,46 @@ impl Store {
         raw: &[u8],
         now: i64,
     ) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO sent_alerts (id, participant, account, category, urgency, status, sent_at, raw) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        self.execute(
+            Q::new(
+                "INSERT INTO sent_alerts (id, participant, account, category, urgency, status, \
+                 sent_at, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .text(id.to_string())
+            .text(participant.as_str())
+            .i64(account)
+            .text(header.category.code())
+            .text(header.urgency.code())
+            .text(header.status.code())
+            .i64(now)
+            .bytes(raw.to_vec()),
         )
-        .bind(id.to_string())
-        .bind(participant.as_str())
-        .bind(account)
-        .bind(header.category.code())
-        .bind(header.urgency.code())
-        .bind(header.status.code())
-        .bind(now)
-        .bind(raw)
-        .execute(self.pool())
         .await?;
         Ok(())
     }
 
     /// A participant's sent alerts, newest first.
     pub async fn sent(&self, participant: &ParticipantId) -> Result<Vec<Sent>, Error> {
-        let rows = sqlx::query(
-            "SELECT id, category, urgency, status, sent_at FROM sent_alerts \
-             WHERE participant = ? ORDER BY sent_at DESC, id",
-        )
-        .bind(participant.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
+        let rows: Vec<(String, String, String, String, i64)> = self
+            .conn()
+            .await?
+            .conn()
+            .fetch_all(
+                Q::new(
+                    "SELECT id, category, urgency, status, sent_at FROM sent_alerts \
+                     WHERE participant = $1 ORDER BY sent_at DESC, id",
+                )
+                .text(participant.as_str()),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|(id, category, urgency, status, sent_at)| {
                 Ok(Sent {
-                    id: id
-                        .parse()
-                        .map_err(|e| Error::Corrupt(format!("sent alert id: {e}")))?,
-                    category: r.try_get("category")?,
-                    urgency: r.try_get("urgency")?,
-                    status: r.try_get("status")?,
-                    sent_at: r.try_get("sent_at")?,
+                    id: super::parse_uuid("sent alert id", &id)?,
+                    category,
+                    urgency,
+                    status,
+                    sent_at,
                 })
             })
             .collect()
@@ -84,21 +87,22 @@ impl Store {
 impl Store {
     /// Claims a New alert form's one-time token before its alert is sent; false when it was used.
     pub async fn claim_form(&self, form: &str, now: i64) -> Result<bool, Error> {
-        let r = sqlx::query(
-            "INSERT INTO sent_forms (form, at) VALUES (?, ?) ON CONFLICT (form) DO NOTHING",
-        )
-        .bind(form)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let claimed = self
+            .execute(
+                Q::new(
+                    "INSERT INTO sent_forms (form, at) VALUES ($1, $2) \
+                     ON CONFLICT (form) DO NOTHING",
+                )
+                .text(form)
+                .i64(now),
+            )
+            .await?;
+        Ok(claimed == 1)
     }
 
     /// Gives a form's token back after its alert could not be sent.
     pub async fn release_form(&self, form: &str) -> Result<(), Error> {
-        sqlx::query("DELETE FROM sent_forms WHERE form = ?")
-            .bind(form)
-            .execute(self.pool())
+        self.execute(Q::new("DELETE FROM sent_forms WHERE form = $1").text(form))
             .await?;
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Sessions: created for the sign-in form, advanced through the two factors (a new token at each
 //! step, so a token seen before sign-in is worth nothing after), touched on use, ended.
 
-use sqlx::Row;
+use varsel_sql::Q;
 
 use super::{Error, Store};
 use crate::session::{self, Stage};
@@ -27,17 +27,18 @@ impl Store {
     ) -> Result<(String, String), Error> {
         let token = session::token();
         let csrf = session::token();
-        sqlx::query(
-            "INSERT INTO sessions (token_digest, account, stage, csrf, created_at, last_seen) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+        self.execute(
+            Q::new(
+                "INSERT INTO sessions (token_digest, account, stage, csrf, created_at, last_seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bytes(session::digest(&token))
+            .opt_i64(account)
+            .text(stage.code())
+            .text(&csrf)
+            .i64(now)
+            .i64(now),
         )
-        .bind(session::digest(&token))
-        .bind(account)
-        .bind(stage.code())
-        .bind(&csrf)
-        .bind(now)
-        .bind(now)
-        .execute(self.pool())
         .await?;
         Ok((token, csrf))
     }
@@ -50,34 +51,40 @@ impl Store {
         now: i64,
     ) -> Result<Option<Session>, Error> {
         let digest = session::digest(token);
-        let Some(row) = sqlx::query(
-            "SELECT account, stage, csrf, created_at, last_seen FROM sessions WHERE token_digest = ?",
-        )
-        .bind(&digest)
-        .fetch_optional(self.pool())
-        .await?
-        else {
+        let row: Option<(Option<i64>, String, String, i64, i64)> = self
+            .conn()
+            .await?
+            .conn()
+            .fetch_optional(
+                Q::new(
+                    "SELECT account, stage, csrf, created_at, last_seen FROM sessions \
+                     WHERE token_digest = $1",
+                )
+                .bytes(digest.clone()),
+            )
+            .await?;
+        let Some((account, stage, csrf, created_at, last_seen)) = row else {
             return Ok(None);
         };
-        let stage: String = row.try_get("stage")?;
         let s = Session {
             digest,
-            account: row.try_get("account")?,
+            account,
             stage: Stage::parse(&stage)
                 .ok_or_else(|| Error::Corrupt(format!("session stage {stage:?}")))?,
-            csrf: row.try_get("csrf")?,
-            created_at: row.try_get("created_at")?,
-            last_seen: row.try_get("last_seen")?,
+            csrf,
+            created_at,
+            last_seen,
         };
         if !policy.live(s.created_at, s.last_seen, now) {
             self.end_session(&s.digest).await?;
             return Ok(None);
         }
-        sqlx::query("UPDATE sessions SET last_seen = ? WHERE token_digest = ?")
-            .bind(now)
-            .bind(&s.digest)
-            .execute(self.pool())
-            .await?;
+        self.execute(
+            Q::new("UPDATE sessions SET last_seen = $1 WHERE token_digest = $2")
+                .i64(now)
+                .bytes(s.digest.clone()),
+        )
+        .await?;
         Ok(Some(Session {
             last_seen: now,
             ..s
@@ -85,9 +92,7 @@ impl Store {
     }
 
     pub async fn end_session(&self, digest: &[u8]) -> Result<(), Error> {
-        sqlx::query("DELETE FROM sessions WHERE token_digest = ?")
-            .bind(digest)
-            .execute(self.pool())
+        self.execute(Q::new("DELETE FROM sessions WHERE token_digest = $1").bytes(digest.to_vec()))
             .await?;
         Ok(())
     }
@@ -95,12 +100,12 @@ impl Store {
     /// Deletes the sessions that have expired by `now`.
     pub async fn prune_sessions(&self, policy: &session::Policy, now: i64) -> Result<u64, Error> {
         let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        let r = sqlx::query("DELETE FROM sessions WHERE last_seen <= ? OR created_at <= ?")
-            .bind(now.saturating_sub(ms(policy.idle)))
-            .bind(now.saturating_sub(ms(policy.lifetime)))
-            .execute(self.pool())
-            .await?;
-        Ok(r.rows_affected())
+        self.execute(
+            Q::new("DELETE FROM sessions WHERE last_seen <= $1 OR created_at <= $2")
+                .i64(now.saturating_sub(ms(policy.idle)))
+                .i64(now.saturating_sub(ms(policy.lifetime))),
+        )
+        .await
     }
 }
 
@@ -112,7 +117,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_expires_when_idle_and_is_gone_after() {
-        let (_dir, store) = crate::store::scratch().await;
+        crate::store::testing::on_both(|ctx| a_session_expires(ctx.store)).await;
+    }
+
+    async fn a_session_expires(store: Store) {
         let policy = session::Policy {
             idle: Duration::from_secs(60),
             lifetime: Duration::from_secs(3600),

@@ -1,7 +1,7 @@
 //! What a live inbox stream asks of the store: its session, looked at without touching it. A
 //! stream left open is not use, so it must not keep an idle session alive.
 
-use sqlx::Row;
+use varsel_sql::Q;
 
 use super::{Error, Store};
 use crate::session::Stage;
@@ -18,22 +18,27 @@ pub struct Watched {
 impl Store {
     /// The session with this token digest as stored, expired or not; `last_seen` is left alone.
     pub async fn watched_session(&self, digest: &[u8]) -> Result<Option<Watched>, Error> {
-        let Some(row) = sqlx::query(
-            "SELECT account, stage, created_at, last_seen FROM sessions WHERE token_digest = $1",
-        )
-        .bind(digest)
-        .fetch_optional(self.pool())
-        .await?
-        else {
+        let row: Option<(Option<i64>, String, i64, i64)> = self
+            .conn()
+            .await?
+            .conn()
+            .fetch_optional(
+                Q::new(
+                    "SELECT account, stage, created_at, last_seen FROM sessions \
+                     WHERE token_digest = $1",
+                )
+                .bytes(digest.to_vec()),
+            )
+            .await?;
+        let Some((account, stage, created_at, last_seen)) = row else {
             return Ok(None);
         };
-        let stage: String = row.try_get("stage")?;
         Ok(Some(Watched {
-            account: row.try_get("account")?,
+            account,
             stage: Stage::parse(&stage)
                 .ok_or_else(|| Error::Corrupt(format!("session stage {stage:?}")))?,
-            created_at: row.try_get("created_at")?,
-            last_seen: row.try_get("last_seen")?,
+            created_at,
+            last_seen,
         }))
     }
 }
@@ -47,7 +52,10 @@ mod tests {
 
     #[tokio::test]
     async fn watching_a_session_does_not_keep_it_alive() {
-        let (_dir, store) = crate::store::scratch().await;
+        crate::store::testing::on_both(|ctx| watching_does_not_keep_alive(ctx.store)).await;
+    }
+
+    async fn watching_does_not_keep_alive(store: Store) {
         let policy = session::Policy {
             idle: Duration::from_secs(60),
             lifetime: Duration::from_secs(3600),

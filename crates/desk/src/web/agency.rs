@@ -1,6 +1,7 @@
 //! The agency officer's pages: the inbox, an alert's page, opening its sealed sections on demand
 //! (each opening written to the access log first), and acknowledging it with an outcome, claimed
-//! in the store before it is sent so a form submitted twice sends one acknowledgement.
+//! in the store before it is sent so a form submitted twice sends one acknowledgement, and
+//! written to the access log as an intent before it is sent and as an outcome after.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,9 +14,10 @@ use uuid::Uuid;
 use varsel_participant::client::{Client, Item};
 use varsel_protocol::message::Outcome;
 
+use super::outgoing::{self, Entries, Logged, NotSent};
 use super::pages::{self, AlertView};
 use super::signin::CsrfForm;
-use super::{csrf_refused, internal, lang_of, signed_in, Desk, Shared};
+use super::{csrf_refused, internal, lang_of, log_failed, signed_in, unrecorded, Desk, Shared};
 use crate::access_log::Action;
 use crate::session;
 use crate::store::accounts::Account;
@@ -250,35 +252,36 @@ pub(super) async fn acknowledge(
     }
     let c = client(&desk, &a);
     let (payload, compact) = c.ack_for(id, Some(d.alert), &a.display_name, outcome);
-    let sent = async {
-        let (conn, publisher) = c.connect().await?;
-        let r = c.publish(&publisher, &payload, &compact).await;
-        let _ = conn.close(200, "acknowledged".into()).await;
-        r
+    let detail = json!({ "outcome": outcome.code(), "message": payload.id.to_string() });
+    let log = Logged {
+        account: &a,
+        delivery: Some(id),
+        detail: &detail,
+        at: now,
     };
-    if let Err(e) = sent.await {
-        tracing::warn!(account = a.id, delivery = %id, error = %e, "an acknowledgement could not be sent");
+    let entries = Entries {
+        intent: Action::Acknowledging,
+        failed: Action::AckFailed,
+    };
+    if let Err(not_sent) = outgoing::publish(&desk, c, entries, log, &payload, &compact).await {
         if let Err(e) = desk.store.release_ack(id).await {
             return internal(lang, &e);
         }
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, t.ack_failed);
+        return match not_sent {
+            NotSent::Unlogged(e) => log_failed(lang, &e, Some((&a, &s.csrf))),
+            NotSent::Unconfirmed(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, t.ack_failed),
+        };
     }
     let recorded = async {
         desk.store
             .ack_sent(id, a.id, outcome.code(), payload.id, now)
             .await?;
         desk.store
-            .log_access(
-                &a.username,
-                Action::Acknowledged,
-                Some(id),
-                json!({ "outcome": outcome.code(), "message": payload.id.to_string() }),
-                now,
-            )
+            .log_access(&a.username, Action::Acknowledged, Some(id), detail, now)
             .await
     };
     if let Err(e) = recorded.await {
-        return internal(lang, &e);
+        return unrecorded(lang, t.ack_unrecorded, payload.id, &e, Some((&a, &s.csrf)));
     }
     tracing::info!(account = a.id, delivery = %id, message = %payload.id, "acknowledged");
     Redirect::to(&format!("/alert/{id}")).into_response()

@@ -20,10 +20,11 @@ use varsel_protocol::envelope;
 use varsel_protocol::message::{ErrorReply, Feedback, Header, Kind, ParticipantId};
 
 use super::follow_pages::{self, Opened, Refused, Thread};
+use super::outgoing::{self, Logged, NotSent, SENDING};
 use super::school::staff;
 use super::school_pages::Report;
 use super::signin::CsrfForm;
-use super::{csrf_refused, internal, lang_of, pages, Desk, Shared};
+use super::{csrf_refused, internal, lang_of, log_failed, pages, unrecorded, Desk, Shared};
 use crate::access_log::Action;
 use crate::session;
 use crate::store::accounts::Account;
@@ -360,11 +361,15 @@ async fn follow_up(
         }
         Ok(true) => {}
     }
-    let (payload, compact) = match client.send_keeping(&doc, now).await {
+    let at = now.timestamp_millis();
+    let release = |e: &dyn std::fmt::Display| {
+        tracing::warn!(account = a.id, alert = %id, error = %e, "an update or cancel could not be sent");
+        desk.store.release_form(&f.form)
+    };
+    let (payload, compact) = match client.seal_for_self_too(&doc, now) {
         Ok(x) => x,
         Err(e) => {
-            tracing::warn!(account = a.id, alert = %id, error = %e, "an update or cancel could not be sent");
-            if let Err(e) = desk.store.release_form(&f.form).await {
+            if let Err(e) = release(&e).await {
                 return internal(lang, &e);
             }
             return refuse(
@@ -373,7 +378,30 @@ async fn follow_up(
             );
         }
     };
-    let at = now.timestamp_millis();
+    let detail =
+        json!({ "message": payload.id.to_string(), "kind": kind.code(), "alert": id.to_string() });
+    let log = Logged {
+        account: &a,
+        delivery: None,
+        detail: &detail,
+        at,
+    };
+    if let Err(not_sent) = outgoing::publish(desk, client, SENDING, log, &payload, &compact).await {
+        let e: &dyn std::fmt::Display = match &not_sent {
+            NotSent::Unlogged(e) => e,
+            NotSent::Unconfirmed(e) => e,
+        };
+        if let Err(e) = release(e).await {
+            return internal(lang, &e);
+        }
+        return match not_sent {
+            NotSent::Unlogged(e) => log_failed(lang, &e, Some((&a, &s.csrf))),
+            NotSent::Unconfirmed(_) => refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                follow_pages::Notice::SendFailed,
+            ),
+        };
+    }
     let kept = async {
         desk.store
             .keep_follow_up(NewFollowUp {
@@ -387,17 +415,12 @@ async fn follow_up(
             })
             .await?;
         desk.store
-            .log_access(
-                &a.username,
-                Action::Sent,
-                None,
-                json!({ "message": payload.id.to_string(), "kind": kind.code(), "alert": id.to_string() }),
-                at,
-            )
+            .log_access(&a.username, Action::Sent, None, detail, at)
             .await
     };
     if let Err(e) = kept.await {
-        return internal(lang, &e);
+        let text = lang.t().sent_unrecorded;
+        return unrecorded(lang, text, payload.id, &e, Some((&a, &s.csrf)));
     }
     tracing::info!(account = a.id, alert = %id, message = %payload.id, kind = kind.code(), "update or cancel sent");
     Redirect::to(&format!("/alerts/{id}")).into_response()

@@ -13,6 +13,7 @@ mod follow;
 mod follow_pages;
 mod form;
 mod live;
+mod outgoing;
 mod pages;
 mod reasons;
 mod school;
@@ -117,7 +118,7 @@ pub async fn start(
     signals: Signals,
     clock: Clock,
 ) -> Result<Running, Error> {
-    let store = Store::open(&config.store).await?;
+    let store = Store::open(&config).await?;
     let mut clients = HashMap::new();
     for c in &config.participants {
         let mut client = Client::load(c.clone()).map_err(|source| Error::Client {
@@ -304,6 +305,36 @@ pub(crate) fn internal(lang: Lang, e: &dyn std::fmt::Display) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR,
         lang.t().store_failed,
         None,
+    )
+}
+
+/// The answer when the access log's intent entry could not be written before sending: nothing
+/// was sent.
+pub(crate) fn log_failed(lang: Lang, e: &dyn std::fmt::Display, who: pages::Who<'_>) -> Response {
+    tracing::error!(error = %e, "the access log could not be written; nothing was sent");
+    pages::message(
+        lang,
+        StatusCode::SERVICE_UNAVAILABLE,
+        lang.t().log_failed,
+        who,
+    )
+}
+
+/// The answer when a message left the desk (RabbitMQ confirmed it; the access log has its intent
+/// entry) but the store failed to record the outcome: `text` says so, with the message's id.
+pub(crate) fn unrecorded(
+    lang: Lang,
+    text: &str,
+    message: uuid::Uuid,
+    e: &dyn std::fmt::Display,
+    who: pages::Who<'_>,
+) -> Response {
+    tracing::error!(error = %e, %message, "a message was sent but its outcome could not be recorded");
+    pages::message(
+        lang,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &format!("{text} {message}"),
+        who,
     )
 }
 

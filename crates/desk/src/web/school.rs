@@ -1,6 +1,7 @@
 //! The school's pages: *New alert* (the form, checked on the server by the protocol's validator,
 //! every problem shown by its field in the page's language and nothing typed lost; a form is sent
-//! once) and *My alerts* (each sent alert with each recipient's state, from the broker's feedback
+//! once, and written to the access log as an intent before it is sent and as an outcome after)
+//! and *My alerts* (each sent alert with each recipient's state, from the broker's feedback
 //! messages kept from the school's inbox).
 
 use axum::extract::State;
@@ -12,8 +13,10 @@ use serde_json::json;
 use varsel_participant::client::Client;
 
 use super::form::{document, AlertForm, Errors};
+use super::outgoing::{self, Logged, NotSent, SENDING};
 use super::{
-    csrf_refused, follow, internal, lang_of, pages, school_pages, signed_in, Desk, Shared,
+    csrf_refused, follow, internal, lang_of, log_failed, pages, school_pages, signed_in,
+    unrecorded, Desk, Shared,
 };
 use crate::access_log::Action;
 use crate::session;
@@ -109,21 +112,41 @@ pub(super) async fn send(
         }
         Ok(true) => {}
     }
-    let (payload, compact) = match client.send_keeping(&doc, now).await {
+    let at = now.timestamp_millis();
+    let not_sent_page = |e: &dyn std::fmt::Display| {
+        tracing::warn!(account = a.id, error = %e, "an alert could not be sent");
+        let errors = Errors {
+            general: vec![lang.t().send_failed.to_owned()],
+            ..Errors::default()
+        };
+        refuse(StatusCode::SERVICE_UNAVAILABLE, &errors)
+    };
+    let (payload, compact) = match client.seal_for_self_too(&doc, now) {
         Ok(x) => x,
         Err(e) => {
-            tracing::warn!(account = a.id, error = %e, "an alert could not be sent");
             if let Err(e) = desk.store.release_form(&f.form).await {
                 return internal(lang, &e);
             }
-            let errors = Errors {
-                general: vec![lang.t().send_failed.to_owned()],
-                ..Errors::default()
-            };
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, &errors);
+            return not_sent_page(&e);
         }
     };
-    let at = now.timestamp_millis();
+    let detail = json!({ "message": payload.id.to_string() });
+    let log = Logged {
+        account: &a,
+        delivery: None,
+        detail: &detail,
+        at,
+    };
+    if let Err(not_sent) = outgoing::publish(&desk, client, SENDING, log, &payload, &compact).await
+    {
+        if let Err(e) = desk.store.release_form(&f.form).await {
+            return internal(lang, &e);
+        }
+        return match not_sent {
+            NotSent::Unlogged(e) => log_failed(lang, &e, Some((&a, &s.csrf))),
+            NotSent::Unconfirmed(e) => not_sent_page(&e),
+        };
+    }
     let kept = async {
         desk.store
             .keep_sent(
@@ -136,17 +159,12 @@ pub(super) async fn send(
             )
             .await?;
         desk.store
-            .log_access(
-                &a.username,
-                Action::Sent,
-                None,
-                json!({ "message": payload.id.to_string() }),
-                at,
-            )
+            .log_access(&a.username, Action::Sent, None, detail, at)
             .await
     };
     if let Err(e) = kept.await {
-        return internal(lang, &e);
+        let t = lang.t();
+        return unrecorded(lang, t.sent_unrecorded, payload.id, &e, Some((&a, &s.csrf)));
     }
     tracing::info!(account = a.id, message = %payload.id, "alert sent");
     Redirect::to("/alerts").into_response()

@@ -45,6 +45,17 @@ pub async fn desk_on(
     accounts: &[NewAccount<'_>],
     clock: Clock,
 ) -> (varsel_desk::Running, Vec<Enrolment>) {
+    desk_at(h, participants, accounts, clock, "desk.sqlite").await
+}
+
+/// [`desk_on`] with the store `desk.toml` names as `store` (a path, or a postgres:// URL).
+pub async fn desk_at(
+    h: &Harness,
+    participants: &[&str],
+    accounts: &[NewAccount<'_>],
+    clock: Clock,
+    store: &str,
+) -> (varsel_desk::Running, Vec<Enrolment>) {
     let dir = h.path();
     let mut files = Vec::new();
     for p in participants {
@@ -53,11 +64,11 @@ pub async fn desk_on(
     }
     std::fs::write(
         dir.join("desk.toml"),
-        format!("listen = \"127.0.0.1:0\"\nstore = \"desk.sqlite\"\nname = \"Norrköpings kommun\"\nparticipants = [{}]\n", files.join(", ")),
+        format!("listen = \"127.0.0.1:0\"\nstore = \"{store}\"\nname = \"Norrköpings kommun\"\nparticipants = [{}]\n", files.join(", ")),
     )
     .unwrap();
     let config = Config::load(&dir.join("desk.toml")).unwrap();
-    let store = Store::open(&config.store).await.unwrap();
+    let store = Store::open_making_key(&config).await.unwrap();
     let mut enrolments = Vec::new();
     for (username, display_name, participant, role) in accounts {
         let participant: ParticipantId = participant.parse().unwrap();

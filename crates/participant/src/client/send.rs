@@ -134,21 +134,6 @@ impl Client {
         Ok((conn, publisher))
     }
 
-    /// Seals a document to the broker and to this participant itself ([`Client::seal_for_self_too`]),
-    /// signs and publishes it on a connection of its own; the message as sent, for the sender to
-    /// keep.
-    pub async fn send_keeping(
-        &self,
-        doc: &Document,
-        now: DateTime<Utc>,
-    ) -> Result<(Payload, String), Error> {
-        let (payload, compact) = self.seal_for_self_too(doc, now)?;
-        let (conn, publisher) = self.connect().await?;
-        let r = self.publish(&publisher, &payload, &compact).await;
-        let _ = conn.close(200, "sent".into()).await;
-        r.map(|()| (payload, compact))
-    }
-
     /// `varsel send`: validates, seals, signs and publishes a document. Returns the message id.
     pub async fn send(&self, doc: &Document) -> Result<Uuid, Error> {
         let (payload, compact) = self.seal(doc, self.clock.now())?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 
 use varsel_desk::role::Role;
-use varsel_desk::{accounts, Config, Store};
+use varsel_desk::{accounts, store, Config, Store};
 use varsel_protocol::message::ParticipantId;
 use varsel_transport::clock::Clock;
 use varsel_transport::shutdown::Signals;
@@ -69,10 +69,21 @@ fn load(path: &Path) -> Result<Config, Failure> {
     Config::load(path).map_err(|e| fail(EX_CONFIG)(e.into()))
 }
 
-async fn open(config: &Config) -> Result<Store, Failure> {
-    Store::open(&config.store)
-        .await
-        .map_err(|e| fail(EX_UNAVAILABLE)(e.into()))
+/// Opens the desk's store; `making_key` for the first account, which makes the secrets key when
+/// there is none. A missing or wrong key is a configuration problem (it names the file).
+async fn open(config: &Config, making_key: bool) -> Result<Store, Failure> {
+    let opened = if making_key {
+        Store::open_making_key(config).await
+    } else {
+        Store::open(config).await
+    };
+    opened.map_err(|e| {
+        let code = match e {
+            store::Error::Key(_) | store::Error::WrongKey(_) => EX_CONFIG,
+            _ => EX_UNAVAILABLE,
+        };
+        fail(code)(e.into())
+    })
 }
 
 pub(super) async fn run(args: Args) -> Result<(), Failure> {
@@ -102,7 +113,7 @@ pub(super) async fn run(args: Args) -> Result<(), Failure> {
                         .read_line(&mut password)
                         .map_err(|e| fail(EX_DATAERR)(e.into()))?;
                     let password = password.trim_end_matches(['\r', '\n']);
-                    let store = open(&config).await?;
+                    let store = open(&config, true).await?;
                     let new = accounts::Add {
                         username: &username,
                         display_name: &name,
@@ -119,7 +130,7 @@ pub(super) async fn run(args: Args) -> Result<(), Failure> {
                     Ok(())
                 }
                 UserCommand::List => {
-                    let store = open(&config).await?;
+                    let store = open(&config, false).await?;
                     let list = store
                         .accounts()
                         .await
@@ -140,7 +151,7 @@ pub(super) async fn run(args: Args) -> Result<(), Failure> {
                     Ok(())
                 }
                 UserCommand::Disable { username } => {
-                    let store = open(&config).await?;
+                    let store = open(&config, false).await?;
                     accounts::disable(&store, &username, now)
                         .await
                         .map_err(|e| fail(EX_DATAERR)(e.into()))?;

@@ -156,7 +156,7 @@ pub(super) async fn start(dir: &Path, signals: &Signals) -> anyhow::Result<Desks
             ),
         )?;
         let config = Config::load(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let store = Store::open(&config.store).await?;
+        let store = Store::open_making_key(&config).await?;
         println!("\n  {}: http://{}:{}/", plan.name, plan.host, addr.port());
         for (username, display_name, participant, role, who) in plan.accounts {
             let password = password();

@@ -7,58 +7,58 @@ use sqlx::{AssertSqlSafe, FromRow, PgConnection, SqliteConnection};
 
 /// A value to bind. The store only ever binds 64-bit integers, text and bytes (times are unix
 /// milliseconds, ids are UUID text), which both backends type the same way.
-pub(crate) enum Arg {
+pub enum Arg {
     I64(Option<i64>),
     Text(Option<String>),
     Bytes(Vec<u8>),
 }
 
 /// A query text with its values, built once and run on whichever backend the store has.
-pub(crate) struct Q {
+pub struct Q {
     sql: String,
     args: Vec<Arg>,
 }
 
 impl Q {
-    pub(crate) fn new(sql: impl Into<String>) -> Q {
+    pub fn new(sql: impl Into<String>) -> Q {
         Q {
             sql: sql.into(),
             args: Vec::new(),
         }
     }
 
-    pub(crate) fn i64(mut self, v: i64) -> Q {
+    pub fn i64(mut self, v: i64) -> Q {
         self.args.push(Arg::I64(Some(v)));
         self
     }
 
-    pub(crate) fn opt_i64(mut self, v: Option<i64>) -> Q {
+    pub fn opt_i64(mut self, v: Option<i64>) -> Q {
         self.args.push(Arg::I64(v));
         self
     }
 
-    pub(crate) fn text(mut self, v: impl Into<String>) -> Q {
+    pub fn text(mut self, v: impl Into<String>) -> Q {
         self.args.push(Arg::Text(Some(v.into())));
         self
     }
 
-    pub(crate) fn opt_text(mut self, v: Option<String>) -> Q {
+    pub fn opt_text(mut self, v: Option<String>) -> Q {
         self.args.push(Arg::Text(v));
         self
     }
 
-    pub(crate) fn bytes(mut self, v: Vec<u8>) -> Q {
+    pub fn bytes(mut self, v: Vec<u8>) -> Q {
         self.args.push(Arg::Bytes(v));
         self
     }
 
     /// The number the next bound value will get (`$n`).
-    pub(crate) fn next_param(&self) -> usize {
+    pub fn next_param(&self) -> usize {
         self.args.len() + 1
     }
 
     /// Appends SQL text; used to build filters whose parameters are numbered with `next_param`.
-    pub(crate) fn push_sql(&mut self, s: &str) {
+    pub fn push_sql(&mut self, s: &str) {
         self.sql.push_str(s);
     }
 }
@@ -78,14 +78,14 @@ macro_rules! bind_all {
 }
 
 /// A borrowed connection of either backend: a pooled connection or an open transaction.
-pub(crate) enum Conn<'c> {
+pub enum Conn<'c> {
     Sqlite(&'c mut SqliteConnection),
     Pg(&'c mut PgConnection),
 }
 
 impl Conn<'_> {
     /// Runs a statement and returns the number of rows it changed.
-    pub(crate) async fn execute(&mut self, q: Q) -> Result<u64, sqlx::Error> {
+    pub async fn execute(&mut self, q: Q) -> Result<u64, sqlx::Error> {
         match self {
             Conn::Sqlite(c) => {
                 let query = bind_all!(sqlx::query(AssertSqlSafe(q.sql)), q.args);
@@ -98,7 +98,18 @@ impl Conn<'_> {
         }
     }
 
-    pub(crate) async fn fetch_all<T>(&mut self, q: Q) -> Result<Vec<T>, sqlx::Error>
+    /// Serialises the writers of one chain (an audit log) across processes until the
+    /// transaction ends: PostgreSQL's transaction-level advisory lock `key`. Nothing on SQLite,
+    /// whose write transactions (`BEGIN IMMEDIATE`) already hold the file's one write lock.
+    pub async fn chain_lock(&mut self, key: i64) -> Result<(), sqlx::Error> {
+        if let Conn::Pg(_) = self {
+            self.execute(Q::new("SELECT pg_advisory_xact_lock($1)").i64(key))
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn fetch_all<T>(&mut self, q: Q) -> Result<Vec<T>, sqlx::Error>
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
@@ -114,7 +125,7 @@ impl Conn<'_> {
         }
     }
 
-    pub(crate) async fn fetch_optional<T>(&mut self, q: Q) -> Result<Option<T>, sqlx::Error>
+    pub async fn fetch_optional<T>(&mut self, q: Q) -> Result<Option<T>, sqlx::Error>
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
@@ -130,7 +141,7 @@ impl Conn<'_> {
         }
     }
 
-    pub(crate) async fn fetch_one<T>(&mut self, q: Q) -> Result<T, sqlx::Error>
+    pub async fn fetch_one<T>(&mut self, q: Q) -> Result<T, sqlx::Error>
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
@@ -141,7 +152,7 @@ impl Conn<'_> {
 }
 
 /// `$first, $first+1, …` for `n` values: the placeholders of an `IN (…)` list.
-pub(crate) fn placeholders(first: usize, n: usize) -> String {
+pub fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
