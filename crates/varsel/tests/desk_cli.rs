@@ -168,7 +168,7 @@ async fn accounts_are_managed_and_the_desk_serves_from_the_command_line() {
     assert!(page.body.contains("<html lang=\"sv\"") && page.body.contains("name=\"csrf\""));
     assert_eq!(
         page.header("content-security-policy"),
-        Some("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        Some("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; script-src 'self'; connect-src 'self'")
     );
     let cookie = page.header("set-cookie").unwrap();
     assert!(

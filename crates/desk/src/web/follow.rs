@@ -21,10 +21,9 @@ use varsel_protocol::message::{ErrorReply, Feedback, Header, Kind, ParticipantId
 
 use super::follow_pages::{self, Opened, Refused, Thread};
 use super::outgoing::{self, Logged, NotSent, SENDING};
-use super::school::staff;
 use super::school_pages::Report;
 use super::signin::CsrfForm;
-use super::{csrf_refused, internal, lang_of, log_failed, pages, unrecorded, Desk, Shared};
+use super::{csrf_refused, internal, lang_of, log_failed, pages, staff, unrecorded, Desk, Shared};
 use crate::access_log::Action;
 use crate::session;
 use crate::store::accounts::Account;

@@ -274,6 +274,28 @@ pub(crate) async fn session_of(
         .map_err(|e| internal(lang_of(headers), &e))
 }
 
+/// A signed-in member of school staff and the participant's client; or the answer instead.
+pub(crate) async fn staff<'a>(
+    desk: &'a Desk,
+    headers: &HeaderMap,
+) -> Result<(Session, Account, &'a Client), Response> {
+    let lang = lang_of(headers);
+    let (s, a) = signed_in(desk, headers).await?;
+    if !a.role.works_school() {
+        return Err(pages::message(
+            lang,
+            StatusCode::FORBIDDEN,
+            lang.t().forbidden,
+            Some((&a, &s.csrf)),
+        ));
+    }
+    let client = desk
+        .clients
+        .get(&a.participant)
+        .expect("accounts belong to a participant the desk serves");
+    Ok((s, a, client))
+}
+
 /// The signed-in session and its account, or the answer to give instead: to the sign-in page.
 pub(crate) async fn signed_in(
     desk: &Desk,

@@ -10,40 +10,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde_json::json;
 
-use varsel_participant::client::Client;
-
 use super::form::{document, AlertForm, Errors};
 use super::outgoing::{self, Logged, NotSent, SENDING};
 use super::{
-    csrf_refused, follow, internal, lang_of, log_failed, pages, school_pages, signed_in,
-    unrecorded, Desk, Shared,
+    csrf_refused, follow, internal, lang_of, log_failed, school_pages, staff, unrecorded, Shared,
 };
 use crate::access_log::Action;
 use crate::session;
-use crate::store::accounts::Account;
-use crate::store::sessions::Session;
-
-/// A signed-in member of school staff and the participant's client; or the answer instead.
-pub(super) async fn staff<'a>(
-    desk: &'a Desk,
-    headers: &HeaderMap,
-) -> Result<(Session, Account, &'a Client), Response> {
-    let lang = lang_of(headers);
-    let (s, a) = signed_in(desk, headers).await?;
-    if !a.role.works_school() {
-        return Err(pages::message(
-            lang,
-            StatusCode::FORBIDDEN,
-            lang.t().forbidden,
-            Some((&a, &s.csrf)),
-        ));
-    }
-    let client = desk
-        .clients
-        .get(&a.participant)
-        .expect("accounts belong to a participant the desk serves");
-    Ok((s, a, client))
-}
 
 /// GET /alerts/new: an empty form with the school's name filled in.
 pub(super) async fn new_form(State(desk): State<Shared>, headers: HeaderMap) -> Response {
