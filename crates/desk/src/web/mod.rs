@@ -1,14 +1,19 @@
 //! The desk's web server: server-rendered pages that work without JavaScript, each answered with
-//! a strict Content-Security-Policy (no inline script or style: the one style sheet is a file).
+//! a strict Content-Security-Policy (no inline script or style: the one style sheet is a file,
+//! and scripts, which only enhance a page, are files too).
 //! `signin` takes the two factors, `agency` the officer's inbox, alert page and
-//! acknowledgement, `school` the school's New alert form (`form`) and My alerts; `pages`
-//! and `school_pages` render, in the language of [`text`].
+//! acknowledgement, `school` the school's New alert form (`form`, checked by `form_check`) and
+//! My alerts; `pages`, `form_page` and `school_pages` render, and `reading` shows an alert's
+//! content, in the language of [`text`].
 //!
 //! [`start`] takes its listener and shutdown signals from the caller, so a test can bind port 0.
 
 mod agency;
 mod form;
+mod form_check;
+mod form_page;
 mod pages;
+mod reading;
 mod school;
 mod school_pages;
 mod signin;
@@ -39,8 +44,8 @@ use crate::store::sessions::Session;
 use crate::store::Store;
 use text::Lang;
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const CSS: &str = include_str!("desk.css");
 
 /// Why the desk could not start.
@@ -159,6 +164,7 @@ fn router(desk: Shared) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/desk.css", get(css))
+        .route("/static/form.js", get(form_js))
         .route("/login", get(signin::form).post(signin::password))
         .route("/login/code", get(signin::code_form).post(signin::code))
         .route("/logout", post(signin::logout))
@@ -198,6 +204,15 @@ async fn security_headers(req: Request, next: Next) -> Response {
 
 async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+/// The New alert form's check-as-you-type script (the form works without it).
+async fn form_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("form.js"),
+    )
+        .into_response()
 }
 
 async fn not_found(headers: HeaderMap) -> Response {
