@@ -307,9 +307,8 @@ async fn a_counsellor_sends_an_alert_from_the_form_and_sees_it_acknowledged() {
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("id=\"personnummer-error\""), "{body}");
     // Text from the form is escaped in the preview, in its words and in its hidden fields.
-    let fields = format!(
-        "{fields}&date_of_birth=2011-05-09&note=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E"
-    );
+    let fields =
+        format!("{fields}&date_of_birth=2011-05-09&note=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E");
     let (status, body) = post(
         &addr,
         "/alerts/new",
