@@ -197,6 +197,8 @@ async fn the_readme_walk_through_with_the_demo_desks() {
         ("contact_name", "Karin Berg".into()),
         ("contact_role", "kurator".into()),
         ("contact_phone", "011-15 00 00".into()),
+        // Straight to sending, as a script without the preview would: the form still sends once.
+        ("step", "send".into()),
     ];
     let form: Vec<String> = fields
         .iter()

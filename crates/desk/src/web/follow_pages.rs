@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use varsel_protocol::message::{Feedback, Header};
 
-use super::pages::{page, value};
-use super::reasons;
+use super::pages::page;
 use super::school_pages::{escalations_list, l, recipients_table, Report};
 use super::text::{code, Lang};
+use super::{reading, reasons};
 use crate::store::accounts::Account;
 use crate::store::follow_ups::FollowUp;
 use crate::store::sent::Sent;
@@ -177,10 +177,10 @@ fn opened(lang: Lang, csrf: &str, t: &Thread) -> Markup {
                             Ok(Value::Object(sections)) => {
                                 @for (label, content) in sections {
                                     h3 { (code(lang, label)) }
-                                    (value(content))
+                                    (reading::value(lang, None, content))
                                 }
                             }
-                            Ok(other) => (value(other)),
+                            Ok(other) => (reading::value(lang, None, other)),
                             Err(reason) => p class="error" { (l(lang, "Kan inte öppnas här", "Cannot be opened here")) ": " (reasons::reason(lang, reason)) },
                         }
                     }

@@ -1,311 +1,359 @@
-//! The school's *New alert* form: its fields, the alert document built from them, and the
-//! protocol's own problems (JSON Pointer paths) put back next to the field they concern, in the
-//! page's language. The document is checked by `varsel_protocol::alert::Document::parse`, the same
-//! validator `varsel send` uses: personnummer checksums included.
+//! What the school's *New alert* form posts, read from its name–value pairs: the alert's header
+//! fields, the pupil, the concern, travel, a variable number of guardian and sibling rows, the
+//! checklist of actions already taken and the contact person. Every field is kept as typed (so a
+//! refused form comes back filled in, and the preview carries it on in hidden fields); turning it
+//! into a document is `form_check`'s work.
 
-use std::collections::BTreeMap;
+use varsel_protocol::alert::{Action, Indicator};
 
-use chrono::{NaiveDateTime, TimeZone};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+/// Guardian rows an empty form shows.
+pub(crate) const GUARDIAN_ROWS: usize = 2;
+/// Sibling rows an empty form shows.
+pub(crate) const SIBLING_ROWS: usize = 3;
+/// Most rows of either kind a form takes: "add more" stops there, and higher row numbers in a
+/// post are ignored, so a post cannot make the server build unbounded rows.
+pub(crate) const MAX_ROWS: usize = 12;
 
-use varsel_protocol::alert::{Document, Indicator};
-use varsel_protocol::message::Kommunkod;
-use varsel_protocol::refusal::Reason;
+/// A guardian row as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct GuardianRow {
+    pub name: String,
+    pub relation: String,
+    pub personnummer: String,
+    pub phone: String,
+}
 
-use super::text::Lang;
+/// A sibling row as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SiblingRow {
+    pub name: String,
+    pub personnummer: String,
+    pub school: String,
+}
 
-/// What the form posts. Every field is kept as typed, so a refused form comes back filled in.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// One item of the actions-taken checklist: ticked, and when it was done as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ActionRow {
+    pub done: bool,
+    pub at: String,
+}
+
+/// What the form posts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct AlertForm {
     pub csrf: Option<String>,
     /// The form's one-time token: a form is sent once.
-    #[serde(default)]
     pub form: String,
-    #[serde(default)]
+    /// The button pressed: `preview`, `send`, `edit`, `add_guardian` or `add_sibling`.
+    pub step: String,
     pub category: String,
-    #[serde(default)]
     pub urgency: String,
-    #[serde(default)]
     pub status: String,
-    #[serde(default)]
     pub departure: String,
-    #[serde(default)]
     pub pupil_name: String,
-    #[serde(default)]
     pub personnummer: String,
-    #[serde(default)]
     pub date_of_birth: String,
-    #[serde(default)]
     pub school_name: String,
-    #[serde(default)]
     pub skolenhetskod: String,
-    #[serde(default)]
-    pub indicator_forced_marriage: Option<String>,
-    #[serde(default)]
-    pub indicator_genital_mutilation: Option<String>,
-    #[serde(default)]
-    pub indicator_re_education_trip: Option<String>,
-    #[serde(default)]
-    pub indicator_other: Option<String>,
-    #[serde(default)]
+    /// Ticked indicators, in [`Indicator::ALL`] order.
+    pub indicators: Vec<Indicator>,
     pub concern: String,
-    #[serde(default)]
     pub country: String,
-    #[serde(default)]
+    pub carrier: String,
+    pub flight: String,
+    pub guardians: Vec<GuardianRow>,
+    pub siblings: Vec<SiblingRow>,
+    /// One row per [`Action::ALL`], in that order.
+    pub actions: Vec<ActionRow>,
+    pub note: String,
     pub contact_name: String,
-    #[serde(default)]
     pub contact_role: String,
-    #[serde(default)]
     pub contact_phone: String,
+    pub contact_email: String,
 }
 
-/// A field: its form name, the document path its problems are reported at, and what to say.
-pub(crate) struct Field {
-    pub name: &'static str,
-    pub path: &'static str,
-    pub sv: &'static str,
-    pub en: &'static str,
+/// The form's single-valued text fields, by name.
+fn text_field<'a>(f: &'a mut AlertForm, name: &str) -> Option<&'a mut String> {
+    Some(match name {
+        "form" => &mut f.form,
+        "step" => &mut f.step,
+        "category" => &mut f.category,
+        "urgency" => &mut f.urgency,
+        "status" => &mut f.status,
+        "departure" => &mut f.departure,
+        "pupil_name" => &mut f.pupil_name,
+        "personnummer" => &mut f.personnummer,
+        "date_of_birth" => &mut f.date_of_birth,
+        "school_name" => &mut f.school_name,
+        "skolenhetskod" => &mut f.skolenhetskod,
+        "concern" => &mut f.concern,
+        "country" => &mut f.country,
+        "carrier" => &mut f.carrier,
+        "flight" => &mut f.flight,
+        "note" => &mut f.note,
+        "contact_name" => &mut f.contact_name,
+        "contact_role" => &mut f.contact_role,
+        "contact_phone" => &mut f.contact_phone,
+        "contact_email" => &mut f.contact_email,
+        _ => return None,
+    })
 }
 
-/// The fields whose problems are shown beside them, most specific path first.
-pub(crate) const FIELDS: &[Field] = &[
-    Field { name: "category", path: "/header/category", sv: "Välj en kategori.", en: "Choose a category." },
-    Field { name: "urgency", path: "/header/urgency", sv: "Välj hur brådskande det är.", en: "Choose the urgency." },
-    Field { name: "status", path: "/header/status", sv: "Välj skarpt varsel eller övning.", en: "Choose real or exercise." },
-    Field { name: "departure", path: "/header/planned_departure", sv: "Ange datum och tid som ÅÅÅÅ-MM-DD TT:MM.", en: "Give a date and time as YYYY-MM-DD HH:MM." },
-    Field { name: "departure", path: "/body/travel/planned_departure", sv: "Ange datum och tid som ÅÅÅÅ-MM-DD TT:MM.", en: "Give a date and time as YYYY-MM-DD HH:MM." },
-    Field { name: "pupil_name", path: "/body/core/pupil/name", sv: "Ange elevens namn.", en: "Give the pupil's name." },
-    Field { name: "personnummer", path: "/body/core/pupil/personnummer", sv: "Personnumret eller samordningsnumret är inte giltigt: kontrollera datum och kontrollsiffra (ÅÅÅÅMMDD-NNNN).", en: "The personal identity or coordination number is not valid: check the date and the check digit (YYYYMMDD-NNNN)." },
-    Field { name: "date_of_birth", path: "/body/core/pupil/date_of_birth", sv: "Ange födelsedatum som ÅÅÅÅ-MM-DD, samma som i personnumret.", en: "Give the date of birth as YYYY-MM-DD, the same as in the personal identity number." },
-    // Index 8: none of personnummer and date of birth given.
-    Field { name: "personnummer", path: "/body/core/pupil", sv: "Ange personnummer, samordningsnummer eller födelsedatum.", en: "Give a personal identity number, a coordination number or a date of birth." },
-    Field { name: "school_name", path: "/body/core/school/name", sv: "Ange skolans namn.", en: "Give the school's name." },
-    Field { name: "skolenhetskod", path: "/body/core/school/skolenhetskod", sv: "Skolenhetskoden har åtta siffror.", en: "The school unit code has eight digits." },
-    Field { name: "concern", path: "/body/core/concern", sv: "Beskriv oron med egna ord.", en: "Describe the concern in your own words." },
-    Field { name: "country", path: "/body/travel/destination_country", sv: "Ange landet som landskod med två bokstäver, t.ex. IQ.", en: "Give the country as a two-letter code, e.g. IQ." },
-    Field { name: "contact_name", path: "/body/school_actions/contact", sv: "Ange kontaktpersonens namn, roll och telefon.", en: "Give the contact person's name, role and phone." },
+/// The names [`text_field`] knows, for writing the form back out.
+const TEXT_FIELDS: &[&str] = &[
+    "category",
+    "urgency",
+    "status",
+    "departure",
+    "pupil_name",
+    "personnummer",
+    "date_of_birth",
+    "school_name",
+    "skolenhetskod",
+    "concern",
+    "country",
+    "carrier",
+    "flight",
+    "note",
+    "contact_name",
+    "contact_role",
+    "contact_phone",
+    "contact_email",
 ];
 
-/// The problems of a form: by field name, and those that belong to no field.
-#[derive(Debug, Default)]
-pub(crate) struct Errors {
-    pub fields: BTreeMap<&'static str, &'static str>,
-    pub general: Vec<String>,
+/// `prefix{n}_{rest}` with `n` below [`MAX_ROWS`]: the row and the field name.
+fn row_field<'a>(name: &'a str, prefix: &str) -> Option<(usize, &'a str)> {
+    let (n, rest) = name.strip_prefix(prefix)?.split_once('_')?;
+    let n: usize = n.parse().ok()?;
+    (n < MAX_ROWS).then_some((n, rest))
 }
 
-impl Errors {
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty() && self.general.is_empty()
+fn row<T: Default>(rows: &mut Vec<T>, n: usize) -> &mut T {
+    if rows.len() <= n {
+        rows.resize_with(n + 1, T::default);
     }
+    &mut rows[n]
 }
 
-fn field_of(path: &str) -> Option<&'static Field> {
-    FIELDS
-        .iter()
-        .find(|f| path == f.path || path.starts_with(&format!("{}/", f.path)))
-}
-
-fn set(errors: &mut Errors, f: &'static Field, lang: Lang) {
-    errors
-        .fields
-        .entry(f.name)
-        .or_insert(if lang == Lang::Sv { f.sv } else { f.en });
-}
-
-/// The field of a form name, with its first (most specific) message.
-fn named(name: &str) -> &'static Field {
-    FIELDS
-        .iter()
-        .find(|f| f.name == name)
-        .expect("a field of the form")
-}
-
-/// The departure as typed by a browser's `datetime-local` (Stockholm time), in RFC 3339 UTC.
-fn departure(text: &str) -> Option<String> {
-    let local = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M"))
-        .ok()?;
-    let t = chrono_tz::Europe::Stockholm
-        .from_local_datetime(&local)
-        .earliest()?;
-    Some(
-        t.with_timezone(&chrono::Utc)
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    )
-}
-
-fn opt(map: &mut Map<String, Value>, key: &str, text: &str) {
-    if !text.trim().is_empty() {
-        map.insert(key.to_owned(), json!(text.trim()));
+impl AlertForm {
+    /// An empty form: the fixed number of rows, nothing ticked.
+    pub fn empty() -> AlertForm {
+        let mut f = AlertForm::default();
+        f.fill_rows();
+        f
     }
-}
 
-/// Builds and validates the alert document; or the problems, each put by its field.
-pub(crate) fn document(
-    f: &AlertForm,
-    municipality: Option<&Kommunkod>,
-    lang: Lang,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Document, Errors> {
-    let mut errors = Errors::default();
-    let departure = match f.departure.trim() {
-        "" => None,
-        text => match departure(text) {
-            Some(t) => Some(t),
-            None => {
-                set(&mut errors, named("departure"), lang);
-                None
-            }
-        },
-    };
-    let mut header = Map::new();
-    header.insert(
-        "municipality".into(),
-        json!(municipality.map(|m| m.to_string())),
-    );
-    header.insert("category".into(), json!(f.category));
-    header.insert("urgency".into(), json!(f.urgency));
-    header.insert("status".into(), json!(f.status));
-    if let Some(d) = &departure {
-        header.insert("planned_departure".into(), json!(d));
-    }
-    let mut pupil = Map::new();
-    pupil.insert("name".into(), json!(f.pupil_name.trim()));
-    opt(&mut pupil, "personnummer", &f.personnummer);
-    opt(&mut pupil, "date_of_birth", &f.date_of_birth);
-    let indicators: Vec<&str> = [
-        (&f.indicator_forced_marriage, Indicator::ForcedMarriage),
-        (
-            &f.indicator_genital_mutilation,
-            Indicator::GenitalMutilation,
-        ),
-        (&f.indicator_re_education_trip, Indicator::ReEducationTrip),
-        (&f.indicator_other, Indicator::Other),
-    ]
-    .into_iter()
-    .filter(|(on, _)| on.is_some())
-    .map(|(_, i)| i.code())
-    .collect();
-    let mut body = json!({
-        "core": {
-            "pupil": pupil,
-            "school": {"name": f.school_name.trim(), "skolenhetskod": f.skolenhetskod.trim()},
-            "indicators": indicators,
-            "concern": f.concern.trim(),
+    /// At least the fixed number of guardian and sibling rows, and one row per action.
+    fn fill_rows(&mut self) {
+        if self.guardians.len() < GUARDIAN_ROWS {
+            self.guardians.resize_with(GUARDIAN_ROWS, Default::default);
         }
-    });
-    if !f.country.trim().is_empty() {
-        let mut travel = Map::new();
-        travel.insert(
-            "destination_country".into(),
-            json!(f.country.trim().to_uppercase()),
-        );
-        if let Some(d) = &departure {
-            travel.insert("planned_departure".into(), json!(d));
+        if self.siblings.len() < SIBLING_ROWS {
+            self.siblings.resize_with(SIBLING_ROWS, Default::default);
         }
-        body["travel"] = Value::Object(travel);
+        self.actions
+            .resize_with(Action::ALL.len(), Default::default);
     }
-    let contact = [&f.contact_name, &f.contact_role, &f.contact_phone];
-    if contact.iter().any(|c| !c.trim().is_empty()) {
-        body["school_actions"] = json!({"contact": {
-            "name": f.contact_name.trim(), "role": f.contact_role.trim(), "phone": f.contact_phone.trim()
-        }});
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let doc = json!({"kind": "alert", "header": header, "body": body});
-    Document::parse(doc.to_string().as_bytes(), now).map_err(|problems| {
-        for p in problems {
-            match field_of(&p.path) {
-                // Reported at the personnummer, but not about its digits: none was given.
-                Some(field)
-                    if field.name == "personnummer" && p.reason != Reason::InvalidPersonnummer =>
-                {
-                    set(&mut errors, &FIELDS[8], lang)
+
+    /// Reads the posted pairs. Names the form does not have are ignored (a browser sends only
+    /// the form's own); row counts (`guardians`, `siblings`) keep empty rows on the page.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> AlertForm {
+        let mut f = AlertForm::default();
+        let mut indicators = Vec::new();
+        for (name, value) in pairs {
+            if name == "csrf" {
+                f.csrf = Some(value);
+            } else if let Some(slot) = text_field(&mut f, &name) {
+                *slot = value;
+            } else if name == "guardians" || name == "siblings" {
+                let n = value.parse::<usize>().unwrap_or(0).min(MAX_ROWS);
+                if name == "guardians" && n > 0 {
+                    row(&mut f.guardians, n - 1);
+                } else if n > 0 {
+                    row(&mut f.siblings, n - 1);
                 }
-                Some(field) => set(&mut errors, field, lang),
-                None if p.reason == Reason::InvalidPersonnummer => {
-                    set(&mut errors, named("personnummer"), lang)
+            } else if let Some(code) = name.strip_prefix("indicator_") {
+                indicators.extend(Indicator::ALL.iter().copied().filter(|i| i.code() == code));
+            } else if let Some(code) = name.strip_prefix("action_") {
+                let (code, at) = match code.strip_suffix("_at") {
+                    Some(c) => (c, true),
+                    None => (code, false),
+                };
+                if let Some(i) = Action::ALL.iter().position(|a| a.code() == code) {
+                    let r = row(&mut f.actions, i);
+                    if at {
+                        r.at = value;
+                    } else {
+                        r.done = true;
+                    }
                 }
-                // The protocol's words never repeat a value from the input.
-                None => errors.general.push(p.to_string()),
+            } else if let Some((n, field)) = row_field(&name, "guardian") {
+                let r = row(&mut f.guardians, n);
+                match field {
+                    "name" => r.name = value,
+                    "relation" => r.relation = value,
+                    "personnummer" => r.personnummer = value,
+                    "phone" => r.phone = value,
+                    _ => {}
+                }
+            } else if let Some((n, field)) = row_field(&name, "sibling") {
+                let r = row(&mut f.siblings, n);
+                match field {
+                    "name" => r.name = value,
+                    "personnummer" => r.personnummer = value,
+                    "school" => r.school = value,
+                    _ => {}
+                }
             }
         }
-        errors
-    })
+        f.indicators = Indicator::ALL
+            .iter()
+            .copied()
+            .filter(|i| indicators.contains(i))
+            .collect();
+        f.fill_rows();
+        f
+    }
+
+    /// Everything typed, as the pairs [`AlertForm::from_pairs`] reads (without the CSRF token,
+    /// the form token and the button): what the preview carries in hidden fields.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut put = |name: String, value: &str| {
+            if !value.is_empty() {
+                out.push((name, value.to_owned()));
+            }
+        };
+        let mut copy = self.clone();
+        for name in TEXT_FIELDS {
+            let value = text_field(&mut copy, name).cloned().unwrap_or_default();
+            put((*name).to_owned(), &value);
+        }
+        for i in &self.indicators {
+            put(format!("indicator_{}", i.code()), "on");
+        }
+        for (a, r) in Action::ALL.iter().zip(&self.actions) {
+            if r.done {
+                put(format!("action_{}", a.code()), "on");
+            }
+            put(format!("action_{}_at", a.code()), &r.at);
+        }
+        put("guardians".into(), &self.guardians.len().to_string());
+        for (n, g) in self.guardians.iter().enumerate() {
+            put(format!("guardian{n}_name"), &g.name);
+            put(format!("guardian{n}_relation"), &g.relation);
+            put(format!("guardian{n}_personnummer"), &g.personnummer);
+            put(format!("guardian{n}_phone"), &g.phone);
+        }
+        put("siblings".into(), &self.siblings.len().to_string());
+        for (n, s) in self.siblings.iter().enumerate() {
+            put(format!("sibling{n}_name"), &s.name);
+            put(format!("sibling{n}_personnummer"), &s.personnummer);
+            put(format!("sibling{n}_school"), &s.school);
+        }
+        out
+    }
+
+    /// One more empty guardian row, up to [`MAX_ROWS`].
+    pub fn add_guardian(&mut self) {
+        if self.guardians.len() < MAX_ROWS {
+            self.guardians.push(GuardianRow::default());
+        }
+    }
+
+    /// One more empty sibling row, up to [`MAX_ROWS`].
+    pub fn add_sibling(&mut self) {
+        if self.siblings.len() < MAX_ROWS {
+            self.siblings.push(SiblingRow::default());
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn good() -> AlertForm {
-        AlertForm {
-            category: "departure_imminent".into(),
-            urgency: "immediate".into(),
-            status: "exercise".into(),
-            departure: "2026-10-24T06:40".into(),
-            pupil_name: "Hana Karimi".into(),
-            personnummer: "20110509-2843".into(),
-            school_name: "Ektorpsskolan".into(),
-            skolenhetskod: "58163210".into(),
-            indicator_forced_marriage: Some("on".into()),
-            concern: "Hon berättade att familjen reser på lördag.".into(),
-            country: "iq".into(),
-            contact_name: "Karin Berg".into(),
-            contact_role: "kurator".into(),
-            contact_phone: "011-15 00 00".into(),
-            ..AlertForm::default()
-        }
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
-    fn a_filled_form_is_a_valid_alert() {
-        let kommun: Kommunkod = "0581".parse().unwrap();
-        let now = chrono::Utc::now();
-        let doc = document(&good(), Some(&kommun), Lang::Sv, now).unwrap();
-        assert_eq!(doc.header.municipality.to_string(), "0581");
-        // 06:40 in Stockholm in October (summer time) is 04:40 UTC.
+    fn rows_checklist_and_indicators_are_read_by_name() {
+        let f = AlertForm::from_pairs(pairs(&[
+            ("csrf", "c"),
+            ("form", "t"),
+            ("step", "preview"),
+            ("pupil_name", "Hana Karimi"),
+            ("indicator_other", "on"),
+            ("indicator_forced_marriage", "on"),
+            ("indicator_no_such_thing", "on"),
+            ("guardian1_name", "Reza Karimi"),
+            ("guardian1_relation", "father"),
+            ("guardian4_phone", "070-123 45 67"),
+            ("guardian99_name", "ignored: past the last row"),
+            ("guardianx_name", "ignored: no row number"),
+            ("sibling0_school", "Navestadsskolan"),
+            ("action_home_visit", "on"),
+            ("action_home_visit_at", "2026-11-30T15:00"),
+            ("action_guardians_contacted_at", "typed, not ticked"),
+            ("action_nonsense", "on"),
+        ]));
+        assert_eq!(f.csrf.as_deref(), Some("c"));
+        assert_eq!((f.form.as_str(), f.step.as_str()), ("t", "preview"));
+        assert_eq!(f.pupil_name, "Hana Karimi");
+        // In the protocol's order, whatever the order posted; unknown codes dropped.
         assert_eq!(
-            doc.header.planned_departure.unwrap().to_rfc3339(),
-            "2026-10-24T04:40:00+00:00"
+            f.indicators,
+            vec![Indicator::ForcedMarriage, Indicator::Other]
         );
-        assert_eq!(
-            doc.body.travel.unwrap().destination_country.to_string(),
-            "IQ"
-        );
+        assert_eq!(f.guardians.len(), 5);
+        assert_eq!(f.guardians[1].relation, "father");
+        assert_eq!(f.guardians[4].phone, "070-123 45 67");
+        assert!(f.guardians.iter().all(|g| !g.name.starts_with("ignored")));
+        assert_eq!(f.siblings.len(), SIBLING_ROWS);
+        assert_eq!(f.siblings[0].school, "Navestadsskolan");
+        let home = Action::ALL
+            .iter()
+            .position(|a| *a == Action::HomeVisit)
+            .unwrap();
+        let called = Action::ALL
+            .iter()
+            .position(|a| *a == Action::GuardiansContacted)
+            .unwrap();
+        assert_eq!(f.actions.len(), Action::ALL.len());
+        assert!(f.actions[home].done && f.actions[home].at == "2026-11-30T15:00");
+        assert!(!f.actions[called].done);
     }
 
     #[test]
-    fn problems_are_put_by_their_field_in_swedish() {
-        let kommun: Kommunkod = "0581".parse().unwrap();
-        let now = chrono::Utc::now();
-        let mut f = good();
-        f.personnummer = "20110509-2844".into();
-        f.skolenhetskod = "5816".into();
-        f.departure = "lördag".into();
-        let e = document(&f, Some(&kommun), Lang::Sv, now).unwrap_err();
-        assert_eq!(e.fields.keys().copied().collect::<Vec<_>>(), ["departure"]);
-        f.departure = String::new();
-        let e = document(&f, Some(&kommun), Lang::Sv, now).unwrap_err();
-        assert_eq!(
-            e.fields.keys().copied().collect::<Vec<_>>(),
-            ["personnummer", "skolenhetskod"],
-            "{e:?}"
-        );
-        assert!(e.fields["personnummer"].starts_with("Personnumret"));
-        assert!(e.general.is_empty(), "{:?}", e.general);
-        // Neither personnummer nor date of birth (the protocol checks this once the values read).
-        f.skolenhetskod = "58163210".into();
-        f.personnummer = String::new();
-        let e = document(&f, Some(&kommun), Lang::En, now).unwrap_err();
-        assert!(
-            e.fields
-                .get("personnummer")
-                .is_some_and(|m| m.contains("date of birth")),
-            "{e:?}"
-        );
+    fn the_pairs_written_out_read_back_the_same() {
+        let mut f = AlertForm::from_pairs(pairs(&[
+            ("category", "departure_imminent"),
+            ("concern", "Åtta <b>rader</b> & \"citat\""),
+            ("indicator_re_education_trip", "on"),
+            ("guardian0_name", "Fatima Karimi"),
+            ("guardian0_relation", "mother"),
+            ("sibling2_personnummer", "20140101-0004"),
+            ("action_concern_report_filed", "on"),
+            ("action_concern_report_filed_at", "2026-11-30T08:10"),
+            ("contact_email", "karin.berg@example.se"),
+        ]));
+        f.add_sibling();
+        f.add_guardian();
+        let back = AlertForm::from_pairs(f.to_pairs());
+        assert_eq!(back, f);
+        assert_eq!(back.siblings.len(), SIBLING_ROWS + 1);
+        assert_eq!(back.guardians.len(), GUARDIAN_ROWS + 1);
+    }
+
+    #[test]
+    fn rows_stop_at_the_most_a_form_takes() {
+        let mut f = AlertForm::from_pairs(pairs(&[("siblings", "100000")]));
+        assert_eq!(f.siblings.len(), MAX_ROWS);
+        f.add_sibling();
+        assert_eq!(f.siblings.len(), MAX_ROWS);
+        assert_eq!(AlertForm::empty().guardians.len(), GUARDIAN_ROWS);
     }
 }

@@ -1,10 +1,12 @@
 //! The desk's web server: server-rendered pages that work without JavaScript, each answered with
-//! a strict Content-Security-Policy (no inline script or style: the one style sheet is a file).
+//! a strict Content-Security-Policy (no inline script or style: the one style sheet is a file,
+//! and scripts, which only enhance a page, are files too).
 //! `signin` takes the two factors, `agency` the officer's inbox, alert page and
-//! acknowledgement, `school` the school's New alert form (`form`) and My alerts, `follow` the
-//! school's alert page with its updates and cancels (`follow_pages`, refusals in words from
-//! `reasons`); `pages` and `school_pages` render, in the language of [`text`]; `live` keeps an
-//! open inbox page up to date with server-sent events and its one script file.
+//! acknowledgement, `school` the school's New alert form (`form`, checked by `form_check`) and
+//! My alerts, `follow` the school's alert page with its updates and cancels (`follow_pages`,
+//! refusals in words from `reasons`); `pages`, `form_page`, `follow_pages` and `school_pages`
+//! render, and `reading` shows an alert's content, in the language of [`text`]; `live` keeps
+//! an open inbox page up to date with server-sent events and its script file.
 //!
 //! [`start`] takes its listener and shutdown signals from the caller, so a test can bind port 0.
 
@@ -12,9 +14,12 @@ mod agency;
 mod follow;
 mod follow_pages;
 mod form;
+mod form_check;
+mod form_page;
 mod live;
 mod outgoing;
 mod pages;
+mod reading;
 mod reasons;
 mod school;
 mod school_pages;
@@ -175,6 +180,7 @@ fn router(desk: Shared) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/desk.css", get(css))
+        .route("/static/form.js", get(form_js))
         .route("/login", get(signin::form).post(signin::password))
         .route("/login/code", get(signin::code_form).post(signin::code))
         .route("/logout", post(signin::logout))
@@ -220,6 +226,15 @@ async fn security_headers(req: Request, next: Next) -> Response {
 
 async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+/// The New alert form's check-as-you-type script (the form works without it).
+async fn form_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("form.js"),
+    )
+        .into_response()
 }
 
 async fn not_found(headers: HeaderMap) -> Response {

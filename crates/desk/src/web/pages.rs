@@ -275,14 +275,7 @@ pub(crate) fn alert(
             }
             @match &view.opened {
                 Some((body, not_granted)) => {
-                    @if let Value::Object(sections) = body {
-                        @for (label, content) in sections {
-                            section class="sealed" id={ "section-" (label) } {
-                                h2 { (code(lang, label)) }
-                                (value(content))
-                            }
-                        }
-                    }
+                    (super::reading::sections(lang, body))
                     @if !not_granted.is_empty() {
                         p id="not-granted" { (t.not_granted) ": "
                             @for (i, l) in not_granted.iter().enumerate() { @if i > 0 { ", " } (code(lang, l)) } }
@@ -322,17 +315,4 @@ pub(crate) fn alert(
             p { a href="/inbox" { (t.back_to_inbox) } }
         },
     )
-}
-
-/// An opened section's JSON as nested definition lists (keys as in the alert document).
-pub(crate) fn value(v: &Value) -> Markup {
-    html! {
-        @match v {
-            Value::Object(m) => dl { @for (k, x) in m { dt { (k) } dd { (value(x)) } } },
-            Value::Array(a) => ul { @for x in a { li { (value(x)) } } },
-            Value::String(s) => (s),
-            Value::Null => "–",
-            other => (other.to_string()),
-        }
-    }
 }

@@ -1,143 +1,24 @@
-//! The school's pages, rendered with maud: the *New alert* form with each problem beside its
-//! field (linked to it with `aria-describedby`), and *My alerts* with each recipient's state.
+//! The school's pages, rendered with maud: the answer to a *New alert* form sent before, and *My
+//! alerts* with each recipient's state (the form itself and its preview are in `form_page`).
 
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 
-use varsel_protocol::alert::Indicator;
-use varsel_protocol::message::{Category, Feedback, Urgency};
+use varsel_protocol::message::Feedback;
 
-use super::form::{AlertForm, Errors};
 use super::pages::{page, Who};
 use super::text::{code, Lang};
 use crate::store::sent::Sent;
 
+/// The words of `lang` for text only the school's pages say.
 pub(crate) fn l(lang: Lang, sv: &'static str, en: &'static str) -> &'static str {
     if lang == Lang::Sv {
         sv
     } else {
         en
     }
-}
-
-/// A labelled field with its error, if any, beside it.
-fn field(errors: &Errors, name: &'static str, label: &str, input: Markup) -> Markup {
-    html! {
-        div class="field" {
-            label for=(name) { (label) }
-            @if let Some(e) = errors.fields.get(name) {
-                p class="error" id={ (name) "-error" } { (e) }
-            }
-            (input)
-        }
-    }
-}
-
-fn text_input(name: &'static str, value: &str, errors: &Errors, extra: Option<&str>) -> Markup {
-    let invalid = errors.fields.contains_key(name);
-    let described = invalid.then(|| format!("{name}-error"));
-    html! {
-        input id=(name) name=(name) type="text" value=(value) autocomplete="off"
-            aria-invalid=[invalid.then_some("true")] aria-describedby=[described]
-            placeholder=[extra];
-    }
-}
-
-fn select(
-    lang: Lang,
-    name: &'static str,
-    chosen: &str,
-    codes: &[&'static str],
-    errors: &Errors,
-) -> Markup {
-    let invalid = errors.fields.contains_key(name);
-    html! {
-        select id=(name) name=(name) required aria-invalid=[invalid.then_some("true")] {
-            option value="" { "–" }
-            @for c in codes { option value=(c) selected[*c == chosen] { (code(lang, c)) } }
-        }
-    }
-}
-
-pub(crate) fn new_alert(
-    lang: Lang,
-    status: StatusCode,
-    who: (&crate::store::accounts::Account, &str),
-    f: &AlertForm,
-    form_token: &str,
-    errors: &Errors,
-) -> Response {
-    let t = lang.t();
-    let categories: Vec<&str> = Category::ALL.iter().map(|c| c.code()).collect();
-    let urgencies: Vec<&str> = Urgency::ALL.iter().map(|u| u.code()).collect();
-    let indicators = [
-        (Indicator::ForcedMarriage, &f.indicator_forced_marriage),
-        (
-            Indicator::GenitalMutilation,
-            &f.indicator_genital_mutilation,
-        ),
-        (Indicator::ReEducationTrip, &f.indicator_re_education_trip),
-        (Indicator::Other, &f.indicator_other),
-    ];
-    page(
-        lang,
-        status,
-        t.new_alert,
-        Some(who),
-        html! {
-            @if !errors.is_empty() {
-                div class="error" role="alert" id="form-errors" {
-                    p { (t.form_has_errors) }
-                    @for g in &errors.general { p { (g) } }
-                }
-            }
-            form method="post" action="/alerts/new" novalidate {
-                input type="hidden" name="csrf" value=(who.1);
-                input type="hidden" name="form" value=(form_token);
-                fieldset {
-                    legend { (t.alert) }
-                    (field(errors, "category", t.category, select(lang, "category", &f.category, &categories, errors)))
-                    (field(errors, "urgency", t.urgency, select(lang, "urgency", &f.urgency, &urgencies, errors)))
-                    (field(errors, "status", l(lang, "Skarpt eller övning", "Real or exercise"), select(lang, "status", &f.status, &["actual", "exercise"], errors)))
-                    (field(errors, "departure", t.planned_departure, html! {
-                        input id="departure" name="departure" type="datetime-local" value=(f.departure)
-                            aria-describedby=[errors.fields.contains_key("departure").then_some("departure-error")];
-                    }))
-                }
-                fieldset {
-                    legend { (l(lang, "Eleven", "The pupil")) }
-                    (field(errors, "pupil_name", l(lang, "Namn", "Name"), text_input("pupil_name", &f.pupil_name, errors, None)))
-                    (field(errors, "personnummer", l(lang, "Personnummer eller samordningsnummer", "Personal identity or coordination number"), text_input("personnummer", &f.personnummer, errors, Some("ÅÅÅÅMMDD-NNNN"))))
-                    (field(errors, "date_of_birth", l(lang, "Födelsedatum (om personnummer saknas)", "Date of birth (without a personal identity number)"), text_input("date_of_birth", &f.date_of_birth, errors, Some("ÅÅÅÅ-MM-DD"))))
-                    (field(errors, "school_name", t.school, text_input("school_name", &f.school_name, errors, None)))
-                    (field(errors, "skolenhetskod", l(lang, "Skolenhetskod", "School unit code"), text_input("skolenhetskod", &f.skolenhetskod, errors, None)))
-                }
-                fieldset {
-                    legend { (l(lang, "Tecken på risk", "Signs of risk")) }
-                    @for (i, on) in indicators {
-                        div {
-                            input type="checkbox" id={ "indicator_" (i.code()) } name={ "indicator_" (i.code()) } checked[on.is_some()];
-                            label class="inline" for={ "indicator_" (i.code()) } { (code(lang, i.code())) }
-                        }
-                    }
-                    (field(errors, "concern", l(lang, "Skolans oro, med egna ord", "The school's concern, in your own words"), html! {
-                        textarea id="concern" name="concern" rows="5"
-                            aria-describedby=[errors.fields.contains_key("concern").then_some("concern-error")] { (f.concern) }
-                    }))
-                    (field(errors, "country", l(lang, "Resmål (landskod, t.ex. IQ)", "Destination (country code, e.g. IQ)"), text_input("country", &f.country, errors, None)))
-                }
-                fieldset {
-                    legend { (l(lang, "Kontaktperson på skolan", "Contact person at the school")) }
-                    (field(errors, "contact_name", l(lang, "Namn", "Name"), text_input("contact_name", &f.contact_name, errors, None)))
-                    (field(errors, "contact_role", l(lang, "Roll (t.ex. kurator)", "Role (e.g. counsellor)"), text_input("contact_role", &f.contact_role, errors, None)))
-                    (field(errors, "contact_phone", l(lang, "Telefon", "Phone"), text_input("contact_phone", &f.contact_phone, errors, None)))
-                }
-                button type="submit" id="send" { (t.send) }
-            }
-        },
-    )
 }
 
 pub(crate) fn already_sent(lang: Lang, who: (&crate::store::accounts::Account, &str)) -> Response {

@@ -299,13 +299,80 @@ const CODES: &[(&str, &str, &str)] = &[
     ("genital_mutilation", "Könsstympning", "Genital mutilation"),
     ("re_education_trip", "Uppfostringsresa", "Re-education trip"),
     ("other", "Annat", "Other"),
+    ("test", "Test", "Test"),
+    ("mother", "Mamma", "Mother"),
+    ("father", "Pappa", "Father"),
+    (
+        "legal_guardian",
+        "Särskilt förordnad vårdnadshavare",
+        "Appointed legal guardian",
+    ),
+    ("other_relative", "Annan släkting", "Other relative"),
+    (
+        "concern_report_filed",
+        "Orosanmälan gjord",
+        "Concern report filed",
+    ),
+    (
+        "guardians_contacted",
+        "Vårdnadshavarna kontaktade",
+        "Guardians contacted",
+    ),
+    ("home_visit", "Hembesök", "Home visit"),
+    (
+        "siblings_schools_checked",
+        "Syskonens skolor kontrollerade",
+        "Siblings' schools checked",
+    ),
 ];
 
 /// The words for a protocol code, or the code itself when there are none.
 pub fn code(lang: Lang, code: &str) -> &str {
-    match CODES.iter().find(|(c, _, _)| *c == code) {
+    words(CODES, lang, code)
+}
+
+/// The words in `table` (key, Swedish, English) for `key`, or the key itself.
+fn words<'a>(table: &[(&str, &'static str, &'static str)], lang: Lang, key: &'a str) -> &'a str {
+    match table.iter().find(|(k, _, _)| *k == key) {
         Some((_, sv, _)) if lang == Lang::Sv => sv,
         Some((_, _, en)) => en,
-        None => code,
+        None => key,
     }
+}
+
+/// The words for the alert document's field names (the keys of its sections' JSON), for pages
+/// that show a document: field name, Swedish, English.
+const LABELS: &[(&str, &str, &str)] = &[
+    ("pupil", "Elev", "Pupil"),
+    ("name", "Namn", "Name"),
+    ("personnummer", "Personnummer", "Personal identity number"),
+    ("date_of_birth", "Födelsedatum", "Date of birth"),
+    ("school", "Skola", "School"),
+    ("skolenhetskod", "Skolenhetskod", "School unit code"),
+    ("indicators", "Tecken på risk", "Signs of risk"),
+    ("concern", "Skolans oro", "The school's concern"),
+    ("guardians", "Vårdnadshavare", "Guardians"),
+    ("siblings", "Syskon", "Siblings"),
+    ("relation", "Relation till eleven", "Relation to the pupil"),
+    ("phone", "Telefon", "Phone"),
+    (
+        "destination_country",
+        "Resmål (land)",
+        "Destination (country)",
+    ),
+    ("planned_departure", "Planerad avresa", "Planned departure"),
+    ("carrier", "Resebolag", "Carrier"),
+    ("flight", "Flygnummer", "Flight number"),
+    ("actions", "Redan gjort", "Already done"),
+    ("action", "Åtgärd", "Action"),
+    ("at", "När", "When"),
+    ("contact", "Kontaktperson", "Contact person"),
+    ("role", "Roll", "Role"),
+    ("email", "E-post", "Email"),
+    ("note", "Övrigt", "Other information"),
+];
+
+/// The words for a field of the alert document, or the field's name when there are none.
+pub fn label(lang: Lang, key: &str) -> &str {
+    words(LABELS, lang, key)
 }

@@ -37,7 +37,7 @@ pub use problem::Problem;
 
 use body::check_personnummer_fields;
 use checker::Checker;
-use problem::{deserialize_at, redact};
+use problem::{deserialize_all, redact};
 
 /// Longest accepted name of a person or school, in characters.
 pub const MAX_NAME: usize = 200;
@@ -63,7 +63,8 @@ pub struct Document {
 
 impl Document {
     /// Reads a document from JSON and validates it against `now`, reporting every problem at
-    /// once. Personnummer are checked where they stand, so a bad one is reported at its own
+    /// once: a value that does not read (a code not in its list, a malformed date) is reported
+    /// and the read and the checks go on past it. Personnummer are checked where they stand, so a bad one is reported at its own
     /// path as `invalid_personnummer` rather than as a generic parse failure, and short forms
     /// are normalised with `now`'s date.
     pub fn parse(json: &[u8], now: DateTime<Utc>) -> Result<Document, Vec<Problem>> {
@@ -75,16 +76,16 @@ impl Document {
         })?;
         let mut problems = Vec::new();
         check_personnummer_fields(&mut value, String::new(), now.date_naive(), &mut problems);
-        let doc: Document = match deserialize_at(value, "") {
-            Ok(doc) => doc,
-            Err(p) => {
-                problems.push(p);
-                return Err(problems);
-            }
+        let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let (doc, unread) = deserialize_all::<Document>(value, &stamp);
+        problems.extend(unread);
+        let Some(doc) = doc else {
+            return Err(problems);
         };
         if let Err(more) = doc.validate_at(now) {
-            // A personnummer refused above was removed before the typed read; do not also
-            // report the pupil as having none.
+            // A value refused above was removed or stood in for before the typed read; do not
+            // also report what the checks make of the stand-in (e.g. a pupil with no
+            // personnummer).
             let flagged: Vec<String> = problems.iter().map(|p| p.path.clone()).collect();
             problems.extend(more.into_iter().filter(|p| !flagged.contains(&p.path)));
         }
@@ -310,6 +311,43 @@ mod tests {
             Problem::refusal(&problems).reason,
             Reason::InvalidPersonnummer
         );
+    }
+
+    #[test]
+    fn values_that_do_not_read_are_reported_with_the_checks_in_one_round() {
+        let mut v = alert_json();
+        v["header"]["category"] = "".into();
+        v["body"]["core"]["school"]["skolenhetskod"] = "5816".into();
+        v["body"]["core"]["pupil"]["date_of_birth"] = "15/3 2012".into();
+        v["body"]["core"]["concern"] = " ".into();
+        v["body"]["travel"]["destination_country"] = "Irak".into();
+        v["body"]["family"]["guardians"][0]["relation"] = "aunt".into();
+        v["body"]["school_actions"]["actions"][0]["at"] = "igår".into();
+        v["body"]["school_actions"]["contact"]["email"] = "karin at skolan".into();
+        let problems = parse(&v).unwrap_err();
+        let mut got = paths(&problems);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "/body/core/concern",
+                "/body/core/pupil/date_of_birth",
+                "/body/core/school/skolenhetskod",
+                "/body/family/guardians/0/relation",
+                "/body/school_actions/actions/0/at",
+                "/body/school_actions/contact/email",
+                "/body/travel/destination_country",
+                "/header/category",
+            ]
+        );
+        assert!(problems.iter().all(|p| !p.message.contains("Irak")));
+        // A required value that is not there at all is reported once, at its parent.
+        let mut v = alert_json();
+        v["body"]["core"]["school"]
+            .as_object_mut()
+            .unwrap()
+            .remove("skolenhetskod");
+        assert_eq!(paths(&parse(&v).unwrap_err()), vec!["/body/core/school"]);
     }
 
     #[test]

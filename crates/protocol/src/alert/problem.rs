@@ -1,6 +1,7 @@
 //! What is wrong with a document or section ([`Problem`]), and how serde's errors become problems
 //! without repeating the input: a failed typed read is reported at its JSON Pointer with the
-//! quoted values and long digit runs removed.
+//! quoted values and long digit runs removed, and [`deserialize_all`] goes on past a bad value so
+//! every one is reported in one round.
 
 use std::fmt;
 
@@ -87,6 +88,65 @@ pub(super) fn deserialize_at<T: serde::de::DeserializeOwned>(
         }
         Problem::schema(path, redact(&e.into_inner().to_string()))
     })
+}
+
+/// A value that reads as a field of this name, put in place of a bad one so the typed read (and
+/// the checks after it) can go on; the document read this way is never handed out. Optional
+/// fields whose absence the checks do not mind are removed instead (`None` here).
+fn stand_in(key: &str, now: &str) -> Option<Option<Value>> {
+    use crate::message::{Category, Status, Urgency};
+    let v = |s: &str| Some(Some(Value::String(s.to_owned())));
+    match key {
+        "category" => v(Category::ALL[0].code()),
+        "urgency" => v(Urgency::ALL[0].code()),
+        "status" => v(Status::ALL[0].code()),
+        "municipality" => v("0180"),
+        "skolenhetskod" => v("00000000"),
+        "destination_country" => v("AF"),
+        "relation" | "action" => v("other"),
+        "at" => v(now),
+        "date_of_birth" => v("2000-01-01"),
+        "planned_departure" | "carrier" | "flight" | "phone" | "email" | "note" => Some(None),
+        _ => None,
+    }
+}
+
+/// Like [`deserialize_at`] from the root, but a value that fails is reported and replaced by a
+/// stand-in (see [`stand_in`]) and the read tried again, so one round reports every bad value
+/// instead of the first. Stops when a failure has no stand-in, or falls on or above a path
+/// already reported (a removed value then missing is the same mistake, not a second one).
+/// Returns the document read with stand-ins (only for the checks that follow) and the problems.
+pub(super) fn deserialize_all<T: serde::de::DeserializeOwned>(
+    mut value: Value,
+    now: &str,
+) -> (Option<T>, Vec<Problem>) {
+    let mut problems: Vec<Problem> = Vec::new();
+    // Each round fixes one value, and a document has few; the bound only guards the loop.
+    for _ in 0..64 {
+        let p = match deserialize_at::<T>(value.clone(), "") {
+            Ok(t) => return (Some(t), problems),
+            Err(p) => p,
+        };
+        let repeated = problems
+            .iter()
+            .any(|q| q.path == p.path || q.path.starts_with(&format!("{}/", p.path)));
+        if repeated {
+            return (None, problems);
+        }
+        let fixed = p.path.rsplit_once('/').and_then(|(parent, key)| {
+            let with = stand_in(key, now)?;
+            let map = value.pointer_mut(parent)?.as_object_mut()?;
+            match with {
+                Some(v) => map.insert(key.to_owned(), v),
+                None => map.remove(key),
+            }
+        });
+        problems.push(p);
+        if fixed.is_none() {
+            return (None, problems);
+        }
+    }
+    (None, problems)
 }
 
 /// Removes values from serde's messages, which quote the offending input
