@@ -15,6 +15,7 @@ use std::time::Duration;
 use varsel_testkit::harness::{drain, wait_until, Harness};
 use varsel_testkit::http::{get, Response};
 use varsel_testkit::process::output_within;
+use varsel_testkit::process::tools_cache;
 
 const TOKEN: &str = "demo-token-0123456789";
 const AUTH: (&str, &str) = ("Authorization", "Bearer demo-token-0123456789");
@@ -23,17 +24,6 @@ const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Where deploy/dev/metrics-linters.sh unpacks the Debian packages.
-fn tools_cache() -> PathBuf {
-    if let Some(dir) = std::env::var_os("VARSEL_TOOLS_CACHE") {
-        return dir.into();
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
-    base.join("varsel")
 }
 
 fn promtool() -> PathBuf {
