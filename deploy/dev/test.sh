@@ -17,6 +17,8 @@ deploy/dev/metrics-linters.sh
 deploy/dev/accessibility.sh
 # Tools the suite checks varsel against from outside (OpenSSL reads the key files).
 deploy/dev/tools.sh
+# pyhpke, which opens the published wire-format test vectors (tests/offline.rs).
+deploy/dev/interop.sh
 export VARSEL_TEST_POSTGRES=${VARSEL_TEST_POSTGRES:-postgres://varsel:varsel@127.0.0.1:5432/postgres}
 # rustup's minimal profile has neither rustfmt nor clippy.
 for tool in fmt clippy; do

@@ -17,10 +17,12 @@ use varsel_transport::settings::{amqp_settings, Amqp, RawAmqp};
 
 mod heartbeat;
 mod retention;
+mod wire;
 
 pub use heartbeat::Heartbeat;
 pub use retention::Retention;
 pub use varsel_protocol::problems::{Error, Problem};
+pub use wire::DEFAULT_ACCEPT_V1_UNTIL;
 
 /// Resolves a `sqlite://relative/path` store URL against the config file's directory.
 fn resolve_store_url(base: &Path, url: &str) -> String {
@@ -52,6 +54,8 @@ struct RawConfig {
     #[serde(default)]
     retention: retention::RawRetention,
     heartbeat: Option<heartbeat::RawHeartbeat>,
+    #[serde(default)]
+    wire: wire::RawWire,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +197,9 @@ pub struct Intake {
     /// rest are counted and told in the next window's first reply.
     pub error_replies: u32,
     pub error_reply_window: Duration,
+    /// From this instant a wire format v1 message is refused as `unsupported_version`
+    /// (`[wire] accept_v1_until` is the last day it is accepted).
+    pub v1_refused_from: chrono::DateTime<chrono::Utc>,
 }
 
 /// Outbox worker settings.
@@ -303,6 +310,7 @@ impl Config {
         }
         let error_reply_window =
             p.duration("intake.error_reply_window", &raw.intake.error_reply_window);
+        let v1_refused_from = wire::validate(&mut p, &raw.wire);
 
         if raw.outbox.batch == 0 {
             p.add("outbox.batch", "at least 1");
@@ -412,6 +420,7 @@ impl Config {
                 max_clock_skew,
                 error_replies: raw.intake.error_replies,
                 error_reply_window,
+                v1_refused_from,
             },
             outbox,
             escalation,
@@ -450,6 +459,27 @@ mod tests {
         assert_eq!(c.retention.erase_after, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(c.retention.batch, 200);
         assert!(c.retention.checkpoint_file.is_none());
+        assert_eq!(
+            c.intake.v1_refused_from.to_rfc3339(),
+            "2027-07-01T00:00:00+00:00",
+            "v1 is accepted through {DEFAULT_ACCEPT_V1_UNTIL}"
+        );
+    }
+
+    #[test]
+    fn the_end_of_v1_is_a_date_or_the_key_is_named() {
+        let text = format!("{MINIMAL}\n[wire]\naccept_v1_until = \"2026-12-31\"\n");
+        let c = Config::from_toml_str(&text, "w.toml", Path::new(".")).unwrap();
+        assert_eq!(
+            c.intake.v1_refused_from.to_rfc3339(),
+            "2027-01-01T00:00:00+00:00"
+        );
+        for bad in ["soon", "2026-13-01", "2026-12-31T00:00:00Z", ""] {
+            let text = format!("{MINIMAL}\n[wire]\naccept_v1_until = {bad:?}\n");
+            let e = Config::from_toml_str(&text, "w.toml", Path::new(".")).unwrap_err();
+            assert_eq!(e.problems[0].key, "wire.accept_v1_until", "{bad}: {e}");
+            assert!(e.to_string().starts_with("w.toml"), "{e}");
+        }
     }
 
     #[test]

@@ -73,9 +73,10 @@ fn rust_accepts(name: &str, json: &Value) -> Result<(), String> {
         "payload" => {
             let p: message::Payload =
                 serde_json::from_value(json.clone()).map_err(|e| e.to_string())?;
-            if p.v != message::VERSION {
+            if p.v != message::VERSION && p.v != message::VERSION_1 {
                 return Err(format!("v is {}, not {}", p.v, message::VERSION));
             }
+            p.check_version_fields()?;
             // The header's one wire form, which intake checks after the typed read.
             if let Some(sealed) = p.content.sealed() {
                 varsel_protocol::envelope::seal::check_header_form(&sealed.header, &json["header"])

@@ -2,8 +2,8 @@
 //!
 //! A school's alert is a [`message::Payload`] (a cleartext routing header of codes and a body in
 //! labelled sections, [`alert::Document`] before sealing), sealed and signed by [`envelope`]: each
-//! section encrypted with its own key, the keys wrapped with HPKE to the broker, the payload signed
-//! as a compact JWS (EdDSA). The [`registry`] names every participant with its keys and rights;
+//! section encrypted with its own key, the keys sealed with HPKE to the broker in one key block,
+//! the payload signed as a compact JWS (Ed25519); wire format v2, v1 still read. The [`registry`] names every participant with its keys and rights;
 //! [`refusal`] holds the reason codes every refusal carries; [`personnummer`] checks Swedish
 //! identity numbers; [`calendar`] knows Swedish public holidays and office hours.
 //! [`problems`] is the one way files are loaded and their problems reported; [`canonical`] the one

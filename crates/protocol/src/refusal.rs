@@ -14,7 +14,7 @@ code_enum!(
         Oversized = "oversized",
         /// Not a JWS in compact serialization, bad base64url, or not JSON.
         Malformed = "malformed",
-        /// The JWS header names an algorithm other than EdDSA or Ed25519 (including `none`), or an unknown
+        /// The JWS header names an algorithm other than Ed25519 or EdDSA (including `none`), or an unknown
         /// `typ` or critical extension.
         UnsupportedAlg = "unsupported_alg",
         /// No registered signing key has this `kid`.
@@ -31,6 +31,9 @@ code_enum!(
         BadSignature = "bad_signature",
         /// The payload does not follow the schema (missing or unknown fields, bad values).
         Schema = "schema",
+        /// The payload's wire format version (`v`) is not one this receiver reads: unknown, or
+        /// v1 after the end of the transition (the broker's `[wire] accept_v1_until`).
+        UnsupportedVersion = "unsupported_version",
         /// The sender's role may not send this kind of message.
         KindNotAllowed = "kind_not_allowed",
         /// `sent_at` is older than the accepted window (a replay, or a message held too long).

@@ -9,11 +9,14 @@ use varsel_protocol::envelope::{
     self, b64, jws, seal, KeySet, SealingSecret, SigningKeyPair, DEFAULT_MAX_MESSAGE,
 };
 use varsel_protocol::message::{
-    Aead, Category, Content, Header, ParticipantId, Payload, Receipt, Sealed, SectionLabel, Status,
-    Suite, Urgency, VERSION,
+    Aead, Category, Content, Header, KeyBlock, Keys as KeyView, ParticipantId, Payload, Receipt,
+    Sealed, SectionLabel, Status, Suite, Urgency, VERSION,
 };
 use varsel_protocol::refusal::Reason;
 use varsel_protocol::registry::Registry;
+
+#[path = "envelope/vectors.rs"]
+mod vectors;
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -189,6 +192,7 @@ fn sign_and_verify_round_trip() {
                 header: header(),
                 sections: vec![],
                 wraps: vec![],
+                keys: vec![],
             }),
         ),
     ] {
@@ -207,7 +211,7 @@ fn sign_and_verify_round_trip() {
         let header: serde_json::Value =
             serde_json::from_slice(&envelope::unb64(msg.split('.').next().unwrap()).unwrap())
                 .unwrap();
-        assert_eq!(header["alg"], "EdDSA");
+        assert_eq!(header["alg"], "Ed25519", "RFC 9864's fully-specified name");
         assert_eq!(header["typ"], format!("varsel-{}+jws", p.kind()));
     }
 }
@@ -287,6 +291,21 @@ fn rfc9180_a21_x25519_chacha20poly1305_base() {
     assert_eq!(ours.kid, envelope::key_id(Suite::X25519.code(), &pk_rm));
 }
 
+/// The broker's re-seal of one message for one recipient, as a delivery carries it.
+#[allow(clippy::too_many_arguments)]
+fn rewrap(
+    msg_id: Uuid,
+    keys: KeyView<'_>,
+    broker_secrets: &[SealingSecret],
+    grant: &[SectionLabel],
+    to: &str,
+    to_key: &varsel_protocol::registry::SealingKey,
+) -> Result<Vec<KeyBlock>, varsel_protocol::refusal::Refusal> {
+    seal::Unwrapped::new(msg_id)
+        .rewrap(keys, &id("varsel"), broker_secrets, grant, &id(to), to_key)
+        .map(|b| b.into_iter().collect())
+}
+
 #[test]
 fn seal_open_rewrap_round_trip_for_both_suites() {
     let w = World::new();
@@ -298,7 +317,7 @@ fn seal_open_rewrap_round_trip_for_both_suites() {
             for aead in [Aead::ChaCha20Poly1305, Aead::Aes256Gcm] {
                 let msg_id = Uuid::now_v7();
                 let h = header();
-                let (sealed, wraps) = seal::seal(
+                let (sealed, blocks) = seal::seal(
                     msg_id,
                     &h,
                     &sections(),
@@ -307,37 +326,54 @@ fn seal_open_rewrap_round_trip_for_both_suites() {
                 )
                 .unwrap();
                 assert_eq!(sealed.len(), 3);
-                assert_eq!(wraps.len(), 3);
-                assert!(wraps
-                    .iter()
-                    .all(|k| k.suite == suite && k.recipient == broker));
+                // One block to the broker with every key, labels in code order.
+                assert_eq!(blocks.len(), 1);
+                assert_eq!((blocks[0].suite, &blocks[0].recipient), (suite, &broker));
+                assert_eq!(
+                    blocks[0].labels,
+                    [
+                        SectionLabel::Core,
+                        SectionLabel::Family,
+                        SectionLabel::Travel
+                    ]
+                );
                 for s in &sealed {
                     assert!(!s.ciphertext.contains("Testelev"));
                 }
 
-                // The broker re-wraps core and travel for the police; family is not granted and
+                // The broker re-seals core and travel for the police; family is not granted and
                 // a granted label that the message does not carry is skipped.
-                let rewrapped = seal::rewrap(
+                let rewrapped = rewrap(
                     msg_id,
-                    &h,
-                    &wraps,
-                    &broker,
+                    KeyView::V2(&blocks),
                     &w.broker.sealing,
                     &[
-                        SectionLabel::Core,
                         SectionLabel::Travel,
+                        SectionLabel::Core,
                         SectionLabel::SchoolActions,
                     ],
-                    &polis,
+                    "polisen",
                     w.sealing_key("polisen", agency_suite),
                 )
                 .unwrap();
-                assert_eq!(rewrapped.len(), 2);
-                assert!(rewrapped
-                    .iter()
-                    .all(|k| k.recipient == polis && k.suite == agency_suite));
+                assert_eq!(rewrapped.len(), 1);
+                assert_eq!(
+                    rewrapped[0].labels,
+                    [SectionLabel::Core, SectionLabel::Travel]
+                );
+                assert_eq!(
+                    (&rewrapped[0].recipient, rewrapped[0].suite),
+                    (&polis, agency_suite)
+                );
 
-                let opened = seal::open(msg_id, &h, &sealed, &rewrapped, &polis, &w.polis.sealing);
+                let opened = seal::open(
+                    msg_id,
+                    &h,
+                    &sealed,
+                    KeyView::V2(&rewrapped),
+                    &polis,
+                    &w.polis.sealing,
+                );
                 let expected = sections();
                 assert_eq!(opened[0], (SectionLabel::Core, Ok(expected[0].1.clone())));
                 assert_eq!(opened[2], (SectionLabel::Travel, Ok(expected[2].1.clone())));
@@ -347,8 +383,15 @@ fn seal_open_rewrap_round_trip_for_both_suites() {
                     Reason::NotWrappedForRecipient
                 );
 
-                // The school itself is not a recipient of its own wraps.
-                let by_school = seal::open(msg_id, &h, &sealed, &wraps, &school, &w.school.sealing);
+                // The school itself is not a recipient of its own key block.
+                let by_school = seal::open(
+                    msg_id,
+                    &h,
+                    &sealed,
+                    KeyView::V2(&blocks),
+                    &school,
+                    &w.school.sealing,
+                );
                 assert!(
                     by_school
                         .iter()
@@ -360,83 +403,159 @@ fn seal_open_rewrap_round_trip_for_both_suites() {
     }
 }
 
-/// Handing one message to several agencies unwraps each section once: after the first re-wrap the
-/// broker's keys are no longer needed for the sections already unwrapped, and every agency can
-/// open what it was granted.
+/// Wire format v1 is still read: sections whose keys are wrapped per section open, and the
+/// broker hands them over in a v2 key block.
 #[test]
-fn one_message_to_several_agencies_unwraps_each_section_once() {
+fn v1_wraps_are_still_read_and_handed_over_as_v2() {
     let w = World::new();
     let broker = id("varsel");
-    let msg_id = Uuid::now_v7();
-    let h = header();
-    let (sealed, wraps) = seal::seal(
-        msg_id,
-        &h,
-        &sections(),
-        &[(broker.clone(), w.sealing_key("varsel", Suite::X25519))],
-        Aead::ChaCha20Poly1305,
-    )
-    .unwrap();
-    let mut unwrapped = seal::Unwrapped::new(msg_id);
-    let to_polis = unwrapped
-        .rewrap(
+    for suite in [Suite::X25519, Suite::XWing] {
+        let msg_id = Uuid::now_v7();
+        let h = header();
+        let (sealed, wraps) = seal::seal_v1(
+            msg_id,
             &h,
-            &wraps,
-            &broker,
-            &w.broker.sealing,
-            &[SectionLabel::Core, SectionLabel::Travel],
+            &sections(),
+            &[
+                (broker.clone(), w.sealing_key("varsel", suite)),
+                (id("polisen"), w.sealing_key("polisen", suite)),
+            ],
+            Aead::ChaCha20Poly1305,
+        )
+        .unwrap();
+        assert_eq!(wraps.len(), 6, "one wrap per section and recipient");
+        let expected = sections();
+        let direct = seal::open(
+            msg_id,
+            &h,
+            &sealed,
+            KeyView::V1(&wraps),
             &id("polisen"),
-            w.sealing_key("polisen", Suite::X25519),
+            &w.polis.sealing,
+        );
+        for (i, (label, res)) in direct.into_iter().enumerate() {
+            assert_eq!((label, res.unwrap()), expected[i].clone());
+        }
+        let to_soc = rewrap(
+            msg_id,
+            KeyView::V1(&wraps),
+            &w.broker.sealing,
+            &[SectionLabel::Family, SectionLabel::Core],
+            "soc-0581",
+            w.sealing_key("soc-0581", Suite::X25519),
         )
         .unwrap();
-    // No broker keys this time: core and travel come from the first unwrap ...
-    let to_soc = unwrapped
-        .rewrap(
+        assert_eq!(to_soc[0].labels, [SectionLabel::Core, SectionLabel::Family]);
+        let opened = reasons(seal::open(
+            msg_id,
             &h,
-            &wraps,
-            &broker,
-            &[],
-            &[SectionLabel::Core, SectionLabel::Travel],
+            &sealed,
+            KeyView::V2(&to_soc),
             &id("soc-0581"),
-            w.sealing_key("soc-0581", Suite::XWing),
-        )
-        .unwrap();
-    // ... but family was never unwrapped, so it needs them.
-    let err = unwrapped
-        .rewrap(
-            &h,
-            &wraps,
-            &broker,
-            &[],
-            &[SectionLabel::Family],
-            &id("soc-0581"),
-            w.sealing_key("soc-0581", Suite::XWing),
-        )
-        .unwrap_err();
-    assert_eq!(err.reason, Reason::Undecryptable);
-    let expected = sections();
-    for (who, keys, wraps) in [
-        ("polisen", &w.polis.sealing, &to_polis),
-        ("soc-0581", &w.soc.sealing, &to_soc),
-    ] {
-        assert!(wraps.iter().all(|k| k.recipient == id(who)));
-        let opened = seal::open(msg_id, &h, &sealed, wraps, &id(who), keys);
-        assert_eq!(opened[0], (SectionLabel::Core, Ok(expected[0].1.clone())));
-        assert_eq!(opened[2], (SectionLabel::Travel, Ok(expected[2].1.clone())));
+            &w.soc.sealing,
+        ));
         assert_eq!(
-            opened[1].1.as_ref().unwrap_err().reason,
-            Reason::NotWrappedForRecipient
+            opened,
+            vec![None, None, Some(Reason::NotWrappedForRecipient)]
         );
     }
 }
 
-/// One alert sealed to the broker and re-wrapped in full for social services.
+/// Handing one message to several agencies opens the broker's key block once: after the first
+/// re-seal the broker's secrets are not needed again, and every agency opens what it was
+/// granted. A v1 message is unwrapped per section, each once.
+#[test]
+fn one_message_to_several_agencies_opens_the_broker_keys_once() {
+    let w = World::new();
+    let broker = id("varsel");
+    let msg_id = Uuid::now_v7();
+    let h = header();
+    let to_broker = [(broker.clone(), w.sealing_key("varsel", Suite::X25519))];
+    let (sealed, blocks) =
+        seal::seal(msg_id, &h, &sections(), &to_broker, Aead::ChaCha20Poly1305).unwrap();
+    let mut unwrapped = seal::Unwrapped::new(msg_id);
+    let mut hand_over = |secrets: &[SealingSecret], grant: &[SectionLabel], to: &str, suite| {
+        unwrapped
+            .rewrap(
+                KeyView::V2(&blocks),
+                &broker,
+                secrets,
+                grant,
+                &id(to),
+                w.sealing_key(to, suite),
+            )
+            .map(|b| vec![b.expect("a granted section")])
+    };
+    let to_polis = hand_over(
+        &w.broker.sealing,
+        &[SectionLabel::Core, SectionLabel::Travel],
+        "polisen",
+        Suite::X25519,
+    )
+    .unwrap();
+    // No broker secrets this time: every key came out of the one block, family included.
+    let to_soc = hand_over(
+        &[],
+        &[SectionLabel::Core, SectionLabel::Family],
+        "soc-0581",
+        Suite::XWing,
+    )
+    .unwrap();
+    let expected = sections();
+    for (who, keys, blocks, shut) in [
+        ("polisen", &w.polis.sealing, &to_polis, 1),
+        ("soc-0581", &w.soc.sealing, &to_soc, 2),
+    ] {
+        let opened = seal::open(msg_id, &h, &sealed, KeyView::V2(blocks), &id(who), keys);
+        for (i, (label, res)) in opened.into_iter().enumerate() {
+            if i == shut {
+                assert_eq!(res.unwrap_err().reason, Reason::NotWrappedForRecipient);
+            } else {
+                assert_eq!((label, res.unwrap()), expected[i].clone(), "{who}");
+            }
+        }
+    }
+
+    // v1: a section not unwrapped before needs the broker's secrets.
+    let (_, wraps) =
+        seal::seal_v1(msg_id, &h, &sections(), &to_broker, Aead::ChaCha20Poly1305).unwrap();
+    let mut unwrapped = seal::Unwrapped::new(msg_id);
+    let soc_key = w.sealing_key("soc-0581", Suite::X25519);
+    let core = [SectionLabel::Core];
+    let soc = id("soc-0581");
+    assert!(unwrapped
+        .rewrap(
+            KeyView::V1(&wraps),
+            &broker,
+            &w.broker.sealing,
+            &core,
+            &soc,
+            soc_key
+        )
+        .is_ok());
+    assert!(unwrapped
+        .rewrap(KeyView::V1(&wraps), &broker, &[], &core, &soc, soc_key)
+        .is_ok());
+    let err = unwrapped
+        .rewrap(
+            KeyView::V1(&wraps),
+            &broker,
+            &[],
+            &[SectionLabel::Family],
+            &soc,
+            soc_key,
+        )
+        .unwrap_err();
+    assert_eq!(err.reason, Reason::Undecryptable);
+}
+
+/// One alert sealed to the broker and re-sealed in full for social services.
 struct Sealed3 {
     id: Uuid,
     header: Header,
     sections: Vec<varsel_protocol::message::SealedSection>,
-    to_broker: Vec<varsel_protocol::message::KeyWrap>,
-    to_soc: Vec<varsel_protocol::message::KeyWrap>,
+    to_broker: Vec<KeyBlock>,
+    to_soc: Vec<KeyBlock>,
 }
 
 fn sealed3(w: &World) -> Sealed3 {
@@ -450,14 +569,12 @@ fn sealed3(w: &World) -> Sealed3 {
         Aead::ChaCha20Poly1305,
     )
     .unwrap();
-    let to_soc = seal::rewrap(
+    let to_soc = rewrap(
         msg_id,
-        &h,
-        &to_broker,
-        &id("varsel"),
+        KeyView::V2(&to_broker),
         &w.broker.sealing,
         SectionLabel::ALL,
-        &id("soc-0581"),
+        "soc-0581",
         w.sealing_key("soc-0581", Suite::XWing),
     )
     .unwrap();
@@ -490,20 +607,27 @@ fn sealed_section_refusals() {
     let open = |id: Uuid,
                 h: &Header,
                 sections: &[varsel_protocol::message::SealedSection],
-                wraps: &[varsel_protocol::message::KeyWrap]| {
-        reasons(seal::open(id, h, sections, wraps, &soc, &w.soc.sealing))
+                blocks: &[KeyBlock]| {
+        reasons(seal::open(
+            id,
+            h,
+            sections,
+            KeyView::V2(blocks),
+            &soc,
+            &w.soc.sealing,
+        ))
     };
     assert_eq!(
         open(s.id, &s.header, &s.sections, &s.to_soc),
         vec![None, None, None]
     );
 
-    // A participant the sections were not wrapped for.
+    // A participant the sections were not sealed for.
     let polis = reasons(seal::open(
         s.id,
         &s.header,
         &s.sections,
-        &s.to_soc,
+        KeyView::V2(&s.to_soc),
         &id("polisen"),
         &w.polis.sealing,
     ));
@@ -523,16 +647,8 @@ fn sealed_section_refusals() {
     let mut relabelled = s.sections.clone();
     relabelled[0].nonce = b64(&[0u8; 12]);
     relabelled[2].label = SectionLabel::SchoolActions;
-    let r = reasons(seal::open(
-        s.id,
-        &s.header,
-        &relabelled,
-        &s.to_soc,
-        &soc,
-        &w.soc.sealing,
-    ));
     assert_eq!(
-        r,
+        open(s.id, &s.header, &relabelled, &s.to_soc),
         vec![
             Some(Reason::Undecryptable),
             None,
@@ -540,15 +656,15 @@ fn sealed_section_refusals() {
         ]
     );
 
-    // Sections and wraps moved to another message id.
+    // Sections and key block moved to another message id: the block's AAD names the message.
     assert_eq!(
         open(Uuid::now_v7(), &s.header, &s.sections, &s.to_soc),
         vec![Some(Reason::Undecryptable); 3]
     );
-    // The section AAD binds the message id on its own: wraps made for the other id still leave
-    // the moved sections undecryptable.
+    // The section AAD binds the message id on its own: a key block made for the other id still
+    // leaves the moved sections undecryptable.
     let other = Uuid::now_v7();
-    let (_, wraps_other) = seal::seal(
+    let (_, blocks_other) = seal::seal(
         other,
         &s.header,
         &sections(),
@@ -557,10 +673,15 @@ fn sealed_section_refusals() {
     )
     .unwrap();
     assert_eq!(
-        open(other, &s.header, &s.sections, &wraps_other),
+        open(other, &s.header, &s.sections, &blocks_other),
         vec![Some(Reason::Undecryptable); 3]
     );
-    // And the header: an edited header leaves the wraps valid but the sections undecryptable.
+    // And the other message's block put on this message does not open.
+    assert_eq!(
+        open(s.id, &s.header, &s.sections, &blocks_other),
+        vec![Some(Reason::Undecryptable); 3]
+    );
+    // And the header: an edited header leaves the block valid but the sections undecryptable.
     let mut edited = s.header.clone();
     edited.status = Status::Actual;
     assert_eq!(
@@ -568,55 +689,100 @@ fn sealed_section_refusals() {
         vec![Some(Reason::Undecryptable); 3]
     );
 
-    // A tampered key wrap.
-    let mut bad_wraps = s.to_soc.clone();
-    let mut wrapped = envelope::unb64(&bad_wraps[0].wrapped).unwrap();
-    wrapped[3] ^= 0x80;
-    bad_wraps[0].wrapped = b64(&wrapped);
+    // A tampered key block.
+    let mut bad = s.to_soc.clone();
+    let mut ct = envelope::unb64(&bad[0].ciphertext).unwrap();
+    ct[3] ^= 0x80;
+    bad[0].ciphertext = b64(&ct);
     assert_eq!(
-        open(s.id, &s.header, &s.sections, &bad_wraps),
-        vec![Some(Reason::Undecryptable), None, None]
+        open(s.id, &s.header, &s.sections, &bad),
+        vec![Some(Reason::Undecryptable); 3]
     );
 
-    // A wrap redirected to another recipient name does not open for them (the AAD names the
-    // recipient).
-    let mut redirected = s.to_soc.clone();
-    for k in &mut redirected {
-        k.recipient = id("polisen");
-        k.kid = w.polis.sealing[1].kid.clone();
+    // Labels swapped: the keys would go to the wrong sections, but the AAD binds the list.
+    let mut swapped = s.to_soc.clone();
+    swapped[0].labels.swap(0, 1);
+    assert_eq!(
+        open(s.id, &s.header, &s.sections, &swapped),
+        vec![Some(Reason::Undecryptable); 3]
+    );
+    // Labels relabelled or dropped: the AAD no longer matches either.
+    for labels in [
+        vec![
+            SectionLabel::Core,
+            SectionLabel::Family,
+            SectionLabel::SchoolActions,
+        ],
+        vec![SectionLabel::Core, SectionLabel::Family],
+    ] {
+        let mut edited = s.to_soc.clone();
+        edited[0].labels = labels.clone();
+        assert_eq!(
+            open(s.id, &s.header, &s.sections, &edited),
+            vec![Some(Reason::Undecryptable); 3],
+            "{labels:?}"
+        );
     }
+
+    // A block moved to another recipient does not open for them (the AAD names the recipient),
+    // even re-sealed by the sender to the new recipient's kid: the name is bound, not the key.
+    let mut redirected = s.to_soc.clone();
+    redirected[0].recipient = id("polisen");
+    redirected[0].kid = w.polis.sealing[1].kid.clone();
     let r = reasons(seal::open(
         s.id,
         &s.header,
         &s.sections,
-        &redirected,
+        KeyView::V2(&redirected),
         &id("polisen"),
         &w.polis.sealing,
     ));
     assert_eq!(r, vec![Some(Reason::Undecryptable); 3]);
+    // The broker's own block, renamed for social services, does not open with their key.
+    let mut renamed = s.to_broker.clone();
+    renamed[0].recipient = soc.clone();
+    assert_eq!(
+        open(s.id, &s.header, &s.sections, &renamed),
+        vec![Some(Reason::Undecryptable); 3]
+    );
 
-    // The broker cannot re-wrap what was not wrapped to it.
-    let err = seal::rewrap(
+    // The broker cannot re-seal what was not sealed to it.
+    let err = rewrap(
         s.id,
-        &s.header,
-        &s.to_soc,
-        &id("varsel"),
+        KeyView::V2(&s.to_soc),
         &w.broker.sealing,
         &[SectionLabel::Core],
-        &id("polisen"),
+        "polisen",
         w.sealing_key("polisen", Suite::X25519),
     )
     .unwrap_err();
     assert_eq!(err.reason, Reason::NotSealedForBroker);
     // Nor with someone else's secrets.
-    let err = seal::rewrap(
+    let err = rewrap(
         s.id,
-        &s.header,
-        &s.to_broker,
-        &id("varsel"),
+        KeyView::V2(&s.to_broker),
         &w.soc.sealing,
         &[SectionLabel::Core],
-        &id("polisen"),
+        "polisen",
+        w.sealing_key("polisen", Suite::X25519),
+    )
+    .unwrap_err();
+    assert_eq!(err.reason, Reason::Undecryptable);
+    // Nor the broker's block of another message.
+    let (_, broker_other) = seal::seal(
+        other,
+        &s.header,
+        &sections(),
+        &[(id("varsel"), w.sealing_key("varsel", Suite::X25519))],
+        Aead::ChaCha20Poly1305,
+    )
+    .unwrap();
+    let err = rewrap(
+        s.id,
+        KeyView::V2(&broker_other),
+        &w.broker.sealing,
+        &[SectionLabel::Core],
+        "polisen",
         w.sealing_key("polisen", Suite::X25519),
     )
     .unwrap_err();
@@ -693,6 +859,7 @@ fn key_refusals() {
             header: header(),
             sections: vec![],
             wraps: vec![],
+            keys: vec![],
         }),
     );
     assert_eq!(
@@ -815,11 +982,32 @@ fn payload_refusals() {
         reason(&w, &sign_raw(&h, b"\xff\xfe", key)),
         Reason::Malformed
     );
-    // JSON that is not a receipt payload.
-    let mut v2 = good.clone();
-    v2["v"] = 2.into();
+    // Wire format versions: 2 and 1 are read, any other is refused as unsupported_version, a
+    // payload without one as schema.
+    for (v, expected) in [
+        (serde_json::json!(2), None),
+        (serde_json::json!(1), None),
+        (serde_json::json!(3), Some(Reason::UnsupportedVersion)),
+        (serde_json::json!(0), Some(Reason::UnsupportedVersion)),
+        (serde_json::json!("2"), Some(Reason::Schema)),
+    ] {
+        let mut other = good.clone();
+        other["v"] = v.clone();
+        let res = jws::verify(
+            sign_raw(&h, &serde_json::to_vec(&other).unwrap(), key).as_bytes(),
+            &w.registry,
+            t(NOW),
+            DEFAULT_MAX_MESSAGE,
+        );
+        assert_eq!(res.err().map(|r| r.reason), expected, "v = {v}");
+    }
+    let mut unversioned = good.clone();
+    unversioned.as_object_mut().unwrap().remove("v");
     assert_eq!(
-        reason(&w, &sign_raw(&h, &serde_json::to_vec(&v2).unwrap(), key)),
+        reason(
+            &w,
+            &sign_raw(&h, &serde_json::to_vec(&unversioned).unwrap(), key)
+        ),
         Reason::Schema
     );
     let mut no_delivery = good.clone();
@@ -917,6 +1105,7 @@ fn keys_from_keygen_sign_and_open() {
                 header: header(),
                 sections: vec![],
                 wraps: vec![],
+                keys: vec![],
             }),
         ),
         &set.signing,
@@ -933,7 +1122,7 @@ fn keys_from_keygen_sign_and_open() {
             Aead::Aes256Gcm,
         )
         .unwrap();
-        let opened = seal::open(msg_id, &header(), &s, &k, &me, &set.sealing);
+        let opened = seal::open(msg_id, &header(), &s, KeyView::V2(&k), &me, &set.sealing);
         assert!(opened.iter().all(|(_, r)| r.is_ok()));
     }
     let debug = format!("{set:?}");
@@ -1013,7 +1202,7 @@ fn header_in_another_form_is_refused_as_schema_naming_the_field() {
             planned_departure: Some(t(departure)),
             ..header()
         };
-        let (sections, wraps) = seal::seal(
+        let (sections, keys) = seal::seal(
             p.id,
             &h,
             &sections(),
@@ -1024,7 +1213,8 @@ fn header_in_another_form_is_refused_as_schema_naming_the_field() {
         p.content = Content::Alert(Sealed {
             header: h.clone(),
             sections,
-            wraps,
+            wraps: vec![],
+            keys,
         });
         let value = serde_json::to_value(&p).unwrap();
         assert_eq!(value["header"]["planned_departure"], departure);
@@ -1041,7 +1231,7 @@ fn header_in_another_form_is_refused_as_schema_naming_the_field() {
             v.payload.id,
             &sealed.header,
             &sealed.sections,
-            &sealed.wraps,
+            sealed.key_view(),
             &broker,
             &w.broker.sealing,
         );

@@ -4,9 +4,22 @@
 
 use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// Where the scripts in deploy/dev/ put the outside tools the tests check varsel against
+/// (`metrics-linters.sh`, `interop.sh`): `$VARSEL_TOOLS_CACHE`, else `~/.cache/varsel`.
+pub fn tools_cache() -> PathBuf {
+    if let Some(dir) = std::env::var_os("VARSEL_TOOLS_CACHE") {
+        return dir.into();
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
+    base.join("varsel")
+}
 
 /// How often a running child is checked.
 const EVERY: Duration = Duration::from_millis(50);

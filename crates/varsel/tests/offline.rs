@@ -199,9 +199,11 @@ fn seal_to_several_recipients_with_a_chosen_suite_opens_for_each() {
             )
             .unwrap();
             let sealed = payload.content.sealed().unwrap();
-            assert!(!sealed.wraps.is_empty());
-            for w in &sealed.wraps {
-                assert!(w.suite.code().starts_with(wanted), "{suite}: {w:?}");
+            assert_eq!(payload.v, varsel_protocol::message::VERSION);
+            assert!(sealed.wraps.is_empty(), "v2 carries no per-section wraps");
+            assert!(!sealed.keys.is_empty());
+            for b in &sealed.keys {
+                assert!(b.suite.code().starts_with(wanted), "{suite}: {b:?}");
             }
         }
         // Someone not named cannot open it.
@@ -270,4 +272,37 @@ fn open_into_a_closed_pipe_ends_quietly() {
     let status = status.unwrap_or_else(|| panic!("varsel open did not end in time:\n{err}"));
     assert!(status.success(), "status {status:?}, stderr:\n{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The published wire format v2 test vectors, checked from outside: pyhpke (installed by
+/// deploy/dev/interop.sh) opens the broker's and the police's key blocks and seals them again
+/// from the published ephemeral randomness byte for byte; `cryptography` verifies both JWS
+/// (`alg: Ed25519`) and opens the sections with associated data rebuilt from the specification.
+#[test]
+fn published_vectors_open_with_a_stock_hpke_library() {
+    let site = varsel_testkit::process::tools_cache().join("python-interop");
+    assert!(
+        site.join("pyhpke").is_dir(),
+        "no pyhpke in {}: run deploy/dev/interop.sh",
+        site.display()
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut cmd = Command::new("python3");
+    cmd.env("PYTHONPATH", &site)
+        .arg(root.join("crates/varsel/tests/interop/wire_v2.py"))
+        .arg(root.join("schemas/vectors/wire-v2.json"));
+    let o = output_within(&mut cmd, LIMIT).expect("python3 runs");
+    assert!(o.status.success(), "{}", show(&o));
+    let opened: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
+    let labels =
+        |part: &str| -> Vec<String> { opened[part].as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(
+        labels("alert"),
+        ["core", "family", "travel"],
+        "{}",
+        show(&o)
+    );
+    assert_eq!(labels("delivery"), ["core", "travel"], "{}", show(&o));
+    assert_eq!(opened["alert"]["core"], opened["delivery"]["core"]);
 }

@@ -67,6 +67,28 @@ async fn publish_in(p: &amqp::Publisher, key: &str, body: &[u8], props: lapin::B
     assert_eq!(r, amqp::Published::Confirmed);
 }
 
+/// The error replies `client` finds once the broker's outbox is empty: refused id and reason.
+async fn error_replies(
+    h: &Harness,
+    client: &varsel_participant::client::Client,
+) -> Vec<(Option<uuid::Uuid>, String)> {
+    let store = h.store();
+    wait_until(
+        Duration::from_secs(30),
+        "the error replies to be sent",
+        || async { store.stats(h.clock.now()).await.unwrap().outbox_pending == 0 },
+    )
+    .await;
+    drain(client)
+        .await
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Error(e) => Some((e.refused, e.reason)),
+            _ => None,
+        })
+        .collect()
+}
+
 async fn all_sent(store: &Store, alert: uuid::Uuid) -> bool {
     store
         .deliveries_of(alert)
@@ -823,20 +845,7 @@ async fn a_message_the_store_keeps_refusing_is_parked_and_the_next_alert_goes_th
         "{metrics}"
     );
 
-    wait_until(
-        Duration::from_secs(30),
-        "the error reply to be sent",
-        || async { store.stats(h.clock.now()).await.unwrap().outbox_pending == 0 },
-    )
-    .await;
-    let replies: Vec<_> = drain(&school)
-        .await
-        .into_iter()
-        .filter_map(|i| match i {
-            Item::Error(e) => Some((e.refused, e.reason)),
-            _ => None,
-        })
-        .collect();
+    let replies = error_replies(&h, &school).await;
     assert_eq!(replies, [(Some(parked), "internal".to_owned())]);
     h.stop().await;
 }
@@ -1203,4 +1212,128 @@ async fn a_burst_survives_sigkill_of_the_broker_routed_once_delivered_and_proces
         );
     }
     broker.kill();
+}
+
+/// A school's alert in wire format v1 (content keys wrapped per section, as schools sent before
+/// v2), signed at `now`.
+fn v1_alert(
+    school: &varsel_participant::client::Client,
+    doc: &varsel_protocol::alert::Document,
+    now: DateTime<Utc>,
+) -> (uuid::Uuid, String) {
+    let (mut p, _) = school.seal(doc, now).unwrap();
+    let broker = school.registry.broker().id.clone();
+    let key = school.registry.sealing_key_for(&broker, None, now).unwrap();
+    let (sections, wraps) = envelope::seal::seal_v1(
+        p.id,
+        &doc.header,
+        &doc.body.to_sections(),
+        &[(broker, key)],
+        varsel_protocol::message::Aead::ChaCha20Poly1305,
+    )
+    .unwrap();
+    p.v = varsel_protocol::message::VERSION_1;
+    p.content = Content::Alert(varsel_protocol::message::Sealed {
+        header: doc.header.clone(),
+        sections,
+        wraps,
+        keys: vec![],
+    });
+    (p.id, envelope::sign(&p, &school.keys.signing))
+}
+
+/// The move to wire format v2: a school's v1 alert is accepted through `[wire]
+/// accept_v1_until` and handed to the agencies as v2 deliveries they open; from the next day a
+/// v1 alert is refused as `unsupported_version`, the same code in the dead-letter header, the
+/// metric and the error reply to the school.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_alerts_are_handed_over_as_v2_until_their_last_day_then_refused() {
+    let clock = Clock::manual(next_office_hour(Weekday::Thu));
+    let mut h = Harness::start_with("wire-v1", clock, None).await;
+    // v1's last day is today (UTC); the broker reads the end from its configuration at start.
+    h.stop_broker().await;
+    let tomorrow = h.clock.now().date_naive().succ_opt().unwrap();
+    h.config.intake.v1_refused_from = tomorrow.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    h.start_broker().await;
+    let store = h.store();
+    let school = h.client(SCHOOL);
+    let doc = departing_alert(&h);
+    let conn = amqp::connect(&h.vhost.url(), "test-v1-school")
+        .await
+        .unwrap();
+    let publisher = amqp::Publisher::open(&conn).await.unwrap();
+    let key = amqp::routing_key(Kind::Alert, school.me());
+
+    let (accepted, jws) = v1_alert(&school, &doc, h.clock.now());
+    let props = amqp::properties(Kind::Alert, accepted, None);
+    publish_in(&publisher, &key, jws.as_bytes(), props).await;
+    wait_until(
+        Duration::from_secs(30),
+        "the v1 alert to be delivered",
+        || all_sent(&store, accepted),
+    )
+    .await;
+    let items = drain(&h.client(POLICE)).await;
+    let d = items
+        .iter()
+        .find_map(|i| match i {
+            Item::Delivery(d) => Some(d),
+            _ => None,
+        })
+        .expect("the police get the v1 alert");
+    assert_eq!(d.alert, accepted);
+    assert_eq!(
+        sections(&d.opened),
+        sections(&[SectionLabel::Core, SectionLabel::Travel])
+    );
+    // What went out is v2: one key block for the police, the school's v1 JWS inside unchanged.
+    let sent = store.outbox_of(accepted).await.unwrap();
+    let to_police = sent
+        .iter()
+        .find(|o| o.destination == format!("inbox.{POLICE}"))
+        .expect("a delivery to the police");
+    let payload = envelope::payload_of(std::str::from_utf8(&to_police.payload).unwrap()).unwrap();
+    assert_eq!(payload.v, varsel_protocol::message::VERSION);
+    let Content::Delivery(delivery) = payload.content else {
+        panic!("not a delivery")
+    };
+    assert!(delivery.wraps.is_empty());
+    assert_eq!(delivery.keys.len(), 1);
+    assert_eq!(delivery.original, jws);
+
+    // The next day v1 is refused.
+    h.clock.set(stockholm(tomorrow, 10, 0));
+    let (refused, jws) = v1_alert(&school, &doc, h.clock.now());
+    let props = amqp::properties(Kind::Alert, refused, None);
+    publish_in(&publisher, &key, jws.as_bytes(), props).await;
+    let mut letters = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while letters.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for the v1 alert's dead letter"
+        );
+        letters.extend(dead_letters(&h.vhost.url()).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(letters, [("unsupported_version".to_owned(), key.clone())]);
+    let metrics = h.broker.as_ref().unwrap().shared.metrics.render();
+    assert_eq!(
+        sample(
+            &metrics,
+            "varsel_refused_total",
+            &[("reason", "unsupported_version")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    let replies = error_replies(&h, &school).await;
+    assert_eq!(replies, [(Some(refused), "unsupported_version".to_owned())]);
+    assert!(store
+        .alerts(&Default::default())
+        .await
+        .unwrap()
+        .iter()
+        .all(|a| a.id != refused));
+    h.stop().await;
 }

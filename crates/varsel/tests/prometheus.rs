@@ -15,6 +15,7 @@ use std::time::Duration;
 use varsel_testkit::harness::{drain, wait_until, Harness};
 use varsel_testkit::http::{get, Response};
 use varsel_testkit::process::output_within;
+use varsel_testkit::process::tools_cache;
 
 const TOKEN: &str = "demo-token-0123456789";
 const AUTH: (&str, &str) = ("Authorization", "Bearer demo-token-0123456789");

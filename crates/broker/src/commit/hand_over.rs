@@ -1,5 +1,5 @@
 //! Handing one message over to one recipient: the delivery row, the broker-signed `delivery`
-//! message with the granted sections re-wrapped to the recipient, its outbox row, and the
+//! message with the granted sections' keys re-sealed to the recipient, its outbox row, and the
 //! escalation timers of its ladder.
 
 use chrono::{DateTime, Utc};
@@ -11,8 +11,8 @@ use crate::lifecycle::delivery;
 use crate::store::{self, MessageLabel, NewAudit, NewDelivery, NewOutbox, NewTimer};
 use varsel_protocol::envelope;
 use varsel_protocol::message::{
-    Content, Delivery, DeliveryState, KeyWrap, Kind, ParticipantId, Payload, RecipientRole, Sealed,
-    SectionLabel, Urgency,
+    Content, Delivery, DeliveryState, KeyBlock, Kind, ParticipantId, Payload, RecipientRole,
+    Sealed, SectionLabel, Urgency,
 };
 use varsel_protocol::refusal::Refusal;
 use varsel_protocol::registry::{Registry, SealingKey};
@@ -56,12 +56,7 @@ impl Writer {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let delivery_id = Uuid::now_v7();
-        let preferred = h
-            .sealed
-            .wraps
-            .iter()
-            .find(|w| w.recipient == self.broker)
-            .map(|w| w.suite);
+        let preferred = h.sealed.key_view().suite_for(&self.broker);
         let key = registry.sealing_key_for(h.recipient, preferred, now);
         let grant: Vec<SectionLabel> = h
             .sections
@@ -69,12 +64,12 @@ impl Writer {
             .copied()
             .filter(|l| h.sealed.sections.iter().any(|s| s.label == *l))
             .collect();
-        let wraps = match key {
+        let block = match key {
             Some(key) if !grant.is_empty() => self.rewrap(&h, &grant, key),
-            _ => Ok(Vec::new()),
+            _ => Ok(None),
         };
-        let (wraps, problem) = match wraps {
-            Ok(w) => (w, None),
+        let (keys, problem) = match block {
+            Ok(b) => (b.into_iter().collect(), None),
             Err(r) => (Vec::new(), Some(r)),
         };
         let (receipt_due, ack_due) = h
@@ -135,7 +130,8 @@ impl Writer {
                 recipient: h.recipient.clone(),
                 role: h.role,
                 original: h.compact.to_owned(),
-                wraps,
+                wraps: Vec::new(),
+                keys,
                 receipt_due,
                 ack_due,
             }),
@@ -171,14 +167,14 @@ impl Writer {
         Ok(())
     }
 
-    /// Re-wraps the granted sections of `h`'s message for its recipient, unwrapping with the
-    /// broker's keys only the sections no earlier hand-over of the same message unwrapped.
+    /// Re-seals the keys of the granted sections of `h`'s message for its recipient in one key
+    /// block, opening the broker's keys only when no earlier hand-over of the same message did.
     fn rewrap(
         &self,
         h: &HandOver<'_>,
         grant: &[SectionLabel],
         key: &SealingKey,
-    ) -> Result<Vec<KeyWrap>, Refusal> {
+    ) -> Result<Option<KeyBlock>, Refusal> {
         let digest = envelope::sha256(h.compact.as_bytes());
         let mut cache = self.unwrapped.lock().unwrap_or_else(|e| e.into_inner());
         if !matches!(&*cache, Some((d, _)) if *d == digest) {
@@ -187,8 +183,7 @@ impl Writer {
         let (_, unwrapped) =
             cache.get_or_insert_with(|| (digest, envelope::Unwrapped::new(h.message)));
         unwrapped.rewrap(
-            &h.sealed.header,
-            &h.sealed.wraps,
+            h.sealed.key_view(),
             &self.broker,
             &self.keys.sealing,
             grant,

@@ -165,14 +165,11 @@ impl Intake {
     }
 }
 
-/// Every section must be wrapped to the broker, or it cannot be passed on to anyone.
+/// Every section's key must be sealed to the broker, or it cannot be passed on to anyone.
 pub(super) fn sealed_for_broker(sealed: &Sealed, broker: &ParticipantId) -> Option<Refusal> {
+    let keys = sealed.key_view();
     for s in &sealed.sections {
-        let wrapped = sealed
-            .wraps
-            .iter()
-            .any(|w| w.section == s.label && w.recipient == *broker);
-        if !wrapped {
+        if !keys.has(s.label, broker) {
             return Some(Refusal::new(
                 Reason::NotSealedForBroker,
                 format!("section {} is not wrapped to {}", s.label, broker),

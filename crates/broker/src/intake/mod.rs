@@ -35,7 +35,7 @@ use crate::metrics::Metrics;
 use crate::routing;
 use crate::store::{self, NewMessage};
 use varsel_protocol::envelope::{self, KeySet};
-use varsel_protocol::message::{Content, Kind, ParticipantId, Payload};
+use varsel_protocol::message::{Content, Kind, ParticipantId, Payload, VERSION, VERSION_1};
 use varsel_protocol::refusal::{Reason, Refusal};
 use varsel_protocol::registry::Registry;
 use varsel_transport::amqp;
@@ -214,6 +214,18 @@ impl Intake {
                 Some(signer),
             ))
         };
+
+        // The end of the move to wire format v2: after it a v1 message is refused, with the
+        // same reason code in the dead-letter header, the metric and the error reply.
+        if payload.v == VERSION_1 && now >= self.limits.v1_refused_from {
+            return refuse(
+                Reason::UnsupportedVersion,
+                format!(
+                    "wire format v1 is no longer accepted (since {}); send v{VERSION}",
+                    self.limits.v1_refused_from.format("%Y-%m-%d")
+                ),
+            );
+        }
 
         // 2. The transport must agree with the signature.
         let expected_key = amqp::routing_key(kind, signer);

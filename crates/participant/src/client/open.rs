@@ -53,7 +53,7 @@ impl Client {
                     inner.payload.id,
                     &sealed.header,
                     &sealed.sections,
-                    &d.wraps,
+                    d.key_view(),
                     self.me(),
                     &self.keys.sealing,
                 );
@@ -123,7 +123,7 @@ impl Client {
                     verified.payload.id,
                     &sealed.header,
                     &sealed.sections,
-                    &sealed.wraps,
+                    sealed.key_view(),
                     self.me(),
                     &self.keys.sealing,
                 );

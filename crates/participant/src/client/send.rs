@@ -76,7 +76,7 @@ impl Client {
         }
         let id = Uuid::now_v7();
         let sections = doc.body.to_sections();
-        let (sealed_sections, wraps) = envelope::seal(
+        let (sealed_sections, keys) = envelope::seal(
             id,
             &doc.header,
             &sections,
@@ -87,7 +87,8 @@ impl Client {
         let sealed = Sealed {
             header: doc.header.clone(),
             sections: sealed_sections,
-            wraps,
+            wraps: Vec::new(),
+            keys,
         };
         let content = match doc.kind {
             Kind::Alert => Content::Alert(sealed),

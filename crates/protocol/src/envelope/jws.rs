@@ -1,18 +1,20 @@
 //! JWS compact serialization (RFC 7515) with Ed25519 signatures: signing payloads and verifying
 //! received messages over their exact bytes.
 //!
-//! The protected header is `{"alg":"EdDSA","kid":"<signer kid>","typ":"varsel-<kind>+jws"}` and
-//! nothing else; any JOSE library that supports EdDSA (RFC 8037) verifies a varsel message.
-//! On receipt, `alg` may also be `Ed25519`, the fully-specified name of the same algorithm
-//! that RFC 9864 recommends in place of the deprecated `EdDSA`: both mean Ed25519 here, since
-//! every registered signing key is an Ed25519 key. varsel itself writes `EdDSA` in wire format
-//! v1, which every JOSE library that knows EdDSA still reads.
+//! The protected header is `{"alg":"Ed25519","kid":"<signer kid>","typ":"varsel-<kind>+jws"}`
+//! and nothing else: `Ed25519` is the fully-specified algorithm name of RFC 9864, which
+//! deprecates `EdDSA` (RFC 8037). On receipt both are accepted and mean Ed25519, since every
+//! registered signing key is an Ed25519 key; wire format v1 wrote `EdDSA`. A JOSE library that
+//! knows only `EdDSA` verifies a varsel message once told that `Ed25519` names the same
+//! algorithm.
 //!
 //! [`verify`] checks, in this order, and refuses with the first reason that applies:
 //! size (`oversized`), shape and header (`malformed`, `unsupported_alg`), the key (`unknown_key`,
 //! `key_revoked`, `key_expired`), the signature over the received bytes (`bad_signature`), and
 //! only then the payload (`malformed`, `schema`), its sender (`unknown_sender`,
-//! `key_not_senders`) and the key's validity at `sent_at` (`key_expired`). Freshness, replay,
+//! `key_not_senders`) and the key's validity at `sent_at` (`key_expired`). The payload's `v`
+//! must be 2 or 1 (`unsupported_version` otherwise); whether v1 is still accepted is the
+//! receiver's decision (the broker's `[wire] accept_v1_until`). Freshness, replay,
 //! rights and routing keys are the intake's business.
 
 use chrono::{DateTime, Utc};
@@ -21,7 +23,7 @@ use serde_json::{Map, Value};
 
 use super::keys::{KeyLookup, SigningKeyPair, Usability};
 use super::{b64, sha256, unb64};
-use crate::message::{Kind, Payload, VERSION};
+use crate::message::{Kind, Payload, VERSION, VERSION_1};
 use crate::refusal::{Reason, Refusal};
 
 /// The default size limit of a received message: 256 KiB.
@@ -49,7 +51,7 @@ pub struct Verified {
 /// Sign a payload: the JWS in compact serialization.
 pub fn sign(payload: &Payload, key: &SigningKeyPair) -> String {
     let header = format!(
-        r#"{{"alg":"EdDSA","kid":{},"typ":"{}"}}"#,
+        r#"{{"alg":"Ed25519","kid":{},"typ":"{}"}}"#,
         Value::String(key.kid().to_owned()),
         typ(payload.kind())
     );
@@ -184,11 +186,20 @@ pub fn verify(
     let body = unb64(p64).ok_or_else(|| refuse(Reason::Malformed, "payload is not base64url"))?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|_| refuse(Reason::Malformed, "payload is not JSON"))?;
-    if value.get("v").and_then(Value::as_u64) != Some(u64::from(VERSION)) {
-        return Err(refuse(
-            Reason::Schema,
-            format!("payload version must be {VERSION}"),
-        ));
+    match value.get("v").and_then(Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) || v == u64::from(VERSION_1) => {}
+        Some(v) => {
+            return Err(refuse(
+                Reason::UnsupportedVersion,
+                format!("wire format version {v} is not read here; send {VERSION}"),
+            ))
+        }
+        None => {
+            return Err(refuse(
+                Reason::Schema,
+                format!("payload has no version v (an integer, {VERSION})"),
+            ))
+        }
     }
     let received_header = value.get("header").cloned();
     let payload: Payload = serde_json::from_value(value).map_err(|e| {
@@ -209,6 +220,9 @@ pub fn verify(
             ),
         ));
     }
+    payload
+        .check_version_fields()
+        .map_err(|why| refuse(Reason::Schema, why))?;
     if let (Some(sealed), Some(received)) = (payload.content.sealed(), &received_header) {
         super::seal::check_header_form(&sealed.header, received)?;
     }

@@ -1,10 +1,12 @@
 //! The envelope: JWS signing and verification, sealed sections and HPKE key wraps. The only module that touches keys.
 //!
 //! * [`jws`] signs a [`Payload`](crate::message::Payload) as a JWS in compact serialization
-//!   (RFC 7515, `alg: EdDSA` from RFC 8037) and verifies received bytes exactly as they arrived.
-//! * [`seal`] encrypts alert sections with per-section content keys and wraps those keys with
-//!   HPKE (RFC 9180) to each recipient; the broker re-wraps granted sections without ever seeing
-//!   the plaintext body.
+//!   (RFC 7515, `alg: Ed25519` from RFC 9864; `EdDSA` from RFC 8037 read too) and verifies
+//!   received bytes exactly as they arrived.
+//! * [`seal`] encrypts alert sections with per-section content keys and seals those keys with
+//!   HPKE (RFC 9180) in one key block per recipient ([`block`]; v1's one wrap per section and
+//!   recipient in [`v1`] is still read); the broker re-seals granted sections' keys without ever
+//!   seeing the plaintext body. [`random`] is where sealing's randomness comes from.
 //! * [`keys`] holds the private key types, their file formats and `keygen`, and the registered
 //!   public keys with the [`KeyLookup`](keys::KeyLookup) verification asks, so the envelope
 //!   needs nothing from the registry.
@@ -25,16 +27,20 @@
 //! `DHKEM-X25519-HKDF-SHA256/HKDF-SHA256/CHACHA20-POLY1305`) for sealing keys. 22 characters
 //! carry 132 bits of the hash.
 
+pub mod block;
+mod content_key;
 pub mod jws;
 pub mod keys;
+pub mod random;
 pub mod seal;
+pub mod v1;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 pub use jws::{payload_of, sign, verify, Verified, DEFAULT_MAX_MESSAGE};
 pub use keys::{keygen, KeySet, Keygen, SealingSecret, SigningKeyPair};
-pub use seal::{open, rewrap, seal, Unwrapped};
+pub use seal::{open, seal, Unwrapped};
 
 /// Why a local envelope operation (key handling, sealing) failed. Refusals of received input are
 /// [`Refusal`](crate::refusal::Refusal) values instead.

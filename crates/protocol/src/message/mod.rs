@@ -1,5 +1,5 @@
-//! The payload of every varsel message (wire format v1): who sent it, when, what kind it is, the
-//! cleartext routing header, references, and the kind-specific content.
+//! The payload of every varsel message (wire format v2, still reading v1): who sent it, when, what
+//! kind it is, the cleartext routing header, references, and the kind-specific content.
 //!
 //! The payload travels as the payload of a JWS (see `envelope`). Everything in this module is
 //! cleartext on the wire and in the store's plain columns, so nothing here may hold personal data:
@@ -27,8 +27,13 @@ pub use codes::{
 pub use ids::invalid;
 pub use ids::{InvalidValue, Kommunkod, ParticipantId, Token};
 
-/// The wire format version carried in every payload (`v`).
-pub const VERSION: u8 = 1;
+/// The wire format version every payload is written in (`v`).
+pub const VERSION: u8 = 2;
+
+/// The earlier wire format, still read during the transition (see `envelope::seal` for the
+/// differences and the broker's `[wire] accept_v1_until` for its end): content keys in one
+/// [`KeyWrap`] per section and recipient, JWS `alg: EdDSA`.
+pub const VERSION_1: u8 = 1;
 
 /// The cleartext routing header of an alert, update or cancel. It holds no personal data: every
 /// field is a code, an enum, a timestamp or an opaque token, and unknown fields are refused.
@@ -83,16 +88,39 @@ pub struct KeyWrap {
     pub wrapped: String,
 }
 
+/// Wire format v2: the content keys of the sections one recipient is granted, sealed together
+/// with one HPKE encapsulation to the recipient's sealing key (see `envelope::seal`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyBlock {
+    pub recipient: ParticipantId,
+    /// The key id of the recipient's sealing key.
+    pub kid: String,
+    pub suite: Suite,
+    /// The sections whose keys the block carries, in ascending order of their codes, each once:
+    /// the order of the keys in the plaintext, bound by the associated data.
+    #[serde(deserialize_with = "wire_form::labels")]
+    pub labels: Vec<SectionLabel>,
+    /// base64url of the HPKE encapsulated key.
+    pub enc: String,
+    /// base64url of the HPKE ciphertext of the content keys.
+    pub ciphertext: String,
+}
+
 /// The content of an alert, update or cancel from a school: header, sealed sections and the
-/// content keys wrapped to the broker.
+/// content keys sealed to the broker: `keys` in wire format v2, `wraps` in v1, never both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sealed {
     pub header: Header,
     #[serde(default)]
     pub sections: Vec<SealedSection>,
-    #[serde(default)]
+    /// v1 only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wraps: Vec<KeyWrap>,
+    /// v2 only: one block per recipient.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyBlock>,
 }
 
 /// An agency client's machine receipt for a delivery.
@@ -113,8 +141,9 @@ pub struct Ack {
 }
 
 /// The broker's hand-over of one alert (or update, or cancel) to one recipient: the school's
-/// original signed message unchanged, plus the content keys of the granted sections wrapped to
-/// this recipient.
+/// original signed message unchanged (v1 or v2), plus the content keys of the granted sections
+/// sealed to this recipient: in v2 one [`KeyBlock`] in `keys` (none when nothing is granted), in
+/// v1 one [`KeyWrap`] per section in `wraps`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Delivery {
@@ -124,7 +153,12 @@ pub struct Delivery {
     pub role: RecipientRole,
     /// The school's message in JWS compact serialization, exactly as received.
     pub original: String,
+    /// v1 only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wraps: Vec<KeyWrap>,
+    /// v2 only: at most one block, for `recipient`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyBlock>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt_due: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,7 +279,7 @@ impl Content {
 /// The JSON payload of a varsel JWS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
-    /// Wire format version, always [`VERSION`].
+    /// Wire format version: [`VERSION`] when written, [`VERSION`] or [`VERSION_1`] when read.
     pub v: u8,
     /// The message id, a UUIDv7.
     pub id: Uuid,
@@ -274,6 +308,93 @@ impl Payload {
 
     pub fn kind(&self) -> Kind {
         self.content.kind()
+    }
+
+    /// Checks that the content keys are carried the way the payload's version carries them
+    /// (`keys` in v2, `wraps` in v1): the field that does not belong is named.
+    pub fn check_version_fields(&self) -> Result<(), String> {
+        let (wraps, keys) = match &self.content {
+            Content::Alert(s) | Content::Update(s) | Content::Cancel(s) => (&s.wraps, &s.keys),
+            Content::Delivery(d) => {
+                if d.keys.len() > 1 {
+                    return Err("a delivery carries at most one key block".into());
+                }
+                if let Some(b) = d.keys.iter().find(|b| b.recipient != d.recipient) {
+                    return Err(format!(
+                        "the delivery's key block is for {}, not for its recipient",
+                        b.recipient
+                    ));
+                }
+                (&d.wraps, &d.keys)
+            }
+            _ => return Ok(()),
+        };
+        match self.v {
+            VERSION if !wraps.is_empty() => {
+                Err("wraps is wire format v1; v2 carries content keys in keys".into())
+            }
+            VERSION_1 if !keys.is_empty() => {
+                Err("keys is wire format v2; v1 carries content keys in wraps".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The content keys of a message as it carries them: per section in v1, per recipient in v2.
+#[derive(Debug, Clone, Copy)]
+pub enum Keys<'a> {
+    V1(&'a [KeyWrap]),
+    V2(&'a [KeyBlock]),
+}
+
+impl<'a> Keys<'a> {
+    /// The keys of a message that has passed [`Payload::check_version_fields`]: `wraps` when
+    /// there are any, else `keys`.
+    pub fn of(wraps: &'a [KeyWrap], keys: &'a [KeyBlock]) -> Keys<'a> {
+        if wraps.is_empty() {
+            Keys::V2(keys)
+        } else {
+            Keys::V1(wraps)
+        }
+    }
+
+    /// The suite of the first key sealed to `recipient`, if any.
+    pub fn suite_for(&self, recipient: &ParticipantId) -> Option<Suite> {
+        match self {
+            Keys::V1(w) => w
+                .iter()
+                .find(|w| &w.recipient == recipient)
+                .map(|w| w.suite),
+            Keys::V2(b) => b
+                .iter()
+                .find(|b| &b.recipient == recipient)
+                .map(|b| b.suite),
+        }
+    }
+
+    /// Whether a key for section `label` is sealed to `recipient`.
+    pub fn has(&self, label: SectionLabel, recipient: &ParticipantId) -> bool {
+        match self {
+            Keys::V1(w) => w
+                .iter()
+                .any(|w| w.section == label && &w.recipient == recipient),
+            Keys::V2(b) => b
+                .iter()
+                .any(|b| &b.recipient == recipient && b.labels.contains(&label)),
+        }
+    }
+}
+
+impl Sealed {
+    pub fn key_view(&self) -> Keys<'_> {
+        Keys::of(&self.wraps, &self.keys)
+    }
+}
+
+impl Delivery {
+    pub fn key_view(&self) -> Keys<'_> {
+        Keys::of(&self.wraps, &self.keys)
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
-use super::Token;
+use super::{SectionLabel, Token};
 
 /// `planned_departure`: RFC 3339 in UTC with an uppercase `Z`, fractional seconds only when not
 /// zero and then in groups of three digits; left out when unknown, never `null`.
@@ -41,6 +41,23 @@ pub(super) fn correlation<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Token>,
         ));
     }
     Ok(tokens)
+}
+
+/// A key block's `labels`: at least one, in ascending order of their codes, each once, so the
+/// associated data that binds them has one form.
+pub(super) fn labels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SectionLabel>, D::Error> {
+    let labels = Vec::<SectionLabel>::deserialize(d)?;
+    if labels.is_empty() {
+        return Err(D::Error::custom(
+            "keys[].labels is empty: a key block carries at least one key",
+        ));
+    }
+    if labels.windows(2).any(|w| w[0].code() >= w[1].code()) {
+        return Err(D::Error::custom(
+            "keys[].labels must be in ascending order of their codes, each once",
+        ));
+    }
+    Ok(labels)
 }
 
 #[cfg(test)]

@@ -264,35 +264,36 @@ pub fn sealing_public_key_len(suite: Suite) -> usize {
 }
 
 /// HPKE base-mode seal to a public key of a suite: `(enc, ciphertext)`.
+/// `rng` gives the ephemeral key's input keying material (RFC 9180 `ikmE`, 32 bytes for X25519).
 pub(crate) fn hpke_seal(
     suite: Suite,
     public_key: &[u8],
     info: &[u8],
     plaintext: &[u8],
     aad: &[u8],
+    rng: &mut impl hpke::rand_core::CryptoRng,
 ) -> Result<(Vec<u8>, Vec<u8>), hpke::HpkeError> {
     use hpke::aead::ChaCha20Poly1305;
     use hpke::kdf::HkdfSha256;
     match suite {
         Suite::X25519 => {
             let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(public_key)?;
-            let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
-                &hpke::OpModeS::Base,
-                &pk,
-                info,
-                plaintext,
-                aad,
-            )?;
+            let (enc, ct) = hpke::single_shot_seal_with_rng::<
+                ChaCha20Poly1305,
+                HkdfSha256,
+                X25519HkdfSha256,
+            >(&hpke::OpModeS::Base, &pk, info, plaintext, aad, rng)?;
             Ok((enc.to_bytes().to_vec(), ct))
         }
         Suite::XWing => {
             let pk = <XWing as Kem>::PublicKey::from_bytes(public_key)?;
-            let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, XWing>(
+            let (enc, ct) = hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, XWing>(
                 &hpke::OpModeS::Base,
                 &pk,
                 info,
                 plaintext,
                 aad,
+                rng,
             )?;
             Ok((enc.to_bytes().to_vec(), ct))
         }
