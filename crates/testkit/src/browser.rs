@@ -49,7 +49,7 @@ pub fn axe_core() -> PathBuf {
     if let Ok(p) = std::env::var("VARSEL_AXE") {
         return PathBuf::from(p);
     }
-    let p = crate::tools_cache().join("axe-core/node_modules/axe-core/axe.min.js");
+    let p = crate::process::tools_cache().join("axe-core/node_modules/axe-core/axe.min.js");
     assert!(
         p.is_file(),
         "no axe-core at {}: run deploy/dev/accessibility.sh (or set VARSEL_AXE)",

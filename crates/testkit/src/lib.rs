@@ -24,20 +24,6 @@ pub mod smtp;
 pub mod wait;
 pub mod world;
 
-/// Where the project's scripts put the outside tools the tests check varsel with (promtool,
-/// axe-core): `VARSEL_TOOLS_CACHE`, else `$XDG_CACHE_HOME/varsel` or `~/.cache/varsel`.
-pub fn tools_cache() -> std::path::PathBuf {
-    if let Some(dir) = std::env::var_os("VARSEL_TOOLS_CACHE") {
-        return dir.into();
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache")
-        });
-    base.join("varsel")
-}
-
 /// A fresh scratch directory, removed when the returned guard is dropped.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Where the scripts in deploy/dev/ put the outside tools the tests check varsel against
-/// (`metrics-linters.sh`, `interop.sh`): `$VARSEL_TOOLS_CACHE`, else `~/.cache/varsel`.
+/// (`metrics-linters.sh`, `interop.sh`, `accessibility.sh`): `$VARSEL_TOOLS_CACHE`, else `~/.cache/varsel`.
 pub fn tools_cache() -> PathBuf {
     if let Some(dir) = std::env::var_os("VARSEL_TOOLS_CACHE") {
         return dir.into();

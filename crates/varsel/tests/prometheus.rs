@@ -30,7 +30,7 @@ fn promtool() -> PathBuf {
     if let Some(p) = std::env::var_os("VARSEL_PROMTOOL") {
         return p.into();
     }
-    let p = varsel_testkit::tools_cache().join("prometheus/usr/bin/promtool");
+    let p = tools_cache().join("prometheus/usr/bin/promtool");
     assert!(
         p.is_file(),
         "no promtool at {}: run deploy/dev/metrics-linters.sh (or set VARSEL_PROMTOOL)",
@@ -182,8 +182,7 @@ async fn a_running_broker_serves_both_formats_and_every_name_the_rules_and_dashb
     assert!(om.body.ends_with("# EOF\n"));
     let file = dir.path().join("metrics.om");
     std::fs::write(&file, &om.body).unwrap();
-    let python_path = varsel_testkit::tools_cache()
-        .join("python3-prometheus-client/usr/lib/python3/dist-packages");
+    let python_path = tools_cache().join("python3-prometheus-client/usr/lib/python3/dist-packages");
     assert!(
         python_path.is_dir(),
         "no OpenMetrics parser at {}: run deploy/dev/metrics-linters.sh",
