@@ -173,7 +173,7 @@ impl Writer {
 
     /// Re-wraps the granted sections of `h`'s message for its recipient, unwrapping with the
     /// broker's keys only the sections no earlier hand-over of the same message unwrapped.
-    fn rewrap(
+    pub fn rewrap(
         &self,
         h: &HandOver<'_>,
         grant: &[SectionLabel],
