@@ -151,7 +151,9 @@ mod tests {
     fn memory_growth_compares_the_later_steady_half_with_the_earlier() {
         let flat: Vec<(f64, u64)> = (0..12).map(|i| (f64::from(i), 100)).collect();
         assert_eq!(memory_growth(&flat), Some(1.0));
-        let growing: Vec<(f64, u64)> = (0..12).map(|i| (f64::from(i), 100 + i * 10)).collect();
+        let growing: Vec<(f64, u64)> = (0..12u32)
+            .map(|i| (f64::from(i), u64::from(100 + i * 10)))
+            .collect();
         assert!(memory_growth(&growing).is_some_and(|g| g > 1.1));
         assert_eq!(memory_growth(&flat[..7]), None);
     }
