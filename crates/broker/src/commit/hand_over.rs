@@ -169,7 +169,7 @@ impl Writer {
 
     /// Re-seals the keys of the granted sections of `h`'s message for its recipient in one key
     /// block, opening the broker's keys only when no earlier hand-over of the same message did.
-    fn rewrap(
+    pub fn rewrap(
         &self,
         h: &HandOver<'_>,
         grant: &[SectionLabel],

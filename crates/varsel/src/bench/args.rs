@@ -7,6 +7,7 @@ use anyhow::bail;
 
 use varsel_protocol::message::Suite;
 
+use super::presealed::MAX_AGE_S;
 use super::{Only, Options, StoreChoice};
 
 /// `varsel bench` on the command line.
@@ -59,6 +60,11 @@ pub struct Args {
     /// Print progress to standard error.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Run the broker under this command, split at spaces (to profile it, e.g. "valgrind
+    /// --tool=callgrind --callgrind-out-file=broker.callgrind"); its figures are then the
+    /// profiler's, not the broker's.
+    #[arg(long)]
+    pub broker_wrapper: Option<String>,
     /// Internal: run the bare relay against this AMQP URL (the bench starts it as a child).
     #[arg(long, hide = true)]
     pub serve_relay: Option<String>,
@@ -85,14 +91,25 @@ impl Args {
             Some("varsel") => Only::Varsel,
             Some(other) => bail!("--only: expected relay or varsel, not {other:?}"),
         };
+        let paced_alerts = self
+            .paced_alerts
+            .unwrap_or(u64::from(self.rate).saturating_mul(15));
+        // Every paced alert is sealed before the run: the last must still be fresh when the
+        // broker takes it, with minutes to spare for a broker that falls behind.
+        let paced_s = paced_alerts as f64 / f64::from(self.rate.max(1));
+        if paced_s > (MAX_AGE_S - 5 * 60) as f64 {
+            bail!(
+                "--paced-alerts/--rate: the paced run would take {paced_s:.0}s, but its alerts \
+                 are sealed before it starts and the broker refuses alerts older than {}s",
+                MAX_AGE_S
+            );
+        }
         if !(self.sample_every > 0.0 && self.sample_every.is_finite()) {
             bail!("--sample-every: expected a positive number of seconds");
         }
         Ok(Options {
             alerts: self.alerts,
-            paced_alerts: self
-                .paced_alerts
-                .unwrap_or(u64::from(self.rate).saturating_mul(15)),
+            paced_alerts,
             rate: self.rate,
             recipients: self.recipients,
             schools: self.schools,
@@ -105,6 +122,11 @@ impl Args {
             exe: None,
             sample_every: Duration::from_secs_f64(self.sample_every),
             verbose: self.verbose,
+            broker_wrapper: self
+                .broker_wrapper
+                .as_deref()
+                .map(|w| w.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
         })
     }
 }

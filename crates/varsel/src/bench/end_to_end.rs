@@ -1,5 +1,6 @@
-//! varsel end to end: the broker as a child process (`varsel serve`), simulated schools sealing
-//! and publishing alerts, simulated agencies opening their deliveries and sending receipts.
+//! varsel end to end: the broker as a child process (`varsel serve`), simulated schools
+//! publishing alerts sealed before each run, simulated agencies verifying their deliveries and
+//! sending receipts.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,13 +14,13 @@ use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 
-use varsel_participant::client::Item;
 use varsel_transport::amqp;
 
 use super::load::{drive, finish, lock, note, phase_line, settle, warm_up, Pace, Progress};
-use super::process::{clock_ticks, sample_rss, self_cpu_s, Proc};
+use super::presealed::{preseal, verify_delivery};
+use super::process::{clock_ticks, sample_rss, self_cpu_s, thread_cpu_s, Proc};
 use super::queues::wait_for_consumer;
-use super::report::System;
+use super::report::{Phase, System};
 use super::world::{document, World};
 use super::Options;
 
@@ -33,7 +34,14 @@ pub(super) async fn run_varsel(
 ) -> anyhow::Result<System> {
     note(o, "varsel: starting the broker");
     let config = world.broker_config(url, store_url, o.prefetch)?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = match o.broker_wrapper.split_first() {
+        Some((wrapper, args)) => {
+            let mut c = Command::new(wrapper);
+            c.args(args).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
     cmd.arg("serve")
         .arg("--config")
         .arg(&config)
@@ -52,7 +60,7 @@ pub(super) async fn run_varsel(
     let progress = Arc::new(Progress::default());
     let recipients = world.agencies.len();
 
-    // Agencies: verify and open each delivery, send a signed receipt, then ack.
+    // Agencies: verify each delivery, send a signed receipt, then ack.
     let mut consumers = Vec::new();
     for id in &world.agencies {
         let client = Arc::new(world.client(id, url, o.suite)?);
@@ -74,11 +82,16 @@ pub(super) async fn run_varsel(
                 let arrived = Instant::now();
                 let (client, publisher, p) = (client.clone(), publisher.clone(), p.clone());
                 tokio::spawn(async move {
-                    let item = client.open(&d.data, Utc::now());
-                    if let Ok(Item::Delivery(del)) = item {
+                    let cpu0 = thread_cpu_s();
+                    let ids = verify_delivery(&client.registry, &d.data, Utc::now());
+                    let receipt =
+                        ids.map(|(delivery, alert)| (alert, client.receipt(delivery, Some(alert))));
+                    p.agency_cpu_ns
+                        .fetch_add(((thread_cpu_s() - cpu0) * 1e9) as u64, Ordering::Relaxed);
+                    if let Some((alert, (payload, compact))) = receipt {
                         let latency = {
                             let mut sent = lock(&p.sent);
-                            let l = sent.get_mut(&del.alert).map(|(t, left)| {
+                            let l = sent.get_mut(&alert).map(|(t, left)| {
                                 *left -= 1;
                                 (
                                     arrived.saturating_duration_since(*t).as_secs_f64() * 1e3,
@@ -86,12 +99,11 @@ pub(super) async fn run_varsel(
                                 )
                             });
                             if let Some((_, 0)) = l {
-                                sent.remove(&del.alert);
+                                sent.remove(&alert);
                             }
                             l.map(|(ms, _)| ms)
                         };
                         p.arrived(latency);
-                        let (payload, compact) = client.receipt(del.delivery, Some(del.alert));
                         let _ = client.publish(&publisher, &payload, &compact).await;
                     }
                     let _ = d.acker.ack(BasicAckOptions::default()).await;
@@ -142,6 +154,12 @@ pub(super) async fn run_varsel(
         let proc = &proc;
         async move {
             progress.reset();
+            let clients: Vec<_> = schools.iter().map(|(c, _, _)| c.clone()).collect();
+            let d = doc.clone();
+            let sealed =
+                tokio::task::spawn_blocking(move || preseal(&clients, &d, count)).await??;
+            let (since, preseal_s) = (sealed.since, sealed.seconds);
+            let sealed = Arc::new(sealed.alerts);
             let cpu0 = proc.cpu_s();
             let load0 = self_cpu_s(tick);
             let t0 = Instant::now();
@@ -150,14 +168,12 @@ pub(super) async fn run_varsel(
             drive(count, pace, s.len(), move |i| {
                 let s = s.clone();
                 let p = p.clone();
-                let doc = doc.clone();
+                let sealed = sealed.clone();
                 async move {
                     let (client, publisher, _) = &s[(i as usize) % s.len()];
-                    let Ok((payload, compact)) = client.seal(&doc, Utc::now()) else {
-                        return;
-                    };
+                    let (payload, compact) = &sealed[i as usize];
                     lock(&p.sent).insert(payload.id, (Instant::now(), recipients));
-                    if client.publish(publisher, &payload, &compact).await.is_ok() {
+                    if client.publish(publisher, payload, compact).await.is_ok() {
                         p.published.fetch_add(1, Ordering::SeqCst);
                     }
                 }
@@ -176,7 +192,7 @@ pub(super) async fn run_varsel(
                 Duration::from_secs(60),
             )
             .await;
-            let phase = finish(
+            let mut phase = finish(
                 &progress,
                 count,
                 t0,
@@ -186,21 +202,29 @@ pub(super) async fn run_varsel(
                 complete,
                 recipients as u64,
             );
+            phase.agency_cpu_s = progress.agency_cpu_ns.load(Ordering::Relaxed) as f64 / 1e9;
+            phase.preseal_s = preseal_s;
+            phase.presealed_age_s = since.elapsed().as_secs_f64();
             note(o, &format!("varsel {label}: {}", phase_line(&phase)));
-            phase
+            Ok::<Phase, anyhow::Error>(phase)
         }
     };
-    let _ = phase(Pace::Saturate, warm_up(o), "warm-up").await;
-    let paced = if o.paced_alerts > 0 {
-        Some(phase(Pace::Rate(o.rate), o.paced_alerts, "paced").await)
-    } else {
-        None
-    };
-    let saturation = if o.alerts > 0 {
-        Some(phase(Pace::Saturate, o.alerts, "saturation").await)
-    } else {
-        None
-    };
+    // Whatever happens to the runs, the broker is stopped below.
+    let runs = async {
+        phase(Pace::Saturate, warm_up(o), "warm-up").await?;
+        let paced = if o.paced_alerts > 0 {
+            Some(phase(Pace::Rate(o.rate), o.paced_alerts, "paced").await?)
+        } else {
+            None
+        };
+        let saturation = if o.alerts > 0 {
+            Some(phase(Pace::Saturate, o.alerts, "saturation").await?)
+        } else {
+            None
+        };
+        anyhow::Ok((paced, saturation))
+    }
+    .await;
     stop.store(true, Ordering::Relaxed);
     let rss = sampler.await.unwrap_or_default();
     let peak = proc.status("VmHWM");
@@ -212,6 +236,7 @@ pub(super) async fn run_varsel(
     }
     proc.stop().await;
     let _ = conn.close(200, "bench done".into()).await;
+    let (paced, saturation) = runs?;
     Ok(System {
         paced,
         saturation,

@@ -16,6 +16,8 @@ pub(super) struct Progress {
     pub(super) published: AtomicU64,
     pub(super) delivered: AtomicU64,
     pub(super) feedback: AtomicU64,
+    /// varsel: nanoseconds of CPU the agencies spent verifying deliveries and signing receipts.
+    pub(super) agency_cpu_ns: AtomicU64,
     pub(super) latencies: Mutex<Vec<f64>>,
     /// varsel: publish instant per alert id and how many deliveries of it are still to come.
     pub(super) sent: Mutex<HashMap<Uuid, (Instant, usize)>>,
@@ -27,6 +29,7 @@ impl Progress {
         self.published.store(0, Ordering::SeqCst);
         self.delivered.store(0, Ordering::SeqCst);
         self.feedback.store(0, Ordering::SeqCst);
+        self.agency_cpu_ns.store(0, Ordering::SeqCst);
         lock(&self.latencies).clear();
         lock(&self.sent).clear();
         *lock(&self.last) = None;
@@ -145,6 +148,9 @@ pub(super) fn finish(
             0.0
         },
         load_cpu_s,
+        agency_cpu_s: 0.0,
+        preseal_s: 0.0,
+        presealed_age_s: 0.0,
         rss_kib,
         complete,
     }

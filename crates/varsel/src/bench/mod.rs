@@ -5,10 +5,15 @@
 //!   a quorum queue; a relay (a child process) consumes them with manual acks, republishes each
 //!   to a second quorum queue with a confirm and only then acks; a consumer takes them off the
 //!   end. No crypto, no store: the ceiling RabbitMQ sets here.
-//! - **varsel**: simulated schools seal and sign real alerts and publish them; the broker (a child
-//!   process, `varsel serve`, the release build under test) verifies, routes each to
-//!   `--recipients` agencies, commits to the store and delivers; simulated agencies verify and
-//!   open their deliveries and send signed receipts; the schools take their feedback.
+//! - **crypto floor**: the cryptography the broker does per alert, timed in-process by calling the
+//!   functions the broker calls (see `floor`), between the two systems' runs.
+//! - **varsel**: simulated schools publish real alerts, sealed and signed before each run starts;
+//!   the broker (a child process, `varsel serve`, the release build under test) verifies, routes
+//!   each to `--recipients` agencies, commits to the store and delivers; simulated agencies
+//!   verify their deliveries and send signed receipts; the schools take their feedback.
+//!
+//! The relay's saturation run gives the queue-bound ceiling (see `targets::Ceiling`), and the
+//! report evaluates the targets on the run's own figures.
 //!
 //! Each is run twice: paced at `--rate` (latency at a fixed load) and as fast as it goes
 //! (saturation). Latency is school publish to agency inbox (publish to the end consumer for the
@@ -18,13 +23,16 @@
 
 mod args;
 mod end_to_end;
+mod floor;
 mod load;
 mod postgres;
+mod presealed;
 mod process;
 mod queues;
 mod relay;
 mod report;
 mod table;
+mod targets;
 mod world;
 
 use std::path::{Path, PathBuf};
@@ -37,10 +45,12 @@ use varsel_testkit::rabbitmq::{short_id, Vhost};
 
 pub use args::Args;
 pub use relay::serve_relay;
-pub use report::{Latency, Machine, Phase, Ratios, Report, Settings, System, Targets};
+pub use report::{Floor, Latency, Machine, Phase, Ratios, Report, Settings, System};
 pub use table::table;
+pub use targets::{memory_growth, queue_writes_per_alert, Ceiling, Target, Targets};
 
 use end_to_end::run_varsel;
+use load::note;
 use postgres::PgDatabase;
 use relay::run_relay;
 use report::ratios;
@@ -88,6 +98,8 @@ pub struct Options {
     pub sample_every: Duration,
     /// Print progress to standard error.
     pub verbose: bool,
+    /// A command (and its arguments) the broker runs under, e.g. a profiler; empty: none.
+    pub broker_wrapper: Vec<String>,
 }
 
 impl Default for Options {
@@ -107,6 +119,7 @@ impl Default for Options {
             exe: None,
             sample_every: Duration::from_secs(1),
             verbose: false,
+            broker_wrapper: Vec::new(),
         }
     }
 }
@@ -166,13 +179,23 @@ pub async fn run(o: Options) -> anyhow::Result<Report> {
         relay: None,
         varsel: None,
         ratios: Ratios::default(),
-        targets: Targets {
-            paced_p99_within_3x: None,
-            saturation_at_least_40pct: None,
-        },
+        floor: None,
+        ceiling: None,
+        targets: targets::evaluate_nothing(),
     };
     if o.only != Only::Varsel {
-        report.relay = Some(run_relay(&o, &exe, &dir, &url, alert_bytes).await?);
+        let relay = run_relay(&o, &exe, &dir, &url, alert_bytes).await?;
+        report.ceiling = relay
+            .saturation
+            .as_ref()
+            .map(|p| Ceiling::of(p.messages_per_s, o.recipients));
+        report.relay = Some(relay);
+    }
+    if o.only != Only::Relay {
+        // Between the two systems' runs, while no child process is working.
+        let floor = floor::measure(&world, &o, (o.alerts / 5).clamp(10, 200)).await?;
+        note(&o, &format!("crypto floor: {floor:?}"));
+        report.floor = Some(floor);
     }
     if o.only != Only::Relay {
         let pg = match &o.store {
@@ -190,10 +213,7 @@ pub async fn run(o: Options) -> anyhow::Result<Report> {
         report.varsel = Some(result?);
     }
     report.ratios = ratios(report.relay.as_ref(), report.varsel.as_ref());
-    report.targets = Targets {
-        paced_p99_within_3x: report.ratios.paced_p99.map(|r| r <= 3.0),
-        saturation_at_least_40pct: report.ratios.saturation_throughput.map(|r| r >= 0.4),
-    };
+    report.targets = targets::evaluate(&report);
     drop(vhost);
     Ok(report)
 }

@@ -96,6 +96,16 @@ pub(super) fn status_kib(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
+/// CPU time of the calling thread, in seconds, from the scheduler's nanosecond count (the first
+/// field of `/proc/thread-self/schedstat`): the 10 ms ticks of `stat` are too coarse to time one
+/// delivery.
+pub(super) fn thread_cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
+}
+
 pub(super) fn self_cpu_s(tick: f64) -> f64 {
     cpu_seconds(std::process::id(), tick).unwrap_or(0.0)
 }
@@ -127,5 +137,11 @@ mod tests {
     fn proc_figures_are_read_for_this_process() {
         assert!(cpu_seconds(std::process::id(), clock_ticks()).is_some());
         assert!(status_kib(std::process::id(), "VmRSS").unwrap_or(0) > 0);
+        let t0 = thread_cpu_s();
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(thread_cpu_s() > t0, "the thread's CPU clock moved ({x})");
     }
 }

@@ -121,6 +121,13 @@ pub fn table(r: &Report) -> String {
             1,
             None,
         ),
+        (
+            "saturation: of which agencies (s)",
+            false,
+            &|p| p.agency_cpu_s,
+            2,
+            None,
+        ),
     ];
     out.push_str(&format!(
         "{:<38} {:>12} {:>12} {:>14}\n",
@@ -135,6 +142,22 @@ pub fn table(r: &Report) -> String {
             num(ratio, 2)
         ));
     }
+    let floor = r.floor.as_ref();
+    let sat = vs.and_then(|v| v.saturation.as_ref());
+    out.push_str(&format!(
+        "{:<38} {:>12} {:>12} {:>14}\n",
+        "crypto floor: CPU per alert (ms)",
+        "-",
+        num(floor.map(|f| f.cpu_ms_per_alert), 3),
+        "-"
+    ));
+    out.push_str(&format!(
+        "{:<38} {:>12} {:>12} {:>14}\n",
+        "queue-bound ceiling: alerts/s",
+        num(r.ceiling.as_ref().map(|c| c.alerts_per_s), 0),
+        num(sat.map(|p| p.alerts_per_s), 0),
+        num(r.targets.saturation_over_ceiling.value, 2)
+    ));
     out.push_str(&format!(
         "{:<38} {:>12} {:>12} {:>14}\n",
         "peak memory (MiB)",
@@ -155,21 +178,61 @@ pub fn table(r: &Report) -> String {
             ));
         }
     }
-    let mark = |b: Option<bool>| match b {
-        Some(true) => "met",
-        Some(false) => "NOT met",
-        None => "-",
-    };
-    out.push_str(&format!(
-        "\ntargets: paced p99 <= 3x relay: {}; saturation alerts/s >= 40% of relay messages/s: {}\n",
-        mark(r.targets.paced_p99_within_3x),
-        mark(r.targets.saturation_at_least_40pct)
-    ));
+    if let Some(f) = floor {
+        out.push_str(&format!(
+            "\ncrypto floor ({} alerts, {} recipients), ms per alert: verify alert {:.3}, \
+             re-wrap {:.3}, sign deliveries {:.3}, verify receipts {:.3}, sign feedback {:.3}\n",
+            f.alerts,
+            f.recipients,
+            f.verify_alert_ms,
+            f.rewrap_ms,
+            f.sign_deliveries_ms,
+            f.verify_receipts_ms,
+            f.sign_feedback_ms
+        ));
+    }
+    if let Some(c) = &r.ceiling {
+        out.push_str(&format!(
+            "queue-bound ceiling: relay {:.0} msg/s x 2 queue writes / {} queue writes per alert\n",
+            c.relay_messages_per_s, c.queue_writes_per_alert
+        ));
+    }
+    let t = &r.targets;
+    out.push_str("\ntargets:\n");
+    for (name, target, op) in [
+        (
+            "broker CPU per alert / crypto floor",
+            &t.cpu_per_alert_over_floor,
+            "<=",
+        ),
+        (
+            "saturation alerts/s / ceiling",
+            &t.saturation_over_ceiling,
+            ">=",
+        ),
+        ("paced p99 / relay paced p99", &t.paced_p99_over_relay, "<="),
+        ("broker memory, late / early", &t.memory_growth, "<="),
+    ] {
+        out.push_str(&format!(
+            "  {:<38} {:>8} {op} {:<5} {}\n",
+            name,
+            num(target.value, 2),
+            target.limit,
+            if target.met { "met" } else { "NOT met" }
+        ));
+    }
     for (name, sys) in [("relay", rl), ("varsel", vs)] {
         for p in sys
             .iter()
             .flat_map(|x| x.paced.iter().chain(x.saturation.iter()))
         {
+            if p.presealed_age_s > super::presealed::MAX_AGE_S as f64 {
+                out.push_str(&format!(
+                    "warning: a {name} run outlasted the broker's freshness window ({:.0}s since \
+                     its alerts were sealed): the last may have been refused as stale\n",
+                    p.presealed_age_s
+                ));
+            }
             if !p.complete {
                 out.push_str(&format!(
                     "warning: a {name} run did not complete ({} of {} delivered)\n",

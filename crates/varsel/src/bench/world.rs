@@ -128,7 +128,9 @@ impl World {
             "[broker]\nid = \"varsel-broker\"\nkeys = \"keys\"\nregistry = \"registry.toml\"\n\
              routing = \"routing.toml\"\nshutdown_grace = \"10s\"\n\n\
              [amqp]\nurl = \"{url}\"\nprefetch = {prefetch}\n\n\
-             [store]\nurl = \"{store_url}\"\n"
+             [store]\nurl = \"{store_url}\"\n\n\
+             [intake]\nmax_age = \"{max_age}s\"\n",
+            max_age = super::presealed::MAX_AGE_S,
         );
         let path = self.dir.join("varsel.toml");
         std::fs::write(&path, text)?;
