@@ -149,6 +149,8 @@ pub async fn apply(
                 officer: ack.filter(|_| show_officer).map(|a| a.officer.clone()),
                 outcome: ack.map(|a| a.outcome),
                 escalation: None,
+                receipt_due: d.receipt_due,
+                ack_due: d.ack_due,
             };
             writer.feedback(tx, &alert, fb, now).await?;
         }

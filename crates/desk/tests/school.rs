@@ -516,6 +516,32 @@ async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
     let alert = desk.store.sent(&school).await.unwrap()[0].id;
     let delivery = kept_delivery(&desk.store, SOCIAL, alert).await;
 
+    // Received (the desk receipts on arrival): My alerts says by when socialtjänsten must
+    // acknowledge, the deadline the broker holds for that delivery.
+    let ack_due = h
+        .store()
+        .deliveries_of(alert)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.recipient.as_str() == SOCIAL)
+        .and_then(|d| d.ack_due)
+        .expect("socialtjänsten's delivery has an acknowledgement deadline");
+    let received =
+        format!("#alert-{alert} tr[data-recipient='{SOCIAL}'][data-state='received'] td.due");
+    let due = shown(
+        &c,
+        &format!("{school_base}/alerts"),
+        &received,
+        "My alerts to show the receipt",
+    )
+    .await;
+    let by = ack_due
+        .with_timezone(&chrono_tz::Europe::Stockholm)
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    assert_eq!(due, format!("kvittera senast {by}"));
+
     // Nobody acknowledges: ten minutes on, the broker sends it again and tells the school.
     h.clock.advance(chrono::Duration::minutes(10));
     let step = format!("#alert-{alert} li[data-step='redeliver']");

@@ -355,6 +355,8 @@ impl Scheduler {
                 officer: None,
                 outcome: None,
                 escalation: Some(action.code().to_owned()),
+                receipt_due: d.receipt_due,
+                ack_due: d.ack_due,
             };
             self.writer.feedback(tx, &alert.sender, fb, now).await?;
         }

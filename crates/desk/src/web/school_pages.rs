@@ -63,7 +63,10 @@ pub(crate) fn recipients_table(lang: Lang, recipients: &[Report]) -> Markup {
     html! {
         @if recipients.is_empty() { p { (t.no_feedback) } } @else {
             table {
-                thead { tr { th scope="col" { (t.recipients) } th scope="col" { (t.state) } th scope="col" { (l(lang, "Tid", "Time")) } } }
+                thead { tr {
+                    th scope="col" { (t.recipients) } th scope="col" { (t.state) } th scope="col" { (l(lang, "Tid", "Time")) }
+                    th scope="col" { (l(lang, "Senast", "Due")) }
+                } }
                 tbody {
                     @for Report { name, feedback: fb, follow_up } in recipients {
                         tr data-recipient=(fb.recipient) data-state=(fb.state.code()) data-follow-up=[follow_up.then_some("true")] {
@@ -74,11 +77,36 @@ pub(crate) fn recipients_table(lang: Lang, recipients: &[Report]) -> Markup {
                                 @if let Some(o) = fb.outcome { " (" (code(lang, o.code())) ")" }
                             }
                             td { (time(fb.at)) }
+                            td class="due" {
+                                @if let Some((what, at)) = next_due(lang, fb) { (what) " " (time(at)) }
+                            }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// What the recipient must do next and by when, from the deadlines the broker's report carries:
+/// receipt the delivery while it has not, then acknowledge it if it is required; nothing once
+/// it is closed (acknowledged, declined, cancelled, expired).
+fn next_due(lang: Lang, fb: &Feedback) -> Option<(&'static str, DateTime<Utc>)> {
+    use varsel_protocol::message::DeliveryState::{Escalated, Pending, Received, Sent, Unroutable};
+    let receipt = || {
+        fb.receipt_due
+            .map(|at| (l(lang, "ta emot senast", "receipt by"), at))
+    };
+    let ack = || {
+        fb.ack_due
+            .map(|at| (l(lang, "kvittera senast", "acknowledge by"), at))
+    };
+    match fb.state {
+        Pending | Sent | Unroutable => receipt().or_else(ack),
+        // Received, or a deadline passed and the broker escalated: the acknowledgement is what
+        // is still owed.
+        Received | Escalated => ack(),
+        _ => None,
     }
 }
 

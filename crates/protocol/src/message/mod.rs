@@ -182,6 +182,12 @@ pub struct Feedback {
     /// Set when this report is about an escalation step rather than a recipient's own action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation: Option<String>,
+    /// The delivery's deadlines as the broker holds them when it reports: by when the recipient
+    /// must receipt it and, when it is required, acknowledge it (absent when there is none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_due: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_due: Option<DateTime<Utc>>,
 }
 
 /// The broker's refusal of a message, sent to the sender's inbox when the sender is known.

@@ -141,6 +141,9 @@ pub(super) async fn measure(world: &World, o: &Options, alerts: u64) -> anyhow::
                     officer: None,
                     outcome: None,
                     escalation: None,
+                    // As the broker's report of a receipt carries the delivery's deadlines.
+                    receipt_due: Some(now),
+                    ack_due: Some(now),
                 }));
             }
             lap(4, &mut t);
