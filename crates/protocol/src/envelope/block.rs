@@ -1,5 +1,5 @@
 //! Wire format v2 key blocks: the content keys of every section one recipient is granted, sealed
-//! together with one HPKE encapsulation (see the construction in [`super::seal`]).
+//! together with one HPKE encapsulation (see the construction in the `seal` module's docs).
 
 use serde_json::json;
 use uuid::Uuid;

@@ -1,6 +1,6 @@
 //! Wire format v1 key wraps: one HPKE encapsulation per section and recipient. Still read
 //! (messages sent before the move to v2, until the broker's `[wire] accept_v1_until`); written
-//! only by [`seal_v1`](super::seal::seal_v1), for the transition's tests.
+//! only by `seal::seal_v1`, for the transition's tests.
 
 use serde_json::json;
 use uuid::Uuid;

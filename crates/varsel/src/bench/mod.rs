@@ -213,7 +213,7 @@ pub async fn run(o: Options) -> anyhow::Result<Report> {
         report.varsel = Some(result?);
     }
     report.ratios = ratios(report.relay.as_ref(), report.varsel.as_ref());
-    report.targets = targets::evaluate(&report);
+    report.targets = report.evaluate_targets();
     drop(vhost);
     Ok(report)
 }

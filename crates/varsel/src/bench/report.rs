@@ -238,6 +238,34 @@ impl Machine {
     }
 }
 
+impl Report {
+    /// The targets, from the run's own figures (see [`Targets`]).
+    pub(super) fn evaluate_targets(&self) -> Targets {
+        let saturation = self.varsel.as_ref().and_then(|v| v.saturation.as_ref());
+        let over_floor = match (saturation, &self.floor) {
+            (
+                Some(p),
+                Some(Floor {
+                    cpu_ms_per_alert, ..
+                }),
+            ) if *cpu_ms_per_alert > 0.0 => Some(p.cpu_ms_per_alert / cpu_ms_per_alert),
+            _ => None,
+        };
+        let over_ceiling = match (saturation, &self.ceiling) {
+            (Some(p), Some(c)) if c.alerts_per_s > 0.0 => Some(p.alerts_per_s / c.alerts_per_s),
+            _ => None,
+        };
+        Targets::of(
+            over_floor,
+            over_ceiling,
+            self.ratios.paced_p99,
+            self.varsel
+                .as_ref()
+                .and_then(|v| super::targets::memory_growth(&v.rss)),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

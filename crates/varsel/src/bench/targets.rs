@@ -3,8 +3,6 @@
 
 use serde::Serialize;
 
-use super::report::{Floor, Report};
-
 /// The most alerts/s RabbitMQ lets varsel carry here, if queue writes were all it cost: the relay
 /// writes every message twice (its two queues), so it shows what queue writes/s this RabbitMQ
 /// takes; varsel writes `queue_writes_per_alert` per alert.
@@ -93,7 +91,7 @@ pub fn memory_growth(rss: &[(f64, u64)]) -> Option<f64> {
 
 impl Targets {
     /// The targets with their limits, given the figures.
-    fn of(
+    pub(super) fn of(
         over_floor: Option<f64>,
         over_ceiling: Option<f64>,
         p99_over_relay: Option<f64>,
@@ -111,29 +109,6 @@ impl Targets {
 /// Targets before anything was measured: no figures, none met.
 pub(super) fn evaluate_nothing() -> Targets {
     Targets::of(None, None, None, None)
-}
-
-pub(super) fn evaluate(r: &Report) -> Targets {
-    let saturation = r.varsel.as_ref().and_then(|v| v.saturation.as_ref());
-    let over_floor = match (saturation, &r.floor) {
-        (
-            Some(p),
-            Some(Floor {
-                cpu_ms_per_alert, ..
-            }),
-        ) if *cpu_ms_per_alert > 0.0 => Some(p.cpu_ms_per_alert / cpu_ms_per_alert),
-        _ => None,
-    };
-    let over_ceiling = match (saturation, &r.ceiling) {
-        (Some(p), Some(c)) if c.alerts_per_s > 0.0 => Some(p.alerts_per_s / c.alerts_per_s),
-        _ => None,
-    };
-    Targets::of(
-        over_floor,
-        over_ceiling,
-        r.ratios.paced_p99,
-        r.varsel.as_ref().and_then(|v| memory_growth(&v.rss)),
-    )
 }
 
 #[cfg(test)]
