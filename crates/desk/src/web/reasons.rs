@@ -11,6 +11,7 @@ const REASONS: &[(Reason, &str, &str)] = &[
     (Reason::Oversized, "Meddelandet är för stort.", "The message is too large."),
     (Reason::Malformed, "Meddelandet gick inte att läsa (felaktigt format).", "The message could not be read (malformed)."),
     (Reason::UnsupportedAlg, "Meddelandet är signerat med en metod som inte godtas.", "The message is signed with a method that is not accepted."),
+    (Reason::UnsupportedVersion, "Meddelandet har en formatversion som inte längre (eller ännu inte) godtas.", "The message is in a wire format version that is no longer (or not yet) accepted."),
     (Reason::UnknownKey, "Signeringsnyckeln finns inte i registret.", "The signing key is not in the registry."),
     (Reason::UnknownSender, "Avsändaren finns inte i registret.", "The sender is not in the registry."),
     (Reason::KeyNotSenders, "Signeringsnyckeln tillhör någon annan än avsändaren.", "The signing key belongs to someone other than the sender."),
