@@ -2,8 +2,9 @@
 # Quickstart, command 2: runs the whole test suite against real services. Installs, starts and
 # configures RabbitMQ and PostgreSQL first (deploy/dev/services.sh); the tests create a RabbitMQ
 # virtual host and a PostgreSQL database of their own each, and remove them afterwards.
-# Formatting is checked first (it takes a second); clippy runs after the tests, so a lint does
-# not hide their results, and still fails the run.
+# Formatting is checked first (it takes a second). Clippy lints the workspace's own crates while
+# they are compiled for the tests (see below); a lint does not hide the tests' results, and still
+# fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 deploy/dev/services.sh
@@ -28,9 +29,21 @@ for tool in fmt clippy; do
   fi
 done
 cargo fmt --all --check
+# clippy-driver is what `cargo clippy` runs; as cargo's workspace wrapper it lints the workspace's
+# crates while compiling them for real, so the dependencies are built once. A separate `cargo
+# clippy` built all of them a second time in check mode (813 of its 1,162 CPU-seconds).
+# CLIPPY_ARGS is how `cargo clippy` hands `-D warnings` to the driver; the driver declares it as an
+# input of each crate, so a change of it recompiles the workspace's crates (never the others).
+export RUSTC_WORKSPACE_WRAPPER=clippy-driver
+lints=0
+CLIPPY_ARGS=-Dwarnings cargo test --workspace --all-targets --no-run --no-fail-fast || lints=$?
+if [ "$lints" -eq 0 ]; then
+  # The same settings as the build just made: nothing is compiled again.
+  export CLIPPY_ARGS=-Dwarnings
+else
+  echo "test.sh: the build with lints as errors failed (above); the tests run with lints as warnings" >&2
+fi
 tests=0
 cargo test --no-fail-fast "$@" || tests=$?
-lints=0
-cargo clippy --workspace --all-targets -- -D warnings || lints=$?
 if [ "$tests" -ne 0 ]; then exit "$tests"; fi
 exit "$lints"
