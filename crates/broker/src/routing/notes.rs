@@ -98,13 +98,17 @@ fn members(values: &[String], key: &str, problems: &mut Problems) -> Vec<Member>
     out
 }
 
+/// Checks a policy name under a key, reporting an unknown one, and records it as used.
+pub(super) type PolicyRef<'a> =
+    dyn FnMut(&Option<String>, String, &mut Problems) -> Option<String> + 'a;
+
 /// Validates the note lines. `policy_ref` checks a policy name (reporting an unknown one) and
 /// records it as used; `default_policy` is the table's. Every problem goes to `problems` under
 /// its key (`note[0].required[1]`), note kinds with no line to `warnings`.
 pub(super) fn validate(
     raw: &[RawNoteLine],
     default_policy: Option<&String>,
-    policy_ref: &mut dyn FnMut(&Option<String>, String, &mut Problems) -> Option<String>,
+    policy_ref: &mut PolicyRef<'_>,
     problems: &mut Problems,
     warnings: &mut Problems,
 ) -> BTreeMap<NoteKind, NoteLine> {
