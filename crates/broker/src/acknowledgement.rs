@@ -1,6 +1,6 @@
 //! Receipts and acks from agencies: they move a delivery on, stop its escalation timers, close the
 //! alert once every required recipient has acknowledged, and send `feedback` to the school that
-//! raised it.
+//! raised it (for a note's delivery, to the note's sender; a note's acks do not settle the alert).
 //!
 //! Only the delivery's own recipient may receipt or ack it. Transitions are conditional, so a
 //! late or repeated receipt after an ack changes nothing and sends no second feedback.
@@ -136,7 +136,13 @@ pub async fn apply(
                 settle_alert(tx, writer, d.alert, now).await?;
             }
         }
-        if let Some(alert) = tx.alert_for_update(d.alert).await?.map(|a| a.sender) {
+        // A note's receipts and acks are its sender's to hear about; the alert's, the school's.
+        let report_to = if d.kind == Kind::Note {
+            tx.message_sender(d.message).await?
+        } else {
+            tx.alert_for_update(d.alert).await?.map(|a| a.sender)
+        };
+        if let Some(alert) = report_to {
             let show_officer = registry
                 .participant(&d.recipient)
                 .is_some_and(|p| p.show_officer_name);

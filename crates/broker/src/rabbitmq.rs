@@ -253,9 +253,12 @@ mod tests {
     }
 
     #[test]
-    fn an_agency_sends_only_receipts_and_acks_and_ops_send_nothing() {
+    fn an_agency_sends_only_receipts_acks_and_notes_and_ops_send_nothing() {
         let agency = account("polisen", Role::Agency);
-        assert_eq!(topic_write(&agency).unwrap(), "^(receipt|ack)\\.polisen$");
+        assert_eq!(
+            topic_write(&agency).unwrap(),
+            "^(receipt|ack|note)\\.polisen$"
+        );
         let ops = account("drift", Role::Ops);
         let (_, write, _) = permissions(&ops);
         assert_eq!(write, NOTHING);

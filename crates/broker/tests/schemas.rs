@@ -256,6 +256,7 @@ fn schema_code_lists_are_exactly_the_rust_codes() {
     let payload = load_schema("payload");
     let pairs = [
         ("kind", codes(message::Kind::ALL)),
+        ("note_kind", codes(message::NoteKind::ALL)),
         ("category", codes(message::Category::ALL)),
         ("urgency", codes(message::Urgency::ALL)),
         ("status", codes(message::Status::ALL)),

@@ -4,6 +4,7 @@
 //! labelled sections, [`alert::Document`] before sealing), sealed and signed by [`envelope`]: each
 //! section encrypted with its own key, the keys sealed with HPKE to the broker in one key block,
 //! the payload signed as a compact JWS (Ed25519); wire format v2, v1 still read. The [`registry`] names every participant with its keys and rights;
+//! [`note`] is what an agency's note to a case says and who may post which kind;
 //! [`refusal`] holds the reason codes every refusal carries; [`personnummer`] checks Swedish
 //! identity numbers; [`calendar`] knows Swedish public holidays and office hours.
 //! [`problems`] is the one way files are loaded and their problems reported; [`canonical`] the one
@@ -19,6 +20,7 @@ pub mod calendar;
 pub mod canonical;
 pub mod envelope;
 pub mod message;
+pub mod note;
 pub mod personnummer;
 pub mod problems;
 pub mod redacted;

@@ -52,6 +52,12 @@ code_enum!(
         /// An update or cancel from someone other than the alert's sender (or one acting for it),
         /// or a receipt or ack from someone other than the delivery's recipient.
         NotEntitled = "not_entitled",
+        /// A note about a case from a participant that is neither the alert's school nor one of
+        /// its recipients.
+        NotACaseMember = "not_a_case_member",
+        /// A note of a kind the sender may not post (see the note module): a school, or an
+        /// agency whose registry entry names no agency kind or one not entitled to this note.
+        NoteKindNotPermitted = "note_kind_not_permitted",
         /// The alert is not wrapped to the broker, so it cannot be re-wrapped for recipients.
         NotSealedForBroker = "not_sealed_for_broker",
         /// A section is not wrapped for the participant trying to open it.

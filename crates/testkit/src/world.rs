@@ -68,6 +68,8 @@ pub struct Demo {
     pub id: &'static str,
     pub name: &'static str,
     pub role: &'static str,
+    /// For an agency, its kind in the registry (which notes it may post to a case).
+    pub agency: Option<&'static str>,
     pub municipality: Option<&'static str>,
     pub mailbox: Option<&'static str>,
     pub office_hours: Option<&'static str>,
@@ -78,6 +80,7 @@ pub const PARTICIPANTS: &[Demo] = &[
         id: "varsel-broker",
         name: "varsel broker",
         role: "broker",
+        agency: None,
         municipality: None,
         mailbox: None,
         office_hours: None,
@@ -86,6 +89,7 @@ pub const PARTICIPANTS: &[Demo] = &[
         id: "varsel-ops",
         name: "varsel drift",
         role: "ops",
+        agency: None,
         municipality: None,
         mailbox: Some("drift@varsel.example"),
         office_hours: Some("always"),
@@ -94,6 +98,7 @@ pub const PARTICIPANTS: &[Demo] = &[
         id: "norrkoping-ektorpsskolan",
         name: "Ektorpsskolan",
         role: "school",
+        agency: None,
         municipality: Some("0581"),
         mailbox: Some("elevhalsa@ektorpsskolan.example"),
         office_hours: Some("mon-fri 07:30-16:30"),
@@ -102,6 +107,7 @@ pub const PARTICIPANTS: &[Demo] = &[
         id: "norrkoping-socialtjansten",
         name: "Norrköpings kommun, socialtjänsten",
         role: "agency",
+        agency: Some("social_services"),
         municipality: Some("0581"),
         mailbox: Some("barn.unga@norrkoping.example"),
         office_hours: Some("mon-fri 08:00-17:00"),
@@ -110,6 +116,7 @@ pub const PARTICIPANTS: &[Demo] = &[
         id: "norrkoping-socialjouren",
         name: "Socialjouren Norrköping",
         role: "agency",
+        agency: Some("social_services"),
         municipality: Some("0581"),
         mailbox: Some("socialjouren@norrkoping.example"),
         office_hours: Some("always"),
@@ -118,6 +125,7 @@ pub const PARTICIPANTS: &[Demo] = &[
         id: "polisen-region-ost",
         name: "Polisen region Öst",
         role: "agency",
+        agency: Some("police"),
         municipality: None,
         mailbox: Some("region.ost@polisen.example"),
         office_hours: Some("always"),
@@ -126,6 +134,7 @@ pub const PARTICIPANTS: &[Demo] = &[
         id: "forsakringskassan",
         name: "Försäkringskassan",
         role: "agency",
+        agency: Some("forsakringskassan"),
         municipality: None,
         mailbox: Some("varsel@forsakringskassan.example"),
         office_hours: Some("mon-fri 08:00-16:30"),
@@ -134,6 +143,7 @@ pub const PARTICIPANTS: &[Demo] = &[
         id: "skatteverket",
         name: "Skatteverket",
         role: "agency",
+        agency: Some("skatteverket"),
         municipality: None,
         mailbox: Some("folkbokforing@skatteverket.example"),
         office_hours: Some("mon-fri 08:00-16:30"),
@@ -174,6 +184,9 @@ pub fn write_world_for(dir: &Path, amqp_users: bool) -> anyhow::Result<PathBuf> 
             "id = \"{}\"\nname = \"{}\"\nrole = \"{}\"\n",
             p.id, p.name, p.role
         ));
+        if let Some(a) = p.agency {
+            registry.push_str(&format!("agency = \"{a}\"\n"));
+        }
         if let Some(m) = p.municipality {
             registry.push_str(&format!("municipality = \"{m}\"\n"));
         }

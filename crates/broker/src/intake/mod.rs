@@ -9,7 +9,7 @@
 //! 4. a message id already accepted is never acted on twice: identical bytes are a duplicate
 //!    (acknowledged, nothing else happens), different bytes under a seen id are refused;
 //! 5. what the message causes (an alert routed to its recipients, an update or cancel passed on,
-//!    a receipt or ack moving a delivery) is written in **one store transaction** together with
+//!    a note handed to the case's members, a receipt or ack moving a delivery) is written in **one store transaction** together with
 //!    the message itself, the outbox rows and the audit entries. Only after the commit does the
 //!    caller acknowledge the input on AMQP.
 //!
@@ -17,11 +17,12 @@
 //! the signer is known, sends an `error` reply.
 //!
 //! This file holds steps 1 to 4 and the dispatch of step 5; [`alert`] commits a new alert,
-//! [`follow_up`] an update or a cancel, `crate::acknowledgement` a receipt or an ack, all writing
+//! [`follow_up`] an update or a cancel, [`note`] a note to a case, `crate::acknowledgement` a receipt or an ack, all writing
 //! through [`crate::commit`].
 
 mod alert;
 mod follow_up;
+mod note;
 
 use std::sync::Arc;
 
@@ -304,6 +305,10 @@ impl Intake {
                 self.follow_up(tx, world, &message, &verified.compact, payload, sealed, now)
                     .await?
             }
+            Content::Note(note) => {
+                self.note(tx, world, &message, &verified.compact, payload, note, now)
+                    .await?
+            }
             Content::Receipt(_) | Content::Ack(_) => {
                 acknowledgement::apply(&self.writer, tx, &world.registry, &message, payload, now)
                     .await?
@@ -333,10 +338,10 @@ impl Intake {
                 deliveries,
                 defaulted,
                 timing,
-                labels: payload
-                    .content
-                    .sealed()
-                    .map(|s| (s.header.category, s.header.status)),
+                labels: match &payload.content {
+                    Content::Note(n) => Some((n.header.category, n.header.status)),
+                    c => c.sealed().map(|s| (s.header.category, s.header.status)),
+                },
             },
             Committed::Heartbeat { line } => Outcome::Heartbeat {
                 id: payload.id,

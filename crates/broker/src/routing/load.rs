@@ -11,6 +11,7 @@ use varsel_protocol::message::{ParticipantId, RecipientRole};
 use varsel_protocol::problems::{self, Problems};
 
 use super::matcher::{list, Match};
+use super::notes::{self, RawNoteLine};
 use super::table::{ClosedMode, Rule, RuleRecipient, Table, WhenClosed};
 use super::Error;
 use crate::escalation::{self, RawPolicy};
@@ -51,6 +52,9 @@ struct RawTable {
     /// Who gets a recipient's alerts too while its line is down: participant → fallback.
     #[serde(default)]
     line_down: BTreeMap<String, String>,
+    /// Who of a case's members gets which kind of note (see `notes`).
+    #[serde(default)]
+    note: Vec<RawNoteLine>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -392,6 +396,13 @@ impl RawTable {
                 continues: raw.continues,
             });
         }
+        let notes = notes::validate(
+            &self.note,
+            default_policy.as_ref(),
+            &mut policy_ref,
+            &mut problems,
+            &mut warnings,
+        );
         let mut line_down = BTreeMap::new();
         for (line, fallback) in &self.line_down {
             let key = format!("line_down.{line}");
@@ -432,6 +443,7 @@ impl RawTable {
                 rules,
                 policies,
                 line_down,
+                notes,
                 named,
                 warnings: warnings.into_vec(),
             }),

@@ -11,13 +11,15 @@
 //!
 //! In the order a table is used: `load` reads and validates it into a [`Table`] (`table`, its
 //! rules and their `matcher`); `evaluate` routes a header to a [`Decision`] (`decision`: who gets
-//! it and why); `explain` tells the same story in words for `varsel routes explain`.
+//! it and why); `explain` tells the same story in words for `varsel routes explain`. `notes`
+//! holds the `[[note]]` lines: which members of a case get which kind of note.
 
 mod decision;
 mod evaluate;
 mod explain;
 mod load;
 mod matcher;
+mod notes;
 mod table;
 
 use std::fmt::Write as _;
@@ -26,6 +28,7 @@ use std::path::PathBuf;
 use varsel_protocol::problems::{self, Problem};
 
 pub use decision::{Decision, Fired, Recipient, Substitute, DEFAULT_VIA};
+pub use notes::{Member, NoteLine};
 pub use table::Table;
 
 /// Why a routing table was not accepted.

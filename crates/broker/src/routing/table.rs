@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use varsel_protocol::message::{ParticipantId, RecipientRole, SectionLabel};
+use varsel_protocol::message::{NoteKind, ParticipantId, RecipientRole, SectionLabel};
 use varsel_protocol::problems::{Problem, Problems};
 
 use super::matcher::Match;
+use super::notes::NoteLine;
 use super::Error;
 use crate::escalation::Policy;
 
@@ -22,6 +23,8 @@ pub struct Table {
     pub(super) policies: BTreeMap<String, Policy>,
     /// `[line_down]`: who gets a recipient's alerts too while its line is down (heartbeats).
     pub(super) line_down: BTreeMap<ParticipantId, ParticipantId>,
+    /// `[[note]]`: who of a case's members gets each note kind.
+    pub(super) notes: BTreeMap<NoteKind, NoteLine>,
     /// Every participant named, with the key it is named under, for [`Table::check_against`].
     pub(super) named: Vec<(String, ParticipantId)>,
     pub(super) warnings: Vec<Problem>,
@@ -101,6 +104,11 @@ impl Table {
     /// Who gets `participant`'s alerts too while its line is down (`[line_down]`), if anyone.
     pub fn line_down_fallback(&self, participant: &ParticipantId) -> Option<&ParticipantId> {
         self.line_down.get(participant)
+    }
+
+    /// The `[[note]]` line for notes of this kind, if the table has one.
+    pub fn note_line(&self, kind: NoteKind) -> Option<&NoteLine> {
+        self.notes.get(&kind)
     }
 
     /// Whether the table names any line-down fallback.

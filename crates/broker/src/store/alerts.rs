@@ -233,6 +233,20 @@ impl Tx {
         Ok(())
     }
 
+    /// Replaces the escalation policies frozen on an alert: a note to its case that must be
+    /// acknowledged adds the policy it escalates by, so the scheduler finds it there.
+    pub async fn freeze_policies(
+        &mut self,
+        id: Uuid,
+        policies: &serde_json::Value,
+    ) -> Result<(), Error> {
+        let q = Q::new("UPDATE alerts SET policy = $1 WHERE id = $2")
+            .text(json_text(policies)?)
+            .text(id.to_string());
+        self.conn().execute(q).await?;
+        Ok(())
+    }
+
     /// The alert as this transaction sees it, locked on PostgreSQL.
     pub async fn alert_for_update(&mut self, id: Uuid) -> Result<Option<AlertRow>, Error> {
         let lock = if self.is_pg() { " FOR UPDATE" } else { "" };

@@ -148,6 +148,17 @@ impl Tx {
         Ok(Inserted::Exists { digest })
     }
 
+    /// The sender of the message with this id as this transaction sees it, if it is stored.
+    pub async fn message_sender(&mut self, id: Uuid) -> Result<Option<ParticipantId>, Error> {
+        let row: Option<(String,)> = self
+            .conn()
+            .fetch_optional(
+                Q::new("SELECT sender FROM messages WHERE id = $1").text(id.to_string()),
+            )
+            .await?;
+        row.map(|(s,)| code("messages", "sender", &s)).transpose()
+    }
+
     /// The digest of the message with this id as this transaction sees it (its own inserts
     /// included), if any.
     pub async fn message_digest(&mut self, id: Uuid) -> Result<Option<Vec<u8>>, Error> {

@@ -27,6 +27,8 @@ const REASONS: &[(Reason, &str, &str)] = &[
     (Reason::IdentityMismatch, "Meddelandet skickades av någon annan än avsändaren.", "The message was published by someone other than the sender."),
     (Reason::UnknownReference, "Varslet som meddelandet gäller är okänt eller redan återkallat.", "The alert the message is about is unknown or already cancelled."),
     (Reason::NotEntitled, "Avsändaren får inte ändra eller återkalla det här varslet.", "The sender may not update or cancel this alert."),
+    (Reason::NotACaseMember, "Avsändaren är inte med i ärendet: varken skolan som varslade eller en av varslets mottagare.", "The sender is not a member of the case: neither the school that raised the alert nor one of its recipients."),
+    (Reason::NoteKindNotPermitted, "Avsändaren får inte skicka den här sortens anteckning till ärendet.", "The sender may not post this kind of note to the case."),
     (Reason::NotSealedForBroker, "Innehållet är inte förseglat till förmedlingen, så det kan inte skickas vidare.", "The content is not sealed to the broker, so it cannot be passed on."),
     (Reason::NotWrappedForRecipient, "En del av innehållet är inte förseglad till mottagaren.", "A section is not sealed to the recipient."),
     (Reason::Undecryptable, "Innehållet gick inte att dekryptera.", "The content could not be decrypted."),

@@ -27,7 +27,20 @@ pub struct OpenedDelivery {
     pub opened: Vec<SectionLabel>,
     /// Sections in the message that were not granted to this recipient.
     pub not_granted: Vec<SectionLabel>,
+    /// The alert's body as far as opened (empty for a note).
     pub body: Body,
+    /// For a note to the case: its kind and what it says (`school` and `school_name` are then
+    /// the member that posted it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<OpenedNote>,
+}
+
+/// A note to a case as its member sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenedNote {
+    pub kind: varsel_protocol::message::NoteKind,
+    /// `None` when its section was not sealed to this member.
+    pub body: Option<varsel_protocol::note::Body>,
 }
 
 /// One processed inbox message.
@@ -96,6 +109,7 @@ impl std::fmt::Display for Item {
                     Kind::Alert => "VARSEL",
                     Kind::Update => "UPPDATERING",
                     Kind::Cancel => "ÅTERKALLAT",
+                    Kind::Note => "ANTECKNING I ÄRENDET",
                     _ => "MEDDELANDE",
                 };
                 let exercise = match d.header.status {
@@ -146,7 +160,14 @@ impl std::fmt::Display for Item {
                     let others: Vec<&str> = d.not_granted.iter().map(|l| l.code()).collect();
                     writeln!(f, "  ej tilldelade delar: {}", others.join(", "))?;
                 }
-                let body = serde_json::to_string_pretty(&d.body).unwrap_or_default();
+                if let Some(n) = &d.note {
+                    writeln!(f, "  anteckning: {}", n.kind)?;
+                }
+                let body = match &d.note {
+                    Some(n) => serde_json::to_string_pretty(&n.body),
+                    None => serde_json::to_string_pretty(&d.body),
+                }
+                .unwrap_or_default();
                 for line in body.lines() {
                     writeln!(f, "  | {line}")?;
                 }

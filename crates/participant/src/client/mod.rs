@@ -27,7 +27,7 @@ use varsel_transport::clock::Clock;
 
 use crate::config::ClientConfig;
 
-pub use item::{Item, OpenedDelivery};
+pub use item::{Item, OpenedDelivery, OpenedNote};
 pub use state::State;
 
 /// What went wrong in the client.

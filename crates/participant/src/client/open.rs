@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 use varsel_protocol::alert::Body;
 use varsel_protocol::envelope;
 use varsel_protocol::message::Content;
+use varsel_protocol::note;
 use varsel_protocol::refusal::Refusal;
 use varsel_protocol::registry::Role;
 
-use super::item::{Item, OpenedDelivery};
+use super::item::{Item, OpenedDelivery, OpenedNote};
 use super::Client;
 
 impl Client {
@@ -43,12 +44,19 @@ impl Client {
                     now,
                     envelope::DEFAULT_MAX_MESSAGE,
                 )?;
-                let sealed = inner.payload.content.sealed().cloned().ok_or_else(|| {
-                    Refusal::new(
-                        varsel_protocol::refusal::Reason::Schema,
-                        "a delivery must carry an alert, update or cancel",
-                    )
-                })?;
+                let note = match &inner.payload.content {
+                    Content::Note(n) => Some(n.clone()),
+                    _ => None,
+                };
+                let sealed = match &note {
+                    Some(n) => n.sealed(),
+                    None => inner.payload.content.sealed().cloned().ok_or_else(|| {
+                        Refusal::new(
+                            varsel_protocol::refusal::Reason::Schema,
+                            "a delivery must carry an alert, update, cancel or note",
+                        )
+                    })?,
+                };
                 let opened = envelope::open(
                     inner.payload.id,
                     &sealed.header,
@@ -65,12 +73,18 @@ impl Client {
                         Err(_) => sealed_to_others.push(label),
                     }
                 }
-                let body = Body::from_sections(&parts).map_err(|p| {
-                    Refusal::new(
-                        varsel_protocol::refusal::Reason::Schema,
-                        format!("an opened section does not follow the schema: {p}"),
-                    )
-                })?;
+                let (body, note) = match note {
+                    Some(n) => (Body::default(), Some(opened_note(n.note, &parts)?)),
+                    None => (
+                        Body::from_sections(&parts).map_err(|p| {
+                            Refusal::new(
+                                varsel_protocol::refusal::Reason::Schema,
+                                format!("an opened section does not follow the schema: {p}"),
+                            )
+                        })?,
+                        None,
+                    ),
+                };
                 Ok(Item::Delivery(Box::new(OpenedDelivery {
                     delivery: d.delivery,
                     alert: d.alert,
@@ -90,6 +104,7 @@ impl Client {
                     opened: parts.iter().map(|(l, _)| *l).collect(),
                     not_granted: sealed_to_others,
                     body,
+                    note,
                 })))
             }
             Content::Feedback(f) => Ok(Item::Feedback(f)),
@@ -187,4 +202,20 @@ impl Client {
             }
         }
     }
+}
+
+/// A note's opened body: its one section, read as a note body (a member that could not open it
+/// still learns the note's kind).
+fn opened_note(
+    kind: varsel_protocol::message::NoteKind,
+    parts: &[(varsel_protocol::message::SectionLabel, Vec<u8>)],
+) -> Result<OpenedNote, Refusal> {
+    let body = match parts.iter().find(|(l, _)| *l == note::SECTION) {
+        Some((_, bytes)) => Some(
+            note::Body::from_section(bytes)
+                .map_err(|e| Refusal::new(varsel_protocol::refusal::Reason::Schema, e))?,
+        ),
+        None => None,
+    };
+    Ok(OpenedNote { kind, body })
 }

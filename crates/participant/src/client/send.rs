@@ -1,5 +1,5 @@
-//! Making and sending messages: validating, sealing and signing a document, receipts and acks,
-//! and publishing them on `varsel.in` with a confirm.
+//! Making and sending messages: validating, sealing and signing a document or a note to a case,
+//! receipts and acks, and publishing them on `varsel.in` with a confirm.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -7,8 +7,10 @@ use uuid::Uuid;
 use varsel_protocol::alert::Document;
 use varsel_protocol::envelope;
 use varsel_protocol::message::{
-    Ack, Aead, Content, Kind, Outcome, ParticipantId, Payload, Receipt, Sealed, Suite,
+    Ack, Aead, Content, Header, Kind, Note, NoteKind, Outcome, ParticipantId, Payload, Receipt,
+    Sealed, Suite,
 };
+use varsel_protocol::note;
 use varsel_transport::amqp;
 
 use super::{Client, Error};
@@ -108,6 +110,55 @@ impl Client {
         Ok((payload, compact))
     }
 
+    /// Seals a note to the case of alert `alert` (whose routing header is `header`, as this
+    /// member received it) to the broker and signs it, without sending. The body is checked for
+    /// the note's kind first (a decided travel ban has its decision time and reference).
+    pub fn seal_note(
+        &self,
+        kind: NoteKind,
+        alert: Uuid,
+        header: &Header,
+        body: &note::Body,
+        now: DateTime<Utc>,
+    ) -> Result<(Payload, String), Error> {
+        let problems = body.problems(kind);
+        if !problems.is_empty() {
+            return Err(Error::Invalid(
+                problems
+                    .iter()
+                    .map(|p| format!("  body.{p}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ));
+        }
+        let broker = self.registry.broker().id.clone();
+        let key = self
+            .registry
+            .sealing_key_for(&broker, Some(self.config.suite), now)
+            .ok_or_else(|| Error::Keys(format!("{broker} has no valid sealing key")))?;
+        let id = Uuid::now_v7();
+        let (sections, keys) = envelope::seal(
+            id,
+            header,
+            &body.to_sections(),
+            &[(broker, key)],
+            Aead::ChaCha20Poly1305,
+        )
+        .map_err(|e| Error::Other(e.to_string()))?;
+        let content = Content::Note(Note {
+            note: kind,
+            header: header.clone(),
+            sections,
+            keys,
+        });
+        let mut payload = Payload::new(self.me().clone(), content);
+        payload.id = id;
+        payload.sent_at = now;
+        payload.references = vec![alert];
+        let compact = envelope::sign(&payload, &self.keys.signing);
+        Ok((payload, compact))
+    }
+
     /// Signs and publishes a payload built by this client on `varsel.in`, waiting for the confirm.
     pub async fn publish(
         &self,
@@ -138,6 +189,26 @@ impl Client {
     /// `varsel send`: validates, seals, signs and publishes a document. Returns the message id.
     pub async fn send(&self, doc: &Document) -> Result<Uuid, Error> {
         let (payload, compact) = self.seal(doc, self.clock.now())?;
+        let (conn, publisher) = self.connect().await?;
+        self.publish(&publisher, &payload, &compact).await?;
+        let _ = conn.close(200, "sent".into()).await;
+        Ok(payload.id)
+    }
+
+    /// `varsel send --note`: seals a note to the case of `alert`, under the routing header this
+    /// client received it with, signs and publishes it. Returns the note's id.
+    pub async fn send_note(
+        &self,
+        kind: NoteKind,
+        alert: Uuid,
+        body: &note::Body,
+    ) -> Result<Uuid, Error> {
+        let header = self.state().case_header(alert).ok_or_else(|| {
+            Error::Invalid(format!(
+                "  alert: {alert} is not a case this client has received; read it with varsel inbox first"
+            ))
+        })?;
+        let (payload, compact) = self.seal_note(kind, alert, &header, body, self.clock.now())?;
         let (conn, publisher) = self.connect().await?;
         self.publish(&publisher, &payload, &compact).await?;
         let _ = conn.close(200, "sent".into()).await;

@@ -1,10 +1,12 @@
-//! The client's memory of what it has processed, so a redelivered message is processed once.
+//! The client's memory of what it has processed, so a redelivered message is processed once, and
+//! of each case's routing header, so it can post notes to the case.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
+use varsel_protocol::message::Header;
 use varsel_protocol::refusal::Refusal;
 
 use super::item::Item;
@@ -50,6 +52,14 @@ impl State {
         let mut f = std::fs::File::create(&path).map_err(Self::err(&path))?;
         f.write_all(alert.as_bytes()).map_err(Self::err(&path))?;
         f.sync_all().map_err(Self::err(&path))?;
+        if let Item::Delivery(d) = item {
+            // The case's routing header (codes only), which a note to the case is sealed under.
+            let dir = self.dir.join("cases");
+            std::fs::create_dir_all(&dir).map_err(Self::err(&dir))?;
+            let path = dir.join(format!("{}.json", d.alert));
+            let header = serde_json::to_vec(&d.header).unwrap_or_default();
+            std::fs::write(&path, header).map_err(Self::err(&path))?;
+        }
         let log = self.dir.join("processed.log");
         let mut l = std::fs::OpenOptions::new()
             .create(true)
@@ -80,6 +90,12 @@ impl State {
             .trim()
             .parse()
             .ok()
+    }
+
+    /// The routing header of a case this client has received a delivery of, if any.
+    pub fn case_header(&self, alert: Uuid) -> Option<Header> {
+        let bytes = std::fs::read(self.dir.join("cases").join(format!("{alert}.json"))).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// Every processed item key, in the order processed (with repeats, if any).

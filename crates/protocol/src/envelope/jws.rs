@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use super::keys::{KeyLookup, SigningKeyPair, Usability};
 use super::{b64, sha256, unb64};
-use crate::message::{Kind, Payload, VERSION, VERSION_1};
+use crate::message::{Content, Kind, Payload, VERSION, VERSION_1};
 use crate::refusal::{Reason, Refusal};
 
 /// The default size limit of a received message: 256 KiB.
@@ -223,8 +223,12 @@ pub fn verify(
     payload
         .check_version_fields()
         .map_err(|why| refuse(Reason::Schema, why))?;
-    if let (Some(sealed), Some(received)) = (payload.content.sealed(), &received_header) {
-        super::seal::check_header_form(&sealed.header, received)?;
+    let header = match &payload.content {
+        Content::Note(n) => Some(&n.header),
+        c => c.sealed().map(|s| &s.header),
+    };
+    if let (Some(header), Some(received)) = (header, &received_header) {
+        super::seal::check_header_form(header, received)?;
     }
     if !registry.is_registered(&payload.sender) {
         return Err(refuse(

@@ -68,6 +68,26 @@ code_enum!(
         Checkpoint = "checkpoint",
         /// The broker checks an agency's line: answered with a receipt, shown to nobody.
         Heartbeat = "heartbeat",
+        /// A member of a case (an agency) posts a sealed note to it, e.g. a travel ban decided.
+        Note = "note",
+    }
+);
+
+code_enum!(
+    /// What a note to a case is about: cleartext, a code only; what it says is sealed.
+    NoteKind {
+        /// A temporary travel ban decided (31 d § LVU), with its decision time and reference.
+        TravelBanDecided = "travel_ban_decided",
+        /// An extended travel ban applied for at the administrative court (31 a § LVU).
+        TravelBanRequested = "travel_ban_requested",
+        /// The child has been found.
+        ChildLocated = "child_located",
+        /// The sending agency leads the case from now on.
+        CaseTaken = "case_taken",
+        /// One agency asks another for information about the case.
+        InformationRequest = "information_request",
+        /// The answer to an information request.
+        InformationReply = "information_reply",
     }
 );
 

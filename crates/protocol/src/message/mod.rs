@@ -9,7 +9,8 @@
 //! Kinds in one line each: a school sends `alert`, `update`, `cancel`; an agency sends `receipt`
 //! (its machine) and `ack` (a named officer); the broker sends `delivery`, `feedback`, `error`,
 //! `checkpoint` (to ops) and `heartbeat` (to each agency, answered by a `receipt` naming the
-//! heartbeat's id; see [`Heartbeat`]).
+//! heartbeat's id; see [`Heartbeat`]). A member of a case (an agency) posts a `note` to it (see
+//! [`Note`]), handed over to other members as a `delivery` like an alert.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,8 +21,8 @@ mod ids;
 mod wire_form;
 
 pub use codes::{
-    code_enum, Aead, Category, DeliveryState, Kind, Outcome, RecipientRole, SectionLabel, Status,
-    Suite, Urgency,
+    code_enum, Aead, Category, DeliveryState, Kind, NoteKind, Outcome, RecipientRole, SectionLabel,
+    Status, Suite, Urgency,
 };
 #[doc(hidden)]
 pub use ids::invalid;
@@ -123,6 +124,37 @@ pub struct Sealed {
     pub keys: Vec<KeyBlock>,
 }
 
+/// A note an agency posts to a case: the case is the alert it references (`references` holds
+/// exactly the alert's id). The note kind is cleartext, a code only; what the note says (see
+/// the body of the note module) is sealed in the section `core`, its content key sealed to the broker in
+/// a v2 key block, exactly as an alert's sections are, and the broker re-seals it for each member
+/// the routing table's note lines name. `header` is the case's routing header as the member
+/// received it (the sections' associated data binds it); the broker refuses a note whose header
+/// is not the alert's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    pub note: NoteKind,
+    pub header: Header,
+    #[serde(default)]
+    pub sections: Vec<SealedSection>,
+    /// One block per recipient (wire format v2 only: notes came after v1).
+    #[serde(default)]
+    pub keys: Vec<KeyBlock>,
+}
+
+impl Note {
+    /// The note's header, sections and keys as the sealed content every hand-over works with.
+    pub fn sealed(&self) -> Sealed {
+        Sealed {
+            header: self.header.clone(),
+            sections: self.sections.clone(),
+            wraps: Vec::new(),
+            keys: self.keys.clone(),
+        }
+    }
+}
+
 /// An agency client's machine receipt for a delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,7 +183,8 @@ pub struct Delivery {
     pub alert: Uuid,
     pub recipient: ParticipantId,
     pub role: RecipientRole,
-    /// The school's message in JWS compact serialization, exactly as received.
+    /// The school's message (or a case member's note) in JWS compact serialization, exactly as
+    /// received.
     pub original: String,
     /// v1 only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -255,6 +288,7 @@ pub enum Content {
     Error(ErrorReply),
     Checkpoint(Checkpoint),
     Heartbeat(Heartbeat),
+    Note(Note),
 }
 
 impl Content {
@@ -270,6 +304,7 @@ impl Content {
             Content::Error(_) => Kind::Error,
             Content::Checkpoint(_) => Kind::Checkpoint,
             Content::Heartbeat(_) => Kind::Heartbeat,
+            Content::Note(_) => Kind::Note,
         }
     }
 
@@ -321,6 +356,9 @@ impl Payload {
     pub fn check_version_fields(&self) -> Result<(), String> {
         let (wraps, keys) = match &self.content {
             Content::Alert(s) | Content::Update(s) | Content::Cancel(s) => (&s.wraps, &s.keys),
+            Content::Note(_) if self.v != VERSION => {
+                return Err(format!("a note is written in wire format v{VERSION} only"));
+            }
             Content::Delivery(d) => {
                 if d.keys.len() > 1 {
                     return Err("a delivery carries at most one key block".into());

@@ -102,6 +102,7 @@ pub(super) fn cross_check(
             id: d.id?,
             name: d.name?,
             role: d.role?,
+            agency: d.agency,
             municipality: d.municipality,
             amqp_user: d.amqp_user,
             mailbox: d.mailbox,

@@ -4,7 +4,7 @@
 use toml::Value;
 
 use super::raw::{join, string, time, RawParticipant, RawRegistry, RawSealingKey, RawSigningKey};
-use super::Role;
+use super::{Agency, Role};
 use crate::calendar::OfficeHours;
 use crate::envelope;
 use crate::envelope::keys::{self, SealingKey, SigningKey, Validity};
@@ -17,6 +17,7 @@ pub(super) struct Draft {
     pub(super) id: Option<ParticipantId>,
     pub(super) name: Option<String>,
     pub(super) role: Option<Role>,
+    pub(super) agency: Option<Agency>,
     pub(super) municipality: Option<Kommunkod>,
     pub(super) amqp_user: Option<String>,
     pub(super) mailbox: Option<String>,
@@ -59,6 +60,28 @@ fn participant(problems: &mut Problems, path: &str, raw: RawParticipant) -> Draf
             None
         }
     });
+    let agency = string(problems, &key("agency"), raw.agency, false).and_then(|s| {
+        match s.parse::<Agency>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                let known: Vec<&str> = Agency::ALL.iter().map(|a| a.code()).collect();
+                problems.add(
+                    &key("agency"),
+                    format!(
+                        "{s:?} is not an agency kind; expected one of {}",
+                        known.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    });
+    if agency.is_some() && role.is_some_and(|r| r != Role::Agency) {
+        problems.add(
+            &key("agency"),
+            "only a participant with role \"agency\" names an agency kind",
+        );
+    }
     let municipality_written = raw.municipality.is_some();
     let municipality =
         string(problems, &key("municipality"), raw.municipality, false).and_then(|s| match s
@@ -141,6 +164,7 @@ fn participant(problems: &mut Problems, path: &str, raw: RawParticipant) -> Draf
         id,
         name,
         role,
+        agency,
         municipality,
         amqp_user,
         mailbox,

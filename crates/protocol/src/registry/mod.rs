@@ -8,6 +8,8 @@
 //! id = "norrkoping-ektorpsskolan"
 //! name = "Ektorpsskolan"
 //! role = "school"                 # school | preschool | agency | broker | ops
+//! # agency = "police"             # for role agency: social_services | police |
+//! #                               # forsakringskassan | skatteverket (which notes it may post)
 //! municipality = "0581"           # required for schools and preschools
 //! amqp_user = "norrkoping-ektorpsskolan"
 //! mailbox = "elevhalsa@ektorp.example"
@@ -91,6 +93,19 @@ crate::message::code_enum!(
     }
 );
 
+crate::message::code_enum!(
+    /// What kind of agency a participant with role `agency` is: decides which notes it may post
+    /// to a case (see the note module) and which note lines of the routing table reach it.
+    Agency {
+        /// Socialtjänsten and socialjouren.
+        SocialServices = "social_services",
+        /// Polisen.
+        Police = "police",
+        Forsakringskassan = "forsakringskassan",
+        Skatteverket = "skatteverket",
+    }
+);
+
 impl Role {
     /// Whether a participant of this role may send a message of this kind.
     pub fn may_send(self, kind: Kind) -> bool {
@@ -98,7 +113,7 @@ impl Role {
             Role::School | Role::Preschool => {
                 matches!(kind, Kind::Alert | Kind::Update | Kind::Cancel)
             }
-            Role::Agency => matches!(kind, Kind::Receipt | Kind::Ack),
+            Role::Agency => matches!(kind, Kind::Receipt | Kind::Ack | Kind::Note),
             Role::Broker => matches!(
                 kind,
                 Kind::Delivery | Kind::Feedback | Kind::Error | Kind::Checkpoint | Kind::Heartbeat
@@ -114,6 +129,9 @@ pub struct Participant {
     pub id: ParticipantId,
     pub name: String,
     pub role: Role,
+    /// For an agency, what kind it is; `None` for other roles and for an agency that posts no
+    /// notes.
+    pub agency: Option<Agency>,
     pub municipality: Option<Kommunkod>,
     /// The AMQP user id (certificate subject CN with EXTERNAL auth).
     pub amqp_user: Option<String>,

@@ -25,6 +25,7 @@ pub(super) struct RawParticipant {
     pub(super) id: Option<String>,
     pub(super) name: Option<String>,
     pub(super) role: Option<String>,
+    pub(super) agency: Option<String>,
     pub(super) municipality: Option<String>,
     pub(super) amqp_user: Option<String>,
     pub(super) mailbox: Option<String>,

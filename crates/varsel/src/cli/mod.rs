@@ -91,11 +91,21 @@ pub enum Command {
     },
     /// Run the participant desk (web application), or manage its accounts (`desk user …`).
     Desk(desk::Args),
-    /// Send an alert, update or cancel (participant client).
+    /// Send an alert, update or cancel; or, with --note and --alert, a note to a case
+    /// (participant client).
     Send {
         #[arg(long, default_value = "client.toml")]
         config: PathBuf,
+        /// The document; with --note, the note's body (JSON: text, and for
+        /// travel_ban_decided decided_at and reference).
         document: PathBuf,
+        /// Post a note of this kind: travel_ban_decided, travel_ban_requested, child_located,
+        /// case_taken, information_request or information_reply.
+        #[arg(long, requires = "alert")]
+        note: Option<String>,
+        /// The alert whose case the note is about (read it with varsel inbox first).
+        #[arg(long, requires = "note")]
+        alert: Option<Uuid>,
     },
     /// Read your inbox, open what you are granted and send receipts (participant client).
     Inbox {
@@ -433,7 +443,15 @@ async fn run(command: Command) -> Result<(), Failure> {
             message,
         } => offline::open(registry, key, message),
         Command::Desk(args) => desk::run(args).await,
-        Command::Send { config, document } => participant::send(config, document).await,
+        Command::Send {
+            config,
+            document,
+            note: Some(kind),
+            alert: Some(alert),
+        } => participant::send_note(config, document, kind, alert).await,
+        Command::Send {
+            config, document, ..
+        } => participant::send(config, document).await,
         Command::Inbox {
             config,
             follow,

@@ -1,10 +1,13 @@
-//! The participant client's commands: `send`, `inbox` and `ack`.
+//! The participant client's commands: `send` (a document, or a note to a case), `inbox` and
+//! `ack`.
 
 use std::path::PathBuf;
 
 use uuid::Uuid;
 
-use varsel_protocol::message::Outcome;
+use anyhow::Context;
+use varsel_protocol::message::{NoteKind, Outcome};
+use varsel_protocol::note;
 use varsel_transport::shutdown::Signals;
 
 use super::exit::{fail, Failure, EX_CONFIG, EX_DATAERR, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE};
@@ -16,6 +19,32 @@ pub(super) async fn send(config: PathBuf, document: PathBuf) -> Result<(), Failu
     let c = client(&config)?;
     let doc = read_document(&document)?;
     let id = c.send(&doc).await.map_err(|e| match e {
+        varsel_participant::client::Error::Invalid(_) => fail(EX_DATAERR)(e.into()),
+        varsel_participant::client::Error::Amqp(_)
+        | varsel_participant::client::Error::NotConfirmed(_) => fail(EX_UNAVAILABLE)(e.into()),
+        _ => fail(EX_CONFIG)(e.into()),
+    })?;
+    out::line(id)
+}
+
+/// `varsel send --note <kind> --alert <id> <body>`: posts a note to a case and prints its id.
+pub(super) async fn send_note(
+    config: PathBuf,
+    body: PathBuf,
+    kind: String,
+    alert: Uuid,
+) -> Result<(), Failure> {
+    let kind: NoteKind = kind
+        .parse()
+        .map_err(|e: varsel_protocol::message::InvalidValue| fail(EX_USAGE)(e.into()))?;
+    let text = std::fs::read(&body)
+        .with_context(|| format!("reading {}", body.display()))
+        .map_err(fail(EX_USAGE))?;
+    let body: note::Body = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a note body", body.display()))
+        .map_err(fail(EX_DATAERR))?;
+    let c = client(&config)?;
+    let id = c.send_note(kind, alert, &body).await.map_err(|e| match e {
         varsel_participant::client::Error::Invalid(_) => fail(EX_DATAERR)(e.into()),
         varsel_participant::client::Error::Amqp(_)
         | varsel_participant::client::Error::NotConfirmed(_) => fail(EX_UNAVAILABLE)(e.into()),
