@@ -32,7 +32,7 @@
 //! Removing entries from the end is only visible against a head (seq and hash) recorded
 //! elsewhere, for example in an earlier export of an alert's entries.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// The `prev_hash` of the first entry.
@@ -72,24 +72,42 @@ pub struct Entry<'a> {
 impl Entry<'_> {
     /// The canonical JSON the hash covers.
     pub fn canonical(&self) -> String {
-        let v = json!({
-            "seq": self.seq,
-            "at": self.at,
-            "actor": self.actor,
-            "action": self.action,
-            "alert": self.alert.map(|a| a.to_string()),
-            "delivery": self.delivery.map(|d| d.to_string()),
-            "detail": self.detail,
-        });
-        varsel_protocol::canonical::to_string(&v)
+        self.canonical_with(&varsel_protocol::canonical::to_string(self.detail))
+    }
+
+    /// The canonical JSON the hash covers, given the canonical text of `detail` (what the
+    /// store keeps in its `detail` column), so the detail is not canonicalized a second time.
+    /// JCS writes an object as its members' canonical values in key order, which for these
+    /// keys (by UTF-16 units) is action, actor, alert, at, delivery, detail, seq.
+    pub fn canonical_with(&self, detail: &str) -> String {
+        use varsel_protocol::canonical::to_string;
+        let uuid = |u: Option<Uuid>| u.map_or_else(|| "null".to_owned(), |u| format!("\"{u}\""));
+        format!(
+            r#"{{"action":{},"actor":{},"alert":{},"at":{},"delivery":{},"detail":{detail},"seq":{}}}"#,
+            to_string(&Value::from(self.action)),
+            to_string(&Value::from(self.actor)),
+            uuid(self.alert),
+            self.at,
+            uuid(self.delivery),
+            self.seq,
+        )
     }
 }
 
 /// SHA-256 over `prev` followed by the entry's canonical JSON.
 pub fn entry_hash(prev: &[u8], entry: &Entry<'_>) -> [u8; 32] {
+    hash_canonical(prev, &entry.canonical())
+}
+
+/// [`entry_hash`] for an entry whose detail's canonical text is at hand.
+pub fn entry_hash_with(prev: &[u8], entry: &Entry<'_>, detail: &str) -> [u8; 32] {
+    hash_canonical(prev, &entry.canonical_with(detail))
+}
+
+fn hash_canonical(prev: &[u8], canonical: &str) -> [u8; 32] {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(prev);
-    ctx.update(entry.canonical().as_bytes());
+    ctx.update(canonical.as_bytes());
     let mut out = [0u8; 32];
     out.copy_from_slice(ctx.finish().as_ref());
     out
@@ -146,6 +164,7 @@ pub fn verify<'a>(links: impl IntoIterator<Item = Link<'a>>) -> Result<usize, Br
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn entry_hash_matches_the_documented_rule() {
@@ -168,5 +187,50 @@ mod tests {
         bytes.extend_from_slice(text.as_bytes());
         let expected = ring::digest::digest(&ring::digest::SHA256, &bytes);
         assert_eq!(entry_hash(&GENESIS, &e).as_slice(), expected.as_ref());
+    }
+
+    /// The entry as one JSON object, canonicalized whole: what the hash has always covered.
+    fn canonical_of_whole_object(e: &Entry<'_>) -> String {
+        varsel_protocol::canonical::to_string(&json!({
+            "seq": e.seq,
+            "at": e.at,
+            "actor": e.actor,
+            "action": e.action,
+            "alert": e.alert.map(|a| a.to_string()),
+            "delivery": e.delivery.map(|d| d.to_string()),
+            "detail": e.detail,
+        }))
+    }
+
+    #[test]
+    fn entries_assembled_from_the_canonical_detail_hash_as_the_whole_object_does() {
+        let details = [
+            json!({}),
+            json!(null),
+            json!({"z": [1, -2, "x\"\n\u{1}é"], "a": {"\u{ff61}": 1, "\u{1f600}": 2}}),
+            json!({"recipients": [{"participant": "agency-1", "role": "primary", "policy": null}]}),
+        ];
+        let actors = ["broker", "sk\u{e5}ne \"q\"\t\\", ""];
+        for (i, detail) in details.iter().enumerate() {
+            for actor in actors {
+                let e = Entry {
+                    seq: i as i64 + 1,
+                    at: -5 + 1_700_000_000_000 * i as i64,
+                    actor,
+                    action: "delivery_created\u{7f}",
+                    alert: (i % 2 == 0).then(|| Uuid::from_u128(42)),
+                    delivery: (i % 3 != 0).then(|| Uuid::from_u128(u128::MAX)),
+                    detail,
+                };
+                let whole = canonical_of_whole_object(&e);
+                assert_eq!(e.canonical(), whole);
+                let text = varsel_protocol::canonical::to_string(detail);
+                assert_eq!(e.canonical_with(&text), whole);
+                assert_eq!(
+                    entry_hash_with(&GENESIS, &e, &text),
+                    entry_hash(&GENESIS, &e)
+                );
+            }
+        }
     }
 }

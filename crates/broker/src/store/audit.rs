@@ -128,7 +128,7 @@ pub(super) async fn append(
     for (e, detail) in entries {
         seq += 1;
         let at = ms(e.at);
-        let hash = crate::chain::entry_hash(
+        let hash = crate::chain::entry_hash_with(
             &prev,
             &crate::chain::Entry {
                 seq,
@@ -139,6 +139,7 @@ pub(super) async fn append(
                 delivery: e.delivery,
                 detail: &e.detail,
             },
+            &detail,
         );
         let q = Q::new(
             "INSERT INTO audit (seq, at, actor, action, alert_id, delivery_id, detail, \
