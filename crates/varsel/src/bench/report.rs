@@ -248,7 +248,7 @@ impl Report {
                 Some(Floor {
                     cpu_ms_per_alert, ..
                 }),
-            ) if *cpu_ms_per_alert > 0.0 => Some(p.cpu_ms_per_alert / cpu_ms_per_alert),
+            ) => super::targets::ratio(p.cpu_ms_per_alert, *cpu_ms_per_alert),
             _ => None,
         };
         let over_ceiling = match (saturation, &self.ceiling) {

@@ -76,6 +76,14 @@ pub struct Targets {
     pub memory_growth: Target,
 }
 
+/// A measured figure over the figure it is held against; absent when either is zero or not a
+/// number, which means it was not measured (a broker under `--broker-wrapper` that forks reports
+/// no CPU of its own), never that the target was met.
+pub(super) fn ratio(figure: f64, against: f64) -> Option<f64> {
+    (figure.is_finite() && against.is_finite() && figure > 0.0 && against > 0.0)
+        .then(|| figure / against)
+}
+
 /// Mean RSS of the later half over the earlier half of the samples after the first quarter
 /// (start-up and warm-up); absent with fewer than eight samples.
 pub fn memory_growth(rss: &[(f64, u64)]) -> Option<f64> {
@@ -131,6 +139,15 @@ mod tests {
             .collect();
         assert!(memory_growth(&growing).is_some_and(|g| g > 1.1));
         assert_eq!(memory_growth(&flat[..7]), None);
+    }
+
+    #[test]
+    fn a_figure_of_zero_is_no_figure() {
+        assert_eq!(ratio(0.0, 1.3), None);
+        assert_eq!(ratio(5.8, 0.0), None);
+        assert_eq!(ratio(f64::NAN, 1.3), None);
+        assert_eq!(ratio(2.6, 1.3), Some(2.0));
+        assert!(!Target::at_most(ratio(0.0, 1.3), 2.0).met);
     }
 
     #[test]
