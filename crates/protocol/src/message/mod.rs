@@ -10,7 +10,8 @@
 //! (its machine) and `ack` (a named officer); the broker sends `delivery`, `feedback`, `error`,
 //! `checkpoint` (to ops) and `heartbeat` (to each agency, answered by a `receipt` naming the
 //! heartbeat's id; see [`Heartbeat`]). A member of a case (an agency) posts a `note` to it (see
-//! [`Note`]), handed over to other members as a `delivery` like an alert.
+//! [`Note`]), handed over to other members as a `delivery` like an alert; a school that gets one
+//! receipts it (and acks it when the routing table requires) like an agency.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

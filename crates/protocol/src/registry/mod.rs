@@ -110,9 +110,12 @@ impl Role {
     /// Whether a participant of this role may send a message of this kind.
     pub fn may_send(self, kind: Kind) -> bool {
         match self {
-            Role::School | Role::Preschool => {
-                matches!(kind, Kind::Alert | Kind::Update | Kind::Cancel)
-            }
+            // A school's receipts and acks are for the deliveries it gets: the notes to its
+            // cases that the routing table sends it (the broker holds each to its recipient).
+            Role::School | Role::Preschool => matches!(
+                kind,
+                Kind::Alert | Kind::Update | Kind::Cancel | Kind::Receipt | Kind::Ack
+            ),
             Role::Agency => matches!(kind, Kind::Receipt | Kind::Ack | Kind::Note),
             Role::Broker => matches!(
                 kind,
@@ -355,7 +358,8 @@ mod tests {
     fn roles_send_only_their_kinds() {
         assert!(Role::School.may_send(Kind::Alert));
         assert!(Role::Preschool.may_send(Kind::Cancel));
-        assert!(!Role::School.may_send(Kind::Ack));
+        assert!(Role::School.may_send(Kind::Receipt));
+        assert!(!Role::School.may_send(Kind::Note));
         assert!(Role::Agency.may_send(Kind::Receipt));
         assert!(!Role::Agency.may_send(Kind::Alert));
         assert!(Role::Broker.may_send(Kind::Delivery));
