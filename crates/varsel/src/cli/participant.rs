@@ -18,13 +18,19 @@ use super::out;
 pub(super) async fn send(config: PathBuf, document: PathBuf) -> Result<(), Failure> {
     let c = client(&config)?;
     let doc = read_document(&document)?;
-    let id = c.send(&doc).await.map_err(|e| match e {
+    let id = c.send(&doc).await.map_err(not_sent)?;
+    out::line(id)
+}
+
+/// Why a message was not sent, as the exit code says it: the message itself (65), RabbitMQ
+/// (69), or the client's configuration and keys (78).
+fn not_sent(e: varsel_participant::client::Error) -> Failure {
+    match e {
         varsel_participant::client::Error::Invalid(_) => fail(EX_DATAERR)(e.into()),
         varsel_participant::client::Error::Amqp(_)
         | varsel_participant::client::Error::NotConfirmed(_) => fail(EX_UNAVAILABLE)(e.into()),
         _ => fail(EX_CONFIG)(e.into()),
-    })?;
-    out::line(id)
+    }
 }
 
 /// `varsel send --note <kind> --alert <id> <body>`: posts a note to a case and prints its id.
@@ -44,12 +50,7 @@ pub(super) async fn send_note(
         .with_context(|| format!("{} is not a note body", body.display()))
         .map_err(fail(EX_DATAERR))?;
     let c = client(&config)?;
-    let id = c.send_note(kind, alert, &body).await.map_err(|e| match e {
-        varsel_participant::client::Error::Invalid(_) => fail(EX_DATAERR)(e.into()),
-        varsel_participant::client::Error::Amqp(_)
-        | varsel_participant::client::Error::NotConfirmed(_) => fail(EX_UNAVAILABLE)(e.into()),
-        _ => fail(EX_CONFIG)(e.into()),
-    })?;
+    let id = c.send_note(kind, alert, &body).await.map_err(not_sent)?;
     out::line(id)
 }
 
