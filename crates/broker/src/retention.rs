@@ -1,6 +1,6 @@
 //! Retention: the broker keeps an alert's sealed content only while the case is open and for
-//! `[retention] erase_after` after it closed (acknowledged by every required recipient, or
-//! cancelled). Then the worker erases it in batches of `[retention] batch` alerts, one short
+//! `[retention] erase_after` after it closed (acknowledged by every required recipient,
+//! cancelled, or its case closed by the school). Then the worker erases it in batches of `[retention] batch` alerts, one short
 //! transaction each, with one audit entry per alert (`alert_content_erased`, counts only), and
 //! deletes sent error replies as old. What an erased alert keeps, and how the space is given
 //! back, is in `store::retention`. An open or escalated alert is never erased; nor is one under a

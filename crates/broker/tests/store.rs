@@ -480,7 +480,7 @@ async fn delivery_transitions_are_idempotent_and_race_safe(ctx: Ctx) {
         .await
         .expect("state"));
     assert!(tx
-        .set_alert_state(alert, &["open"], "closed", t(63))
+        .set_alert_state(alert, &["open"], "archived", t(63))
         .await
         .is_err());
     let update = Uuid::now_v7();

@@ -56,7 +56,7 @@ impl Intake {
         if !lifecycle::alert::accepts_follow_up(alert.state) {
             return Ok(Committed::Refused(Refusal::new(
                 Reason::UnknownReference,
-                format!("alert {alert_id} is already cancelled"),
+                format!("alert {alert_id} is already {}", alert.state),
             )));
         }
         if sealed.header.municipality != alert.municipality || sealed.header.status != alert.status

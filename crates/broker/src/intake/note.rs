@@ -3,7 +3,11 @@
 //! must acknowledge; each gets a delivery like an alert's (outbox, receipt and ack, deadlines and
 //! ladder), all in the one transaction.
 //!
-//! A case is closed to notes once its alert is cancelled: a note then is refused as
+//! The school closes its case with a note of kind `case_closed` (its outcome sealed in the body):
+//! every other member is told, informed, whatever the note lines say; the case's timers stop, its
+//! deliveries are no longer waited for, and the alert becomes `closed`.
+//!
+//! A case is closed to notes once its alert is cancelled or closed: a note then is refused as
 //! `unknown_reference`, as an update would be, since nobody is left to act on it.
 
 use chrono::{DateTime, Utc};
@@ -14,8 +18,8 @@ use crate::commit::{self, Committed, Error, HandOver};
 use crate::escalation;
 use crate::lifecycle;
 use crate::routing::Member;
-use crate::store::{self, AlertRow, NewAudit, NewMessage};
-use varsel_protocol::message::{Kind, Note, ParticipantId, Payload, RecipientRole};
+use crate::store::{self, AlertRow, DeliveryRow, NewAudit, NewMessage};
+use varsel_protocol::message::{Kind, Note, NoteKind, ParticipantId, Payload, RecipientRole};
 use varsel_protocol::note;
 use varsel_protocol::refusal::{Reason, Refusal};
 use varsel_protocol::registry::{Registry, Role};
@@ -49,7 +53,10 @@ impl Intake {
         if !lifecycle::alert::accepts_follow_up(alert.state) {
             return refused(
                 Reason::UnknownReference,
-                format!("the case of alert {alert_id} is closed (the alert was cancelled)"),
+                format!(
+                    "the case of alert {alert_id} is over (the alert is {})",
+                    alert.state
+                ),
             );
         }
         let existing = tx.deliveries_of(*alert_id).await?;
@@ -61,13 +68,18 @@ impl Intake {
             }
         }
         let sender = &payload.sender;
-        if !members.contains(sender) {
+        let registry = &world.registry;
+        // One acting for the school (see the registry's acts_for) speaks for it here as in an
+        // update.
+        let for_school = registry
+            .participant(sender)
+            .is_some_and(|p| p.acts_for.contains(&alert.sender));
+        if !members.contains(sender) && !for_school {
             return refused(
                 Reason::NotACaseMember,
                 format!("{sender} is neither the school nor a recipient of alert {alert_id}"),
             );
         }
-        let registry = &world.registry;
         if !registry
             .participant(sender)
             .is_some_and(|p| note::may_post(p, note.note))
@@ -98,8 +110,10 @@ impl Intake {
             return Ok(Committed::Refused(r));
         }
 
-        // Who gets it: the line's members, or every other member, informed.
-        let line = world.table.note_line(note.note);
+        // Who gets it: the line's members, or every other member, informed; a closing goes to
+        // every other member, informed, and takes no line.
+        let closing = note.note == NoteKind::CaseClosed;
+        let line = world.table.note_line(note.note).filter(|_| !closing);
         let recipients: Vec<(ParticipantId, RecipientRole)> = members
             .iter()
             .filter(|m| *m != sender)
@@ -154,6 +168,9 @@ impl Intake {
             }),
         })
         .await?;
+        if closing {
+            close(tx, &existing, &alert, self.writer.broker(), now).await?;
+        }
         for (recipient, role) in &recipients {
             let deadlines = policy
                 .as_ref()
@@ -184,6 +201,35 @@ impl Intake {
             timing: None,
         })
     }
+}
+
+/// Closes the case: its timers stop, its deliveries are no longer waited for (as on a cancel),
+/// and the alert becomes `closed`, each recorded in the audit chain.
+async fn close(
+    tx: &mut store::Tx,
+    deliveries: &[DeliveryRow],
+    alert: &AlertRow,
+    broker: &ParticipantId,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let stopped = tx.cancel_timers(alert.id, None).await?;
+    let (from, to) = lifecycle::delivery::on_cancel();
+    for d in deliveries {
+        tx.transition_delivery(d.id, from, to, now, None, None)
+            .await?;
+    }
+    let (from, to) = lifecycle::alert::on_close();
+    tx.set_alert_state(alert.id, from, to, now).await?;
+    tx.audit(&NewAudit {
+        at: now,
+        actor: broker.to_string(),
+        action: "timers_stopped".into(),
+        alert: Some(alert.id),
+        delivery: None,
+        detail: json!({ "timers": stopped, "case_closed": true }),
+    })
+    .await?;
+    Ok(())
 }
 
 /// What a member of the case is, as note lines name it: the alert's school, or an agency by its

@@ -6,6 +6,7 @@
 //!   └──► escalated ────────────────┘          (ops paged; a later acknowledgement still settles)
 //!
 //! open / escalated / acknowledged ──► cancelled   (the school withdrew it; final)
+//! open / escalated / acknowledged ──► closed      (the school closed the case with its outcome; final)
 //! ```
 //! The states are the store's [`AlertState`]; the deliveries' own lifecycle is in
 //! [`super::delivery`]. As there, a transition is a conditional update, so a second page, a
@@ -30,31 +31,39 @@ pub fn on_cancel() -> (&'static [AlertState], AlertState) {
     (&[Open, Escalated, Acknowledged], Cancelled)
 }
 
+/// The transition the school's closing of the case causes.
+pub fn on_close() -> (&'static [AlertState], AlertState) {
+    (&[Open, Escalated, Acknowledged], Closed)
+}
+
 /// Whether the alert's escalation ladder still runs: its steps fire only while it is unsettled.
 pub fn is_open(state: AlertState) -> bool {
     on_settled().0.contains(&state)
 }
 
-/// Whether the school may still update or cancel the alert: until it is cancelled.
+/// Whether the school may still update, cancel or close the alert, and members post notes to
+/// its case: until it is cancelled or closed.
 pub fn accepts_follow_up(state: AlertState) -> bool {
-    on_cancel().0.contains(&state)
+    on_cancel().0.contains(&state) && on_close().0.contains(&state)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn transitions() -> [(&'static [AlertState], AlertState); 3] {
-        [on_settled(), on_paged(), on_cancel()]
+    fn transitions() -> [(&'static [AlertState], AlertState); 4] {
+        [on_settled(), on_paged(), on_cancel(), on_close()]
     }
 
     #[test]
-    fn cancelled_is_final() {
-        for (from, _) in transitions() {
-            assert!(!from.contains(&Cancelled));
+    fn cancelled_and_closed_are_final() {
+        for end in [Cancelled, Closed] {
+            for (from, _) in transitions() {
+                assert!(!from.contains(&end), "{end}");
+            }
+            assert!(!is_open(end));
+            assert!(!accepts_follow_up(end));
         }
-        assert!(!is_open(Cancelled));
-        assert!(!accepts_follow_up(Cancelled));
     }
 
     #[test]

@@ -30,7 +30,7 @@ code_enum!(
 /// Alerts in one state, category and status, as counted by the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertCount {
-    /// The alert state's code (e.g. `open`, `acknowledged`, `escalated`, `cancelled`).
+    /// The alert state's code (e.g. `open`, `acknowledged`, `escalated`, `cancelled`, `closed`).
     pub state: String,
     pub category: Category,
     pub status: Status,

@@ -73,7 +73,7 @@ fn bad_request(what: &str, e: impl std::fmt::Display) -> Response {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AlertQuery {
-    /// An alert state: `open`, `acknowledged`, `escalated`, `cancelled`.
+    /// An alert state: `open`, `acknowledged`, `escalated`, `cancelled`, `closed`.
     pub state: Option<String>,
     /// A category code, e.g. `departure_imminent`.
     pub category: Option<String>,

@@ -13,7 +13,8 @@
 //! `school` or by its registry `agency` kind (`social_services`, `police`, `forsakringskassan`,
 //! `skatteverket`). The sender never gets its own note. A note kind with no line goes to every
 //! other member of the case, informed, so an accepted note always reaches someone; `varsel routes
-//! check` warns about such kinds.
+//! check` warns about such kinds. The school's closing of its case (`case_closed`) always goes to
+//! every other member, informed, and has no line.
 
 use std::collections::BTreeMap;
 
@@ -125,6 +126,13 @@ pub(super) fn validate(
                 problems.add(&format!("{key}.kind"), e.why);
                 None
             }
+            Some(Ok(NoteKind::CaseClosed)) => {
+                problems.add(
+                    &format!("{key}.kind"),
+                    "case_closed has no line: a closing goes to every member of its case, informed",
+                );
+                None
+            }
             Some(Ok(k)) if lines.contains_key(&k) => {
                 problems.add(
                     &format!("{key}.kind"),
@@ -170,7 +178,8 @@ pub(super) fn validate(
         }
     }
     if problems.is_empty() {
-        for k in NoteKind::ALL.iter().filter(|k| !lines.contains_key(k)) {
+        let lineless = |k: &&NoteKind| **k != NoteKind::CaseClosed && !lines.contains_key(*k);
+        for k in NoteKind::ALL.iter().filter(lineless) {
             warnings.add(
                 "note",
                 format!(
@@ -224,6 +233,10 @@ mod tests {
             .warnings()
             .iter()
             .any(|w| w.to_string().contains("no line for child_located")));
+        assert!(!t
+            .warnings()
+            .iter()
+            .any(|w| w.to_string().contains("case_closed")));
     }
 
     #[test]
@@ -231,7 +244,8 @@ mod tests {
         let text = format!(
             "{BASE}\n[[note]]\nkind = \"travel_ban\"\nrequired = [\"polis\"]\n\
              [[note]]\nkind = \"case_taken\"\nrequired = [\"police\"]\ninformed = [\"police\"]\n\
-             escalation = \"nowhere\"\n[[note]]\nkind = \"child_located\"\n"
+             escalation = \"nowhere\"\n[[note]]\nkind = \"child_located\"\n\
+             [[note]]\nkind = \"case_closed\"\ninformed = [\"police\"]\n"
         );
         let e = Table::from_toml_str(&text, "routing.toml").unwrap_err();
         let shown = e.to_string();
@@ -244,6 +258,7 @@ mod tests {
             "note[1].escalation",
             "no policy named \"nowhere\"",
             "note[2]: names no member",
+            "note[3].kind: case_closed has no line",
         ] {
             assert!(shown.contains(want), "{want:?} missing from {shown}");
         }

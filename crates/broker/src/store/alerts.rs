@@ -25,6 +25,8 @@ code_enum!(
         Cancelled = "cancelled",
         /// Handed to a human in ops.
         Escalated = "escalated",
+        /// The school closed the case with its outcome (sealed in its closing note).
+        Closed = "closed",
     }
 );
 

@@ -17,11 +17,11 @@ use super::rows::{ms, uuid};
 use super::tx::Tx;
 use varsel_sql::{placeholders, Conn, Q};
 
-/// Closed (acknowledged or cancelled), not held, last changed at or before `$1`, with content
+/// Closed (acknowledged, cancelled, or closed with an outcome), not held, last changed at or before `$1`, with content
 /// not yet erased since it last changed, and nothing of it still waiting in the outbox.
 /// Written against the table's own name (no alias), so a single-row UPDATE can check it on
 /// its row instead of through a subquery over every alert.
-const ERASABLE_WHERE: &str = "alerts.state IN ('acknowledged', 'cancelled') \
+const ERASABLE_WHERE: &str = "alerts.state IN ('acknowledged', 'cancelled', 'closed') \
      AND alerts.legal_hold = 0 AND alerts.updated_at <= $1 \
      AND (alerts.erased_at IS NULL OR alerts.erased_at < alerts.updated_at) \
      AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alerts.id AND o.state = 'pending')";
@@ -131,7 +131,7 @@ impl Store {
             .fetch_one(
                 Q::new(
                     "SELECT CAST(COUNT(*) AS BIGINT) FROM alerts \
-                     WHERE state IN ('acknowledged', 'cancelled') AND legal_hold <> 0 \
+                     WHERE state IN ('acknowledged', 'cancelled', 'closed') AND legal_hold <> 0 \
                      AND updated_at <= $1",
                 )
                 .i64(ms(cutoff)),
@@ -142,7 +142,7 @@ impl Store {
             .conn()
             .fetch_one(Q::new(
                 "SELECT CAST(COUNT(*) AS BIGINT) FROM alerts \
-                 WHERE state NOT IN ('acknowledged', 'cancelled')",
+                 WHERE state NOT IN ('acknowledged', 'cancelled', 'closed')",
             ))
             .await?;
         plan.open = open as u64;

@@ -109,6 +109,12 @@ impl std::fmt::Display for Item {
                     Kind::Alert => "VARSEL",
                     Kind::Update => "UPPDATERING",
                     Kind::Cancel => "ÅTERKALLAT",
+                    Kind::Note
+                        if d.note.as_ref().map(|n| n.kind)
+                            == Some(varsel_protocol::message::NoteKind::CaseClosed) =>
+                    {
+                        "ÄRENDET AVSLUTAT"
+                    }
                     Kind::Note => "ANTECKNING I ÄRENDET",
                     _ => "MEDDELANDE",
                 };
@@ -162,6 +168,9 @@ impl std::fmt::Display for Item {
                 }
                 if let Some(n) = &d.note {
                     writeln!(f, "  anteckning: {}", n.kind)?;
+                    if let Some(o) = n.body.as_ref().and_then(|b| b.outcome) {
+                        writeln!(f, "  utfall:    {}", outcome_sv(o))?;
+                    }
                 }
                 let body = match &d.note {
                     Some(n) => serde_json::to_string_pretty(&n.body),
@@ -229,5 +238,17 @@ impl std::fmt::Display for Item {
             ),
             Item::Refused(r) => writeln!(f, "!!! ogiltigt meddelande i inkorgen: {r}"),
         }
+    }
+}
+
+/// How a case ended, in Swedish.
+pub fn outcome_sv(o: varsel_protocol::message::CaseOutcome) -> &'static str {
+    use varsel_protocol::message::CaseOutcome::*;
+    match o {
+        Returned => "eleven är tillbaka",
+        ProblematicAbsence => "problematisk frånvaro",
+        Moved => "flyttat, känd destination",
+        AbroadAgainstWill => "utomlands mot sin vilja",
+        Other => "annat",
     }
 }

@@ -132,8 +132,13 @@ impl Client {
     ) -> Result<serde_json::Value, Refusal> {
         let verified =
             envelope::verify(body, &self.registry, now, envelope::DEFAULT_MAX_MESSAGE * 2)?;
-        match &verified.payload.content {
-            Content::Alert(sealed) | Content::Update(sealed) | Content::Cancel(sealed) => {
+        let (sealed, note_kind) = match &verified.payload.content {
+            Content::Alert(s) | Content::Update(s) | Content::Cancel(s) => (Some(s.clone()), None),
+            Content::Note(n) => (Some(n.sealed()), Some(n.note)),
+            _ => (None, None),
+        };
+        match &sealed {
+            Some(sealed) => {
                 let opened = envelope::open(
                     verified.payload.id,
                     &sealed.header,
@@ -176,12 +181,25 @@ impl Client {
                         ),
                     ));
                 }
-                let body = Body::from_sections(&parts).map_err(|p| {
+                let schema = |p: String| {
                     Refusal::new(
                         varsel_protocol::refusal::Reason::Schema,
                         format!("an opened section does not follow the schema: {p}"),
                     )
-                })?;
+                };
+                // A note's body under its kind; an alert's, update's or cancel's by section.
+                let body = match note_kind {
+                    Some(kind) => match parts.iter().find(|(l, _)| *l == note::SECTION) {
+                        Some((_, bytes)) => serde_json::json!({
+                            kind.code(): note::Body::from_section(bytes).map_err(schema)?
+                        }),
+                        None => serde_json::json!({}),
+                    },
+                    None => serde_json::to_value(
+                        Body::from_sections(&parts).map_err(|p| schema(p.to_string()))?,
+                    )
+                    .map_err(|e| schema(e.to_string()))?,
+                };
                 Ok(serde_json::json!({
                     "id": verified.payload.id,
                     "kind": verified.payload.kind(),
@@ -194,7 +212,7 @@ impl Client {
                     "body": body,
                 }))
             }
-            _ => {
+            None => {
                 let item = self.open(body, now)?;
                 serde_json::to_value(&item).map_err(|e| {
                     Refusal::new(varsel_protocol::refusal::Reason::Schema, e.to_string())

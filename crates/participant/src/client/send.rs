@@ -111,8 +111,10 @@ impl Client {
     }
 
     /// Seals a note to the case of alert `alert` (whose routing header is `header`, as this
-    /// member received it) to the broker and signs it, without sending. The body is checked for
-    /// the note's kind first (a decided travel ban has its decision time and reference).
+    /// member received it) to the broker, and to this participant too when it has a sealing key
+    /// (so the sender can read what it posted), and signs it, without sending. The body is
+    /// checked for the note's kind first (a decided travel ban has its decision time and
+    /// reference, a closing its outcome).
     pub fn seal_note(
         &self,
         kind: NoteKind,
@@ -136,15 +138,17 @@ impl Client {
             .registry
             .sealing_key_for(&broker, Some(self.config.suite), now)
             .ok_or_else(|| Error::Keys(format!("{broker} has no valid sealing key")))?;
+        let mut to = vec![(broker, key)];
+        if let Some(own) = self
+            .registry
+            .sealing_key_for(self.me(), Some(self.config.suite), now)
+        {
+            to.push((self.me().clone(), own));
+        }
         let id = Uuid::now_v7();
-        let (sections, keys) = envelope::seal(
-            id,
-            header,
-            &body.to_sections(),
-            &[(broker, key)],
-            Aead::ChaCha20Poly1305,
-        )
-        .map_err(|e| Error::Other(e.to_string()))?;
+        let (sections, keys) =
+            envelope::seal(id, header, &body.to_sections(), &to, Aead::ChaCha20Poly1305)
+                .map_err(|e| Error::Other(e.to_string()))?;
         let content = Content::Note(Note {
             note: kind,
             header: header.clone(),
@@ -189,6 +193,10 @@ impl Client {
     /// `varsel send`: validates, seals, signs and publishes a document. Returns the message id.
     pub async fn send(&self, doc: &Document) -> Result<Uuid, Error> {
         let (payload, compact) = self.seal(doc, self.clock.now())?;
+        if doc.kind == Kind::Alert {
+            // Before it is sent: a case the broker has may always be closed from here.
+            self.state().remember_case(payload.id, &doc.header)?;
+        }
         let (conn, publisher) = self.connect().await?;
         self.publish(&publisher, &payload, &compact).await?;
         let _ = conn.close(200, "sent".into()).await;
@@ -203,9 +211,9 @@ impl Client {
         alert: Uuid,
         body: &note::Body,
     ) -> Result<Uuid, Error> {
-        let header = self.state().case_header(alert).ok_or_else(|| {
+        let header = self.state().case_header(alert)?.ok_or_else(|| {
             Error::Invalid(format!(
-                "  alert: {alert} is not a case this client has received; read it with varsel inbox first"
+                "  alert: {alert} is not a case this client has raised or received; read it with varsel inbox first"
             ))
         })?;
         let (payload, compact) = self.seal_note(kind, alert, &header, body, self.clock.now())?;

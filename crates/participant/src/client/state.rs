@@ -54,11 +54,7 @@ impl State {
         f.sync_all().map_err(Self::err(&path))?;
         if let Item::Delivery(d) = item {
             // The case's routing header (codes only), which a note to the case is sealed under.
-            let dir = self.dir.join("cases");
-            std::fs::create_dir_all(&dir).map_err(Self::err(&dir))?;
-            let path = dir.join(format!("{}.json", d.alert));
-            let header = serde_json::to_vec(&d.header).unwrap_or_default();
-            std::fs::write(&path, header).map_err(Self::err(&path))?;
+            self.remember_case(d.alert, &d.header)?;
         }
         let log = self.dir.join("processed.log");
         let mut l = std::fs::OpenOptions::new()
@@ -92,10 +88,29 @@ impl State {
             .ok()
     }
 
-    /// The routing header of a case this client has received a delivery of, if any.
-    pub fn case_header(&self, alert: Uuid) -> Option<Header> {
-        let bytes = std::fs::read(self.dir.join("cases").join(format!("{alert}.json"))).ok()?;
-        serde_json::from_slice(&bytes).ok()
+    /// The routing header of a case this client has received a delivery of, or raised itself;
+    /// `None` when it knows no such case. A header file that does not read is an error naming
+    /// the file, never taken for an unknown case.
+    pub fn case_header(&self, alert: Uuid) -> Result<Option<Header>, Error> {
+        let path = self.dir.join("cases").join(format!("{alert}.json"));
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Self::err(&path)(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Self::err(&path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+    }
+
+    /// Remembers the routing header of an alert this client raised, so the school can close its
+    /// case (a note sealed under that header).
+    pub(super) fn remember_case(&self, alert: Uuid, header: &Header) -> Result<(), Error> {
+        let dir = self.dir.join("cases");
+        std::fs::create_dir_all(&dir).map_err(Self::err(&dir))?;
+        let path = dir.join(format!("{alert}.json"));
+        let bytes = serde_json::to_vec(header).unwrap_or_default();
+        std::fs::write(&path, bytes).map_err(Self::err(&path))
     }
 
     /// Every processed item key, in the order processed (with repeats, if any).

@@ -68,7 +68,8 @@ code_enum!(
         Checkpoint = "checkpoint",
         /// The broker checks an agency's line: answered with a receipt, shown to nobody.
         Heartbeat = "heartbeat",
-        /// A member of a case (an agency) posts a sealed note to it, e.g. a travel ban decided.
+        /// A member of a case posts a sealed note to it: an agency e.g. a travel ban decided, the
+        /// school the case's closing.
         Note = "note",
     }
 );
@@ -88,6 +89,25 @@ code_enum!(
         InformationRequest = "information_request",
         /// The answer to an information request.
         InformationReply = "information_reply",
+        /// The school closes the case with its outcome (sealed in the body): every member is
+        /// told, the case's timers stop, and nothing more is accepted for it.
+        CaseClosed = "case_closed",
+    }
+);
+
+code_enum!(
+    /// How a case ended, as the school closes it. Sealed in the closing note's body, never
+    /// cleartext: it says what happened to one pupil.
+    CaseOutcome {
+        /// The pupil is back in school.
+        Returned = "returned",
+        /// Not a pupil taken abroad: absence the school handles as problematic absence.
+        ProblematicAbsence = "problematic_absence",
+        /// The pupil moved, and where to is known.
+        Moved = "moved",
+        /// The pupil is abroad against their will.
+        AbroadAgainstWill = "abroad_against_will",
+        Other = "other",
     }
 );
 

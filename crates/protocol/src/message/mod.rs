@@ -11,7 +11,8 @@
 //! `checkpoint` (to ops) and `heartbeat` (to each agency, answered by a `receipt` naming the
 //! heartbeat's id; see [`Heartbeat`]). A member of a case (an agency) posts a `note` to it (see
 //! [`Note`]), handed over to other members as a `delivery` like an alert; a school that gets one
-//! receipts it (and acks it when the routing table requires) like an agency.
+//! receipts it (and acks it when the routing table requires) like an agency. The school closes
+//! its case with a note of kind `case_closed`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,8 +23,8 @@ mod ids;
 mod wire_form;
 
 pub use codes::{
-    code_enum, Aead, Category, DeliveryState, Kind, NoteKind, Outcome, RecipientRole, SectionLabel,
-    Status, Suite, Urgency,
+    code_enum, Aead, CaseOutcome, Category, DeliveryState, Kind, NoteKind, Outcome, RecipientRole,
+    SectionLabel, Status, Suite, Urgency,
 };
 #[doc(hidden)]
 pub use ids::invalid;

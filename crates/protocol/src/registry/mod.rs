@@ -112,9 +112,10 @@ impl Role {
         match self {
             // A school's receipts and acks are for the deliveries it gets: the notes to its
             // cases that the routing table sends it (the broker holds each to its recipient).
+            // Its one note is the closing of its own case (see `note::may_post`).
             Role::School | Role::Preschool => matches!(
                 kind,
-                Kind::Alert | Kind::Update | Kind::Cancel | Kind::Receipt | Kind::Ack
+                Kind::Alert | Kind::Update | Kind::Cancel | Kind::Receipt | Kind::Ack | Kind::Note
             ),
             Role::Agency => matches!(kind, Kind::Receipt | Kind::Ack | Kind::Note),
             Role::Broker => matches!(
@@ -359,7 +360,8 @@ mod tests {
         assert!(Role::School.may_send(Kind::Alert));
         assert!(Role::Preschool.may_send(Kind::Cancel));
         assert!(Role::School.may_send(Kind::Receipt));
-        assert!(!Role::School.may_send(Kind::Note));
+        assert!(Role::School.may_send(Kind::Note));
+        assert!(!Role::School.may_send(Kind::Delivery));
         assert!(Role::Agency.may_send(Kind::Receipt));
         assert!(!Role::Agency.may_send(Kind::Alert));
         assert!(Role::Broker.may_send(Kind::Delivery));

@@ -96,11 +96,12 @@ pub enum Command {
     Send {
         #[arg(long, default_value = "client.toml")]
         config: PathBuf,
-        /// The document; with --note, the note's body (JSON: text, and for
-        /// travel_ban_decided decided_at and reference).
+        /// The document; with --note, the note's body (JSON: text, for travel_ban_decided
+        /// decided_at and reference, for case_closed outcome).
         document: PathBuf,
         /// Post a note of this kind: travel_ban_decided, travel_ban_requested, child_located,
-        /// case_taken, information_request or information_reply.
+        /// case_taken, information_request, information_reply (agencies), case_closed (the
+        /// case's school; outcome returned, problematic_absence, moved, abroad_against_will, other).
         #[arg(long, requires = "alert")]
         note: Option<String>,
         /// The alert whose case the note is about (read it with varsel inbox first).
