@@ -16,7 +16,8 @@
 //! when a deadline passes, the content opened (logged), an update and a cancel sent from the page
 //! (a replayed form refused), and a stale update refused by the broker, shown in words; the
 //! officer's page lists the update and the cancel in order and the inbox marks the alert
-//! cancelled.
+//! cancelled. A counsellor closes another alert's case with its outcome: the broker stops its
+//! timers, the page marks it closed with no forms left, and the officer's page marks it too.
 
 mod common;
 
@@ -25,8 +26,10 @@ use std::time::Duration;
 use fantoccini::Locator;
 use serde_json::json;
 
+use varsel_desk::accounts::Enrolment;
 use varsel_desk::role::Role;
 use varsel_protocol::message::{Outcome, ParticipantId};
+use varsel_testkit::browser::Chromedriver;
 use varsel_testkit::harness::{office_morning, wait_until, Harness};
 use varsel_transport::clock::Clock;
 
@@ -463,24 +466,27 @@ async fn a_counsellor_sends_an_alert_from_the_form_and_sees_it_acknowledged() {
     h.stop().await;
 }
 
-/// Loads `path` until `css` finds an element; its text.
-async fn shown(c: &fantoccini::Client, url: &str, css: &str, what: &str) -> String {
-    wait_until(Duration::from_secs(60), what, || {
-        let (c, url, css) = (c.clone(), url.to_owned(), css.to_owned());
-        async move {
-            c.goto(&url).await.unwrap();
-            c.find(Locator::Css(&css)).await.is_ok()
-        }
-    })
-    .await;
-    text_of(c, Locator::Css(css)).await
+/// A desk with a counsellor of the school and an officer of socialtjänsten, the counsellor signed
+/// in, and an alert the counsellor sent, kept at socialtjänsten.
+struct Followed {
+    desk: varsel_desk::Running,
+    enrolments: Vec<Enrolment>,
+    addr: String,
+    school_base: String,
+    /// Two host names, two cookie jars: the counsellor and the officer in one browser.
+    agency_base: String,
+    driver: Chromedriver,
+    c: fantoccini::Client,
+    /// The counsellor's session cookie, for posts made as the browser would.
+    cookie: String,
+    alert: uuid::Uuid,
+    /// Socialtjänsten's delivery of the alert.
+    delivery: uuid::Uuid,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
-    let h = Harness::start_with("desk-follow", Clock::manual(office_morning()), None).await;
+async fn counsellor_sends_an_alert(h: &Harness) -> Followed {
     let (desk, enrolments) = desk_on(
-        &h,
+        h,
         &[SCHOOL, SOCIAL],
         &[
             ("kurator", "Karin Berg", SCHOOL, Role::SchoolStaff),
@@ -495,7 +501,6 @@ async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
     )
     .await;
     let addr = desk.addr.to_string();
-    // Two host names, two cookie jars: the counsellor and the officer in one browser.
     let school_base = format!("http://{addr}");
     let agency_base = format!("http://localhost:{}", desk.addr.port());
     let (driver, c) = browser(h.path()).await;
@@ -515,6 +520,48 @@ async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
     let school: ParticipantId = SCHOOL.parse().unwrap();
     let alert = desk.store.sent(&school).await.unwrap()[0].id;
     let delivery = kept_delivery(&desk.store, SOCIAL, alert).await;
+    Followed {
+        desk,
+        enrolments,
+        addr,
+        school_base,
+        agency_base,
+        driver,
+        c,
+        cookie,
+        alert,
+        delivery,
+    }
+}
+
+/// Loads `path` until `css` finds an element; its text.
+async fn shown(c: &fantoccini::Client, url: &str, css: &str, what: &str) -> String {
+    wait_until(Duration::from_secs(60), what, || {
+        let (c, url, css) = (c.clone(), url.to_owned(), css.to_owned());
+        async move {
+            c.goto(&url).await.unwrap();
+            c.find(Locator::Css(&css)).await.is_ok()
+        }
+    })
+    .await;
+    text_of(c, Locator::Css(css)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
+    let h = Harness::start_with("desk-follow", Clock::manual(office_morning()), None).await;
+    let Followed {
+        desk,
+        enrolments,
+        addr,
+        school_base,
+        agency_base,
+        driver,
+        c,
+        cookie,
+        alert,
+        delivery,
+    } = counsellor_sends_an_alert(&h).await;
 
     // Received (the desk receipts on arrival): My alerts says by when socialtjänsten must
     // acknowledge, the deadline the broker holds for that delivery.
@@ -652,7 +699,8 @@ async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
     )
     .await;
     assert!(
-        refused.contains("Varslet som meddelandet gäller är okänt eller redan återkallat"),
+        refused
+            .contains("Varslet som meddelandet gäller är okänt, redan återkallat eller avslutat"),
         "{refused}"
     );
     assert!(refused.contains("Uppdatering"), "{refused}");
@@ -725,6 +773,114 @@ async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
     c.goto(&format!("{agency_base}/inbox")).await.unwrap();
     let row = text_of(&c, Locator::Css(&format!("tr[data-delivery='{delivery}']"))).await;
     assert!(row.contains("ÅTERKALLAT"), "{row}");
+
+    c.close().await.unwrap();
+    drop(driver);
+    desk.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counsellor_closes_a_case_with_its_outcome_and_its_timers_stop() {
+    let h = Harness::start_with("desk-close", Clock::manual(office_morning()), None).await;
+    let Followed {
+        desk,
+        enrolments,
+        addr,
+        school_base,
+        agency_base,
+        driver,
+        c,
+        cookie,
+        alert,
+        delivery,
+    } = counsellor_sends_an_alert(&h).await;
+    let store = h.store();
+    let pending = || async {
+        store
+            .timers_of(alert)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|t| t.state == varsel_broker::store::TimerState::Pending)
+            .count()
+    };
+    assert!(pending().await > 0, "socialtjänsten's ladder runs");
+
+    // Closing without an outcome is refused, with the reason, and nothing is sent.
+    let url = format!("{school_base}/alerts/{alert}");
+    c.goto(&url).await.unwrap();
+    let page = c.source().await.unwrap();
+    let bare = format!("csrf={}&form={}&note=klart", csrf_of(&page), "k".repeat(43));
+    let (status, body) = post(&addr, &format!("/alerts/{alert}/close"), &cookie, &bare).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("Välj hur ärendet slutade"), "{body}");
+    assert!(desk.store.follow_ups(alert).await.unwrap().is_empty());
+
+    // Closed from the page: the pupil is back.
+    h.clock.advance(chrono::Duration::minutes(1));
+    choose(&c, "#outcome-returned").await;
+    type_into(&c, "close-note", "Hana är tillbaka i skolan sedan i morse.").await;
+    click(&c, Locator::Id("send-close")).await;
+    assert_eq!(c.current_url().await.unwrap().as_str(), url);
+    let kinds: Vec<String> = desk
+        .store
+        .follow_ups(alert)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.kind)
+        .collect();
+    assert_eq!(kinds, ["case_closed"]);
+    assert!(text_of(&c, Locator::Id("closed"))
+        .await
+        .contains("AVSLUTAT"));
+    for form in ["send-update", "send-cancel", "send-close"] {
+        assert!(
+            c.find(Locator::Id(form)).await.is_err(),
+            "no {form} form on a closed case"
+        );
+    }
+    wait_until(
+        Duration::from_secs(30),
+        "the broker to close the case",
+        || async {
+            store
+                .alert(alert)
+                .await
+                .unwrap()
+                .is_some_and(|a| a.state == varsel_broker::store::AlertState::Closed)
+        },
+    )
+    .await;
+    assert_eq!(pending().await, 0, "no timer of a closed case is left");
+    // Opened, the closing shows its outcome in words.
+    click(&c, Locator::Id("open")).await;
+    let closing = text_of(&c, Locator::Css("section[data-kind='case_closed']")).await;
+    assert!(
+        closing.contains("Eleven är tillbaka") && closing.contains("sedan i morse"),
+        "{closing}"
+    );
+
+    // The officer's page marks the case closed and lists the closing.
+    sign_in_at(
+        &c,
+        &agency_base,
+        "handlaggare",
+        &enrolments[1],
+        h.clock.now(),
+    )
+    .await;
+    let closed = shown(
+        &c,
+        &format!("{agency_base}/alert/{delivery}"),
+        "#closed",
+        "the closing on the officer's page",
+    )
+    .await;
+    assert!(closed.contains("ÄRENDET AVSLUTAT"), "{closed}");
+    let list = text_of(&c, Locator::Id("follow-ups")).await;
+    assert!(list.contains("Ärendet avslutat"), "{list}");
 
     c.close().await.unwrap();
     drop(driver);

@@ -113,7 +113,9 @@ impl Store {
                 .text(d.delivery.to_string())
                 .text(participant.as_str())
                 .text(d.alert.to_string())
-                .text(d.kind.code())
+                // A note is kept under its note kind (travel_ban_decided, case_closed, …), so
+                // pages name it and see a closed case without opening anything.
+                .text(d.note.as_ref().map_or(d.kind.code(), |n| n.kind.code()))
                 .text(d.school.as_str())
                 .text(d.header.municipality.to_string())
                 .text(d.header.category.code())

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use uuid::Uuid;
 use varsel_sql::Q;
 
-use varsel_protocol::message::{Kind, ParticipantId};
+use varsel_protocol::message::ParticipantId;
 
 use super::sent::Sent;
 use super::{parse_uuid, Error, Store};
@@ -23,14 +23,15 @@ pub struct FollowUp {
     pub raw: Vec<u8>,
 }
 
-/// One sent update or cancel to keep: its id, the alert it is about, the sender and when.
+/// One sent update, cancel or closing to keep: its id, the alert it is about, the sender and
+/// when. `kind` is `update`, `cancel`, or `case_closed` for the closing note.
 #[derive(Debug, Clone, Copy)]
 pub struct NewFollowUp<'a> {
     pub id: Uuid,
     pub alert: Uuid,
     pub participant: &'a ParticipantId,
     pub account: i64,
-    pub kind: Kind,
+    pub kind: &'a str,
     pub raw: &'a [u8],
     pub at: i64,
 }
@@ -70,7 +71,7 @@ impl Store {
         .transpose()
     }
 
-    /// Keeps an update or cancel sent by an account (after RabbitMQ confirmed it).
+    /// Keeps an update, cancel or closing sent by an account (after RabbitMQ confirmed it).
     pub async fn keep_follow_up(&self, f: NewFollowUp<'_>) -> Result<(), Error> {
         self.execute(
             Q::new(
@@ -81,7 +82,7 @@ impl Store {
             .text(f.alert.to_string())
             .text(f.participant.as_str())
             .i64(f.account)
-            .text(f.kind.code())
+            .text(f.kind)
             .i64(f.at)
             .bytes(f.raw.to_vec()),
         )
@@ -89,7 +90,7 @@ impl Store {
         Ok(())
     }
 
-    /// The updates and cancels sent about an alert, in the order they were sent.
+    /// The updates, cancels and closing sent about an alert, in the order they were sent.
     pub async fn follow_ups(&self, alert: Uuid) -> Result<Vec<FollowUp>, Error> {
         let rows: Vec<(String, String, i64, Vec<u8>)> = self
             .conn()

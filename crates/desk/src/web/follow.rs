@@ -1,13 +1,14 @@
 //! The school's alert page: one sent alert with each recipient's state, the escalations and the
 //! broker's refusals as the school's inbox reports them, its content opened on demand (logged
-//! first), and the forms that send an update or a cancel about it. Each form carries the session's
-//! CSRF token and a one-time token claimed before sending, so a replayed form sends nothing.
+//! first), and the forms that send an update or a cancel about it, or close its case with an
+//! outcome. Each form carries the session's CSRF token and a one-time token claimed before
+//! sending, so a replayed form sends nothing.
 
 use std::collections::{BTreeMap, HashSet};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::Form;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -17,20 +18,22 @@ use uuid::Uuid;
 use varsel_participant::client::{Client, Item};
 use varsel_protocol::alert::{Body, Document, SchoolActions};
 use varsel_protocol::envelope;
-use varsel_protocol::message::{ErrorReply, Feedback, Header, Kind, ParticipantId};
+use varsel_protocol::message::{
+    CaseOutcome, ErrorReply, Feedback, Header, Kind, NoteKind, ParticipantId,
+};
+use varsel_protocol::note;
 
 use super::follow_pages::{self, Opened, Refused, Thread};
-use super::outgoing::{self, Logged, NotSent, SENDING};
+use super::follow_send::Sending;
 use super::school_pages::Report;
 use super::signin::CsrfForm;
-use super::{csrf_refused, internal, lang_of, log_failed, pages, staff, unrecorded, Desk, Shared};
+use super::{csrf_refused, internal, lang_of, pages, staff, Desk, Shared};
 use crate::access_log::Action;
 use crate::session;
 use crate::store::accounts::Account;
-use crate::store::follow_ups::NewFollowUp;
 use crate::store::sessions::Session;
 
-/// What the update and cancel forms post.
+/// What the update, cancel and closing forms post: the closing also the case's outcome (a code).
 #[derive(Debug, Deserialize)]
 pub(super) struct FollowUpForm {
     csrf: Option<String>,
@@ -39,6 +42,8 @@ pub(super) struct FollowUpForm {
     form: String,
     #[serde(default)]
     note: String,
+    #[serde(default)]
+    outcome: String,
 }
 
 fn at(ms: i64) -> DateTime<Utc> {
@@ -178,6 +183,9 @@ async fn thread(
     Ok(Thread {
         header: kept_header(client, &raw, alert.sent_at),
         cancelled: follow_ups.iter().any(|f| f.kind == Kind::Cancel.code()),
+        closed: follow_ups
+            .iter()
+            .any(|f| f.kind == NoteKind::CaseClosed.code()),
         alert,
         follow_ups,
         recipients,
@@ -185,7 +193,7 @@ async fn thread(
         refused,
         opened: None,
         raw,
-        form_tokens: (session::token(), session::token()),
+        form_tokens: (session::token(), session::token(), session::token()),
     })
 }
 
@@ -294,8 +302,26 @@ pub(super) async fn cancel(
     follow_up(&desk, &headers, id, f, Kind::Cancel).await
 }
 
+/// POST /alerts/{alert}/close: closes the case with its outcome, a sealed note every member of
+/// the case is told of; the broker stops the case's timers. The text is optional.
+pub(super) async fn close(
+    State(desk): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Form(f): Form<FollowUpForm>,
+) -> Response {
+    follow_up(&desk, &headers, id, f, Kind::Note).await
+}
+
+/// What a follow-up form becomes before it is sealed: a document (update or cancel) or the
+/// closing note's body.
+enum Prepared {
+    Document(Box<Document>),
+    Closing(note::Body),
+}
+
 /// Sends an update or a cancel about one of the school's alerts as the school's participant,
-/// sealed like the alert, once per form.
+/// sealed like the alert, or closes its case (`kind` note: the closing note), once per form.
 async fn follow_up(
     desk: &Desk,
     headers: &HeaderMap,
@@ -322,105 +348,75 @@ async fn follow_up(
         return internal(lang, &"a kept alert no longer verifies");
     };
     let note = f.note.trim();
-    if kind == Kind::Update && note.is_empty() {
-        return refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            follow_pages::Notice::TextMissing,
-        );
-    }
-    let body = Body {
-        school_actions: (!note.is_empty()).then(|| SchoolActions {
-            actions: Vec::new(),
-            contact: None,
-            note: Some(note.into()),
-        }),
-        ..Body::default()
-    };
-    let doc = Document {
-        kind,
-        references: vec![id],
-        header,
-        body,
-    };
     let now = desk.clock.now();
-    if let Err(problems) = doc.validate_at(now) {
-        // The problems' codes only: their details may quote the text.
-        let codes: Vec<&str> = problems.iter().map(|p| p.reason.code()).collect();
-        tracing::warn!(account = a.id, alert = %id, reason = ?codes, "an update or cancel was refused before sending");
-        return refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            follow_pages::Notice::TextRefused,
-        );
-    }
-    match desk.store.claim_form(&f.form, now.timestamp_millis()).await {
-        Err(e) => return internal(lang, &e),
-        Ok(false) => {
-            tracing::warn!(account = a.id, alert = %id, reason = "form_replayed", "an update or cancel form sent before was refused");
-            return refuse(StatusCode::CONFLICT, follow_pages::Notice::AlreadySent);
-        }
-        Ok(true) => {}
-    }
-    let at = now.timestamp_millis();
-    let release = |e: &dyn std::fmt::Display| {
-        tracing::warn!(account = a.id, alert = %id, error = %e, "an update or cancel could not be sent");
-        desk.store.release_form(&f.form)
-    };
-    let (payload, compact) = match client.seal_for_self_too(&doc, now) {
-        Ok(x) => x,
-        Err(e) => {
-            if let Err(e) = release(&e).await {
-                return internal(lang, &e);
-            }
+    let prepared = if kind == Kind::Note {
+        let Ok(outcome) = f.outcome.parse::<CaseOutcome>() else {
             return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                follow_pages::Notice::SendFailed,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                follow_pages::Notice::OutcomeMissing,
+            );
+        };
+        let body = note::Body {
+            text: note.to_owned().into(),
+            outcome: Some(outcome),
+            ..note::Body::default()
+        };
+        if !body.problems(NoteKind::CaseClosed).is_empty() {
+            tracing::warn!(account = a.id, alert = %id, "a closing was refused before sending");
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                follow_pages::Notice::TextRefused,
             );
         }
-    };
-    let detail =
-        json!({ "message": payload.id.to_string(), "kind": kind.code(), "alert": id.to_string() });
-    let log = Logged {
-        account: &a,
-        delivery: None,
-        detail: &detail,
-        at,
-    };
-    if let Err(not_sent) = outgoing::publish(desk, client, SENDING, log, &payload, &compact).await {
-        let e: &dyn std::fmt::Display = match &not_sent {
-            NotSent::Unlogged(e) => e,
-            NotSent::Unconfirmed(e) => e,
-        };
-        if let Err(e) = release(e).await {
-            return internal(lang, &e);
+        Prepared::Closing(body)
+    } else {
+        if kind == Kind::Update && note.is_empty() {
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                follow_pages::Notice::TextMissing,
+            );
         }
-        return match not_sent {
-            NotSent::Unlogged(e) => log_failed(lang, &e, Some((&a, &s.csrf))),
-            NotSent::Unconfirmed(_) => refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                follow_pages::Notice::SendFailed,
-            ),
+        let body = Body {
+            school_actions: (!note.is_empty()).then(|| SchoolActions {
+                actions: Vec::new(),
+                contact: None,
+                note: Some(note.into()),
+            }),
+            ..Body::default()
         };
-    }
-    let kept = async {
-        desk.store
-            .keep_follow_up(NewFollowUp {
-                id: payload.id,
-                alert: id,
-                participant: &a.participant,
-                account: a.id,
-                kind,
-                raw: compact.as_bytes(),
-                at,
-            })
-            .await?;
-        desk.store
-            .log_access(&a.username, Action::Sent, None, detail, at)
-            .await
+        let doc = Document {
+            kind,
+            references: vec![id],
+            header: header.clone(),
+            body,
+        };
+        if let Err(problems) = doc.validate_at(now) {
+            // The problems' codes only: their details may quote the text.
+            let codes: Vec<&str> = problems.iter().map(|p| p.reason.code()).collect();
+            tracing::warn!(account = a.id, alert = %id, reason = ?codes, "an update or cancel was refused before sending");
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                follow_pages::Notice::TextRefused,
+            );
+        }
+        Prepared::Document(Box::new(doc))
     };
-    if let Err(e) = kept.await {
-        let text = lang.t().sent_unrecorded;
-        return unrecorded(lang, text, payload.id, &e, Some((&a, &s.csrf)));
-    }
-    tracing::info!(account = a.id, alert = %id, message = %payload.id, kind = kind.code(), "update or cancel sent");
-    Redirect::to(&format!("/alerts/{id}")).into_response()
+    let sent = Sending {
+        desk,
+        client,
+        who: (&s, &a),
+        thread: &t,
+        alert: id,
+        form: &f.form,
+        kind: match kind {
+            Kind::Note => NoteKind::CaseClosed.code(),
+            other => other.code(),
+        },
+        lang,
+    };
+    sent.send(|| match prepared {
+        Prepared::Document(doc) => client.seal_for_self_too(&doc, now),
+        Prepared::Closing(body) => client.seal_note(NoteKind::CaseClosed, id, &header, &body, now),
+    })
+    .await
 }

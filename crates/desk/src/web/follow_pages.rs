@@ -1,6 +1,7 @@
 //! The school's alert page, rendered with maud (escaped by default): the alert's header, the
 //! content sealed until asked for, each recipient's state, the escalations and refusals in words,
-//! the updates and cancels sent in order, and the forms for another update or a cancel.
+//! the updates and cancels sent in order, and the forms for another update, a cancel or the
+//! case's closing with its outcome.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -9,7 +10,7 @@ use maud::{html, Markup};
 use serde_json::Value;
 use uuid::Uuid;
 
-use varsel_protocol::message::{Feedback, Header};
+use varsel_protocol::message::{CaseOutcome, Feedback, Header};
 
 use super::pages::page;
 use super::school_pages::{escalations_list, l, recipients_table, Report};
@@ -51,10 +52,12 @@ pub(crate) struct Thread {
     pub refused: Vec<Refused>,
     pub opened: Option<Vec<Opened>>,
     pub cancelled: bool,
+    /// The school closed the case (its outcome is sealed in the closing).
+    pub closed: bool,
     /// The alert as sent, sealed.
     pub raw: Vec<u8>,
-    /// Fresh one-time tokens for the update and the cancel form.
-    pub form_tokens: (String, String),
+    /// Fresh one-time tokens for the update, the cancel and the closing form.
+    pub form_tokens: (String, String, String),
 }
 
 /// What the page says above everything else.
@@ -65,6 +68,7 @@ pub(crate) enum Notice {
     TextRefused,
     AlreadySent,
     SendFailed,
+    OutcomeMissing,
 }
 
 impl Notice {
@@ -74,6 +78,7 @@ impl Notice {
             Notice::TextMissing => (l(lang, "Skriv vad som är nytt innan du skickar uppdateringen.", "Write what is new before sending the update."), true),
             Notice::TextRefused => (l(lang, "Texten godtogs inte: den är för lång (högst 10 000 tecken) eller innehåller otillåtna tecken. Inget skickades.", "The text was not accepted: it is too long (at most 10,000 characters) or holds characters that are not allowed. Nothing was sent."), true),
             Notice::AlreadySent => (l(lang, "Det här formuläret är redan skickat. Det skickades inte en gång till.", "This form was sent already. It was not sent again."), true),
+            Notice::OutcomeMissing => (l(lang, "Välj hur ärendet slutade innan du avslutar det.", "Choose how the case ended before closing it."), true),
             Notice::SendFailed => (l(lang, "Meddelandet kunde inte skickas just nu (ingen kontakt med meddelandeservern). Inget skickades; försök igen.", "The message could not be sent just now (no contact with the message server). Nothing was sent; try again."), true),
         }
     }
@@ -124,6 +129,34 @@ fn follow_up_form(lang: Lang, csrf: &str, t: &Thread, kind: &'static str, token:
     }
 }
 
+/// The closing form: how the case ended (one of the outcomes, as radio buttons) and an optional
+/// text, sealed to the broker and told to every member.
+fn close_form(lang: Lang, csrf: &str, t: &Thread) -> Markup {
+    html! {
+        form method="post" action={ "/alerts/" (t.alert.id) "/close" } {
+            fieldset {
+                legend { (l(lang, "Avsluta ärendet", "Close the case")) }
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="form" value=(&t.form_tokens.2);
+                p id="close-hint" { (l(lang, "Alla mottagare får veta att ärendet är avslutat och hur det slutade (förseglat). Tidsfrister och eskaleringar upphör. Därefter kan inget mer skickas i ärendet.", "Every recipient is told the case is closed and how it ended (sealed). Deadlines and escalations stop. Nothing more can be sent in the case afterwards.")) }
+                fieldset id="outcome" aria-describedby="close-hint" {
+                    legend { (l(lang, "Hur slutade det?", "How did it end?")) }
+                    @for o in CaseOutcome::ALL {
+                        div {
+                            input type="radio" name="outcome" id={ "outcome-" (o.code()) } value=(o.code()) required;
+                            " "
+                            label for={ "outcome-" (o.code()) } { (code(lang, o.code())) }
+                        }
+                    }
+                }
+                label for="close-note" { (l(lang, "Text (frivillig)", "Text (optional)")) }
+                textarea id="close-note" name="note" rows="3" {}
+                div { button type="submit" id="send-close" { (l(lang, "Avsluta ärendet", "Close the case")) } }
+            }
+        }
+    }
+}
+
 fn recipients(lang: Lang, t: &Thread) -> Markup {
     html! {
         h2 { (lang.t().recipients) }
@@ -139,7 +172,7 @@ fn recipients(lang: Lang, t: &Thread) -> Markup {
 
 fn thread_list(lang: Lang, t: &Thread) -> Markup {
     html! {
-        h2 { (l(lang, "Uppdateringar och återkallelse", "Updates and cancel")) }
+        h2 { (l(lang, "Uppdateringar, återkallelse och avslut", "Updates, cancel and closing")) }
         @if t.follow_ups.is_empty() { p { (l(lang, "Inga har skickats.", "None sent.")) } } @else {
             ol id="follow-ups" {
                 @for f in &t.follow_ups {
@@ -233,13 +266,17 @@ pub(crate) fn alert(
                 @if t.cancelled {
                     dt { (tr.state) } dd id="cancelled" class="overdue-flag" { (l(lang, "ÅTERKALLAT", "CANCELLED")) }
                 }
+                @if t.closed {
+                    dt { (tr.state) } dd id="closed" { (l(lang, "AVSLUTAT", "CLOSED")) }
+                }
             }
             (opened(lang, csrf, t))
             (recipients(lang, t))
             (thread_list(lang, t))
-            @if !t.cancelled {
+            @if !t.cancelled && !t.closed {
                 (follow_up_form(lang, csrf, t, "update", &t.form_tokens.0))
                 (follow_up_form(lang, csrf, t, "cancel", &t.form_tokens.1))
+                (close_form(lang, csrf, t))
             }
             p { a href="/alerts" { (tr.my_alerts) } }
         },

@@ -13,6 +13,7 @@
 mod agency;
 mod follow;
 mod follow_pages;
+mod follow_send;
 mod form;
 mod form_check;
 mod form_page;
@@ -194,6 +195,7 @@ fn router(desk: Shared) -> Router {
         .route("/alerts/{alert}/open", post(follow::open))
         .route("/alerts/{alert}/update", post(follow::update))
         .route("/alerts/{alert}/cancel", post(follow::cancel))
+        .route("/alerts/{alert}/close", post(follow::close))
         .route("/alert/{delivery}", get(agency::alert))
         .route("/alert/{delivery}/open", post(agency::open))
         .route("/alert/{delivery}/ack", post(agency::acknowledge))

@@ -261,7 +261,8 @@ pub(crate) fn alert(
             @if let Some(e) = view.error { p class="error" id="error" role="alert" { (e) } }
             dl id="header" {
                 dt { (t.school) } dd { (d.school) (status_flag(lang, &d.status))
-                    @if view.follow_ups.iter().any(|(_, k, _)| k == "cancel") { span id="cancelled" { (cancelled_flag(lang)) } } }
+                    @if view.follow_ups.iter().any(|(_, k, _)| k == "cancel") { span id="cancelled" { (cancelled_flag(lang)) } }
+                    @if view.follow_ups.iter().any(|(_, k, _)| k == "case_closed") { " " span id="closed" class="exercise" { (code(lang, "case_closed").to_uppercase()) } } }
                 dt { (t.category) } dd { (code(lang, &d.category)) }
                 dt { (t.urgency) } dd { (code(lang, &d.urgency)) }
                 dt { (t.municipality) } dd { (d.municipality) }
@@ -290,7 +291,7 @@ pub(crate) fn alert(
                 }
             }
             @if !view.follow_ups.is_empty() {
-                h2 { (code(lang, "update")) " / " (code(lang, "cancel")) }
+                h2 { (if lang == Lang::Sv { "Uppdateringar, återkallelse och anteckningar" } else { "Updates, cancel and notes" }) }
                 ol id="follow-ups" {
                     @for (delivery, kind, at) in &view.follow_ups {
                         li data-kind=(kind) data-delivery=(delivery) {

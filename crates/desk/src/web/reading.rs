@@ -10,9 +10,9 @@ use serde_json::Value;
 use super::text::{code, label, Lang};
 
 /// Fields whose values are protocol codes, shown in words.
-const CODED: &[&str] = &["relation", "action", "indicators"];
+const CODED: &[&str] = &["relation", "action", "indicators", "outcome"];
 /// Fields whose values are times, shown in Stockholm time.
-const TIMES: &[&str] = &["planned_departure", "at"];
+const TIMES: &[&str] = &["planned_departure", "at", "decided_at"];
 
 /// The sections of an opened body (section label → JSON), each under its heading.
 pub(crate) fn sections(lang: Lang, body: &Value) -> Markup {

@@ -25,7 +25,7 @@ const REASONS: &[(Reason, &str, &str)] = &[
     (Reason::ReusedId, "Meddelandets id har redan använts för ett annat meddelande.", "The message id was already used for another message."),
     (Reason::WrongRoutingKey, "Meddelandet skickades med fel adressering.", "The message was sent with the wrong routing."),
     (Reason::IdentityMismatch, "Meddelandet skickades av någon annan än avsändaren.", "The message was published by someone other than the sender."),
-    (Reason::UnknownReference, "Varslet som meddelandet gäller är okänt eller redan återkallat.", "The alert the message is about is unknown or already cancelled."),
+    (Reason::UnknownReference, "Varslet som meddelandet gäller är okänt, redan återkallat eller avslutat.", "The alert the message is about is unknown, already cancelled or closed."),
     (Reason::NotEntitled, "Avsändaren får inte ändra eller återkalla det här varslet.", "The sender may not update or cancel this alert."),
     (Reason::NotACaseMember, "Avsändaren är inte med i ärendet: varken skolan som varslade eller en av varslets mottagare.", "The sender is not a member of the case: neither the school that raised the alert nor one of its recipients."),
     (Reason::NoteKindNotPermitted, "Avsändaren får inte skicka den här sortens anteckning till ärendet.", "The sender may not post this kind of note to the case."),

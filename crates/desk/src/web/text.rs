@@ -288,6 +288,46 @@ const CODES: &[(&str, &str, &str)] = &[
     ("alert", "Varsel", "Alert"),
     ("update", "Uppdatering", "Update"),
     ("cancel", "Återkallat", "Cancelled"),
+    ("note", "Anteckning i ärendet", "Note to the case"),
+    ("case_closed", "Ärendet avslutat", "Case closed"),
+    ("returned", "Eleven är tillbaka", "The pupil is back"),
+    (
+        "problematic_absence",
+        "Problematisk frånvaro",
+        "Problematic absence",
+    ),
+    (
+        "moved",
+        "Flyttat, känd destination",
+        "Moved, destination known",
+    ),
+    (
+        "abroad_against_will",
+        "Utomlands mot sin vilja",
+        "Abroad against their will",
+    ),
+    (
+        "travel_ban_decided",
+        "Utreseförbud beslutat",
+        "Travel ban decided",
+    ),
+    (
+        "travel_ban_requested",
+        "Utreseförbud ansökt",
+        "Travel ban applied for",
+    ),
+    ("child_located", "Barnet har hittats", "Child located"),
+    ("case_taken", "Ärendet övertaget", "Case taken"),
+    (
+        "information_request",
+        "Begäran om uppgifter",
+        "Information request",
+    ),
+    (
+        "information_reply",
+        "Svar med uppgifter",
+        "Information reply",
+    ),
     ("sent", "levererat", "delivered"),
     ("received", "mottaget", "received"),
     ("acknowledged", "kvitterat", "acknowledged"),
@@ -370,6 +410,10 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("role", "Roll", "Role"),
     ("email", "E-post", "Email"),
     ("note", "Övrigt", "Other information"),
+    ("text", "Text", "Text"),
+    ("outcome", "Utfall", "Outcome"),
+    ("decided_at", "Beslutat", "Decided"),
+    ("reference", "Diarienummer", "Reference"),
 ];
 
 /// The words for a field of the alert document, or the field's name when there are none.
