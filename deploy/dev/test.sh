@@ -44,6 +44,39 @@ else
   echo "test.sh: the build with lints as errors failed (above); the tests run with lints as warnings" >&2
 fi
 tests=0
-cargo test --no-fail-fast "$@" || tests=$?
+if [ "$#" -gt 0 ]; then
+  cargo test --no-fail-fast "$@" || tests=$?
+else
+  # Three groups. The cluster test (crates/varsel/tests/cluster.rs) runs three RabbitMQ nodes of
+  # its own and spends most of its three minutes waiting for node faults to take effect, so it
+  # runs beside the rest of the suite, its output printed when it ends. The fault tests
+  # (faults.rs) stop the shared RabbitMQ, so they run alone, last.
+  # Every command selects the whole workspace (then its targets), so cargo resolves the same
+  # features as the build above and compiles nothing again.
+  cluster=$(cargo test --workspace --test cluster --no-run 2>&1 | sed -n 's/^ *Executable tests\/cluster\.rs (\(.*\))$/\1/p')
+  if [ -z "$cluster" ]; then
+    echo "test.sh: the cluster test's executable was not found" >&2
+    exit 1
+  fi
+  cluster_log=$(mktemp)
+  (cd crates/varsel && CARGO_MANIFEST_DIR="$PWD" timeout --kill-after=30 1200 "../../$cluster") >"$cluster_log" 2>&1 &
+  cluster_pid=$!
+  rest=()
+  for name in $(ls crates/*/tests/*.rs | xargs -n1 basename | sed 's/\.rs$//' | sort -u); do
+    case "$name" in cluster | faults) ;; *) rest+=(--test "$name") ;; esac
+  done
+  echo "test.sh: tests start at ${SECONDS}s"
+  cargo test --workspace --no-fail-fast --lib --bins "${rest[@]}" || tests=$?
+  cargo test --workspace --no-fail-fast --doc || tests=$?
+  echo "test.sh: the tests beside the cluster test ended at ${SECONDS}s"
+  cluster_rc=0
+  wait "$cluster_pid" || cluster_rc=$?
+  echo "=== crates/varsel/tests/cluster.rs (ran beside the tests above; ended by ${SECONDS}s): exit $cluster_rc ==="
+  cat "$cluster_log"
+  rm -f "$cluster_log"
+  if [ "$cluster_rc" -ne 0 ]; then tests=$cluster_rc; fi
+  cargo test --workspace --no-fail-fast --test faults || tests=$?
+  echo "test.sh: the fault tests ended at ${SECONDS}s"
+fi
 if [ "$tests" -ne 0 ]; then exit "$tests"; fi
 exit "$lints"
