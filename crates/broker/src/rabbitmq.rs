@@ -248,7 +248,7 @@ mod tests {
         assert!(!matches(&read, "varsel.intake"));
         assert_eq!(
             topic_write(&school).unwrap(),
-            "^(alert|update|cancel|receipt|ack)\\.skola-a$"
+            "^(alert|update|cancel|receipt|ack|note)\\.skola-a$"
         );
     }
 

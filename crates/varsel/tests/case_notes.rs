@@ -399,7 +399,7 @@ async fn the_school_closes_the_case_every_member_is_told_and_every_timer_stops()
     for d in store.deliveries_of(alert).await.unwrap() {
         if d.message != closed {
             assert!(
-                !varsel_broker::lifecycle::delivery::is_open(d.state),
+                !varsel_broker::lifecycle::delivery::waits_on_recipient(d.role, d.state),
                 "{} to {} is still {}",
                 d.kind,
                 d.recipient,

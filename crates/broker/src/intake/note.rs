@@ -4,8 +4,8 @@
 //! ladder), all in the one transaction.
 //!
 //! The school closes its case with a note of kind `case_closed` (its outcome sealed in the body):
-//! every other member is told, informed, whatever the note lines say; the case's timers stop, its
-//! deliveries are no longer waited for, and the alert becomes `closed`.
+//! every other member is told, informed, whatever the note lines say; the case's timers stop, what
+//! its deliveries were still waited for ends, and the alert becomes `closed`.
 //!
 //! A case is closed to notes once its alert is cancelled or closed: a note then is refused as
 //! `unknown_reference`, as an update would be, since nobody is left to act on it.
@@ -203,8 +203,9 @@ impl Intake {
     }
 }
 
-/// Closes the case: its timers stop, its deliveries are no longer waited for (as on a cancel),
-/// and the alert becomes `closed`, each recorded in the audit chain.
+/// Closes the case: its timers stop, what its deliveries were still waited for ends (as on a
+/// cancel; an informed delivery already received stays received), and the alert becomes
+/// `closed`, each recorded in the audit chain.
 async fn close(
     tx: &mut store::Tx,
     deliveries: &[DeliveryRow],
@@ -213,10 +214,11 @@ async fn close(
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     let stopped = tx.cancel_timers(alert.id, None).await?;
-    let (from, to) = lifecycle::delivery::on_cancel();
     for d in deliveries {
-        tx.transition_delivery(d.id, from, to, now, None, None)
-            .await?;
+        if let Some((from, to)) = lifecycle::delivery::on_close(d.role, d.state) {
+            tx.transition_delivery(d.id, from, to, now, None, None)
+                .await?;
+        }
     }
     let (from, to) = lifecycle::alert::on_close();
     tx.set_alert_state(alert.id, from, to, now).await?;

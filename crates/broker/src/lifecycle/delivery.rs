@@ -65,6 +65,22 @@ pub fn is_open(state: DeliveryState) -> bool {
     matches!(state, Pending | Sent | Received | Escalated | Unroutable)
 }
 
+/// Whether the broker still waits for this delivery's recipient: a receipt, or for a required
+/// delivery its acknowledgement. An informed delivery that was received has nothing left to wait
+/// for.
+pub fn waits_on_recipient(role: RecipientRole, state: DeliveryState) -> bool {
+    is_open(state) && (role == RecipientRole::Required || state != Received)
+}
+
+/// The transition closing a case causes for one of its deliveries, if any: what the broker still
+/// waits for ends as on a cancel; an informed delivery already received stays received.
+pub fn on_close(
+    role: RecipientRole,
+    state: DeliveryState,
+) -> Option<(&'static [DeliveryState], DeliveryState)> {
+    waits_on_recipient(role, state).then(on_cancel)
+}
+
 /// Whether this delivery, in this state, keeps its alert open.
 pub fn holds_alert_open(role: RecipientRole, state: DeliveryState) -> bool {
     role == RecipientRole::Required && is_open(state)
@@ -73,6 +89,15 @@ pub fn holds_alert_open(role: RecipientRole, state: DeliveryState) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closing_ends_what_is_waited_for_and_keeps_a_received_notice() {
+        use RecipientRole::*;
+        assert_eq!(on_close(Required, Received), Some(on_cancel()));
+        assert_eq!(on_close(Informed, Sent), Some(on_cancel()));
+        assert_eq!(on_close(Informed, Received), None);
+        assert_eq!(on_close(Required, Acknowledged), None);
+    }
 
     #[test]
     fn a_late_receipt_cannot_undo_an_ack() {

@@ -275,6 +275,6 @@ mod tests {
     #[test]
     fn alert_states_parse_from_codes_only() {
         assert_eq!(alert_state("open").ok(), Some(AlertState::Open));
-        assert!(matches!(alert_state("closed"), Err(Error::Code { .. })));
+        assert!(matches!(alert_state("archived"), Err(Error::Code { .. })));
     }
 }
