@@ -11,10 +11,12 @@
 //! labelled), and then: the school raises a departure-imminent alert and an exercise alert; the
 //! agencies' clients receive them and send receipts; the police acknowledge at once; social
 //! services let the ladder climb (redelivery, email to the functional mailbox) before an officer
-//! takes the case; the school cancels the exercise. It ends with a timeline and each recipient's
-//! state, read from the store's audit log. With `--stay` the broker keeps running on real time;
+//! takes the case; social services decide a temporary travel ban, which the police acknowledge;
+//! the school closes the case as returned (`case`) and cancels the exercise. It ends with a
+//! timeline and each recipient's state, read from the store's audit log. With `--stay` the broker keeps running on real time;
 //! with `--desk` two desks start beside it (`desks`).
 
+mod case;
 mod desks;
 mod queues;
 mod timeline;
@@ -299,7 +301,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         );
     }
 
-    // 6. The school cancels the exercise.
+    // 6. The case: a travel ban the police acknowledge, then the school closes it.
+    match social {
+        Some(id) => case::story(&agents, &store, &clock, started, alert, id).await?,
+        None => bail!("neither social services nor socialjouren got the alert"),
+    }
+
+    // 7. The school cancels the exercise.
     let cancel = Document {
         kind: Kind::Cancel,
         references: vec![exercise],
@@ -326,7 +334,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                 .await
                 .ok()
                 .flatten()
-                .map(|a| a.state == varsel_broker::store::AlertState::Acknowledged)
+                .map(|a| a.state == varsel_broker::store::AlertState::Closed)
                 .unwrap_or(false);
             let e = store
                 .alert(exercise)
