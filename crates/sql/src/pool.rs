@@ -5,7 +5,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -36,12 +35,18 @@ pub enum OpenError {
     Connect(#[source] sqlx::Error),
     #[error("cannot bring the store's schema up to date: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("the store's embedded migrations: {0}")]
+    Migrations(String),
+}
+
+fn migrator(files: &[crate::migrations::File]) -> Result<sqlx::migrate::Migrator, OpenError> {
+    crate::migrations::migrator(files).map_err(OpenError::Migrations)
 }
 
 /// What differs between the stores that open a database: their schema and pool sizes.
 pub struct Settings {
-    pub sqlite_migrations: &'static Migrator,
-    pub postgres_migrations: &'static Migrator,
+    /// The embedded migration files (see [`crate::migrations!`]).
+    pub migrations: crate::migrations::Migrations,
     pub sqlite_connections: u32,
     pub postgres_connections: u32,
 }
@@ -113,8 +118,7 @@ impl Db {
                 .connect_with(options)
                 .await
                 .map_err(OpenError::Connect)?;
-            settings
-                .sqlite_migrations
+            migrator(settings.migrations.sqlite)?
                 .run(&pool)
                 .await
                 .map_err(OpenError::Migrate)?;
@@ -127,8 +131,7 @@ impl Db {
                 .connect_with(options)
                 .await
                 .map_err(OpenError::Connect)?;
-            settings
-                .postgres_migrations
+            migrator(settings.migrations.postgres)?
                 .run(&pool)
                 .await
                 .map_err(OpenError::Migrate)?;
@@ -253,13 +256,13 @@ impl Tx {
 mod tests {
     use super::*;
 
-    static NONE: Migrator = Migrator::DEFAULT;
-
     #[tokio::test]
     async fn unknown_url_schemes_are_refused() {
         let settings = Settings {
-            sqlite_migrations: &NONE,
-            postgres_migrations: &NONE,
+            migrations: crate::migrations::Migrations {
+                sqlite: &[],
+                postgres: &[],
+            },
             sqlite_connections: 1,
             postgres_connections: 1,
         };

@@ -84,21 +84,22 @@ pub struct AlertFilter {
     pub limit: Option<u32>,
 }
 
-#[derive(sqlx::FromRow)]
-struct RawAlert {
-    id: String,
-    sender: String,
-    municipality: String,
-    category: String,
-    urgency: String,
-    status: String,
-    planned_departure: Option<i64>,
-    table_version: String,
-    policy: Option<String>,
-    state: String,
-    created_at: i64,
-    updated_at: i64,
-    last_message_id: Option<String>,
+varsel_sql::row! {
+    struct RawAlert {
+        id: String,
+        sender: String,
+        municipality: String,
+        category: String,
+        urgency: String,
+        status: String,
+        planned_departure: Option<i64>,
+        table_version: String,
+        policy: Option<String>,
+        state: String,
+        created_at: i64,
+        updated_at: i64,
+        last_message_id: Option<String>,
+    }
 }
 
 impl RawAlert {

@@ -59,17 +59,18 @@ impl AuditRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct RawAudit {
-    seq: i64,
-    at: i64,
-    actor: String,
-    action: String,
-    alert_id: Option<String>,
-    delivery_id: Option<String>,
-    detail: String,
-    prev_hash: Vec<u8>,
-    hash: Vec<u8>,
+varsel_sql::row! {
+    struct RawAudit {
+        seq: i64,
+        at: i64,
+        actor: String,
+        action: String,
+        alert_id: Option<String>,
+        delivery_id: Option<String>,
+        detail: String,
+        prev_hash: Vec<u8>,
+        hash: Vec<u8>,
+    }
 }
 
 impl RawAudit {

@@ -20,12 +20,13 @@ pub struct CheckpointRow {
     pub jws: String,
 }
 
-#[derive(sqlx::FromRow)]
-struct RawCheckpoint {
-    seq: i64,
-    hash: Vec<u8>,
-    at: i64,
-    jws: String,
+varsel_sql::row! {
+    struct RawCheckpoint {
+        seq: i64,
+        hash: Vec<u8>,
+        at: i64,
+        jws: String,
+    }
 }
 
 impl RawCheckpoint {

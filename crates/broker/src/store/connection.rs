@@ -10,12 +10,18 @@ use super::error::Error;
 
 pub use varsel_sql::Backend;
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+/// The schema, embedded (a test holds this list equal to the migrations directories).
+static MIGRATIONS: varsel_sql::migrations::Migrations = varsel_sql::migrations![
+    "0001_store.sql",
+    "0002_outbox_urgency_and_indexes.sql",
+    "0003_outbox_message.sql",
+    "0004_error_replies.sql",
+    "0005_retention.sql",
+    "0006_lines.sql",
+];
 
 static SETTINGS: Settings = Settings {
-    sqlite_migrations: &SQLITE_MIGRATIONS,
-    postgres_migrations: &POSTGRES_MIGRATIONS,
+    migrations: MIGRATIONS,
     sqlite_connections: 8,
     postgres_connections: 16,
 };
@@ -82,5 +88,15 @@ mod tests {
             Store::connect("mysql://x/y").await,
             Err(Error::Open(varsel_sql::OpenError::Url))
         ));
+    }
+}
+
+#[cfg(test)]
+mod migration_files {
+    #[test]
+    fn every_migration_file_is_embedded_as_it_is() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let problems = varsel_sql::migrations::unembedded(&root, &super::MIGRATIONS);
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }

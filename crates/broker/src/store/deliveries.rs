@@ -75,27 +75,28 @@ pub struct DeliveryRow {
     pub attempts: u32,
 }
 
-#[derive(sqlx::FromRow)]
-struct RawDelivery {
-    id: String,
-    alert_id: String,
-    message_id: String,
-    kind: String,
-    policy: Option<String>,
-    recipient: String,
-    role: String,
-    sections: String,
-    state: String,
-    created_at: i64,
-    updated_at: i64,
-    sent_at: Option<i64>,
-    received_at: Option<i64>,
-    acked_at: Option<i64>,
-    officer: Option<String>,
-    outcome: Option<String>,
-    receipt_due: Option<i64>,
-    ack_due: Option<i64>,
-    attempts: i64,
+varsel_sql::row! {
+    struct RawDelivery {
+        id: String,
+        alert_id: String,
+        message_id: String,
+        kind: String,
+        policy: Option<String>,
+        recipient: String,
+        role: String,
+        sections: String,
+        state: String,
+        created_at: i64,
+        updated_at: i64,
+        sent_at: Option<i64>,
+        received_at: Option<i64>,
+        acked_at: Option<i64>,
+        officer: Option<String>,
+        outcome: Option<String>,
+        receipt_due: Option<i64>,
+        ack_due: Option<i64>,
+        attempts: i64,
+    }
 }
 
 impl RawDelivery {

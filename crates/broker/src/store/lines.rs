@@ -50,20 +50,21 @@ pub struct LineRow {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct RawLine {
-    participant: String,
-    state: String,
-    next_at: i64,
-    heartbeat_id: Option<String>,
-    sent_at: Option<i64>,
-    receipt_due: Option<i64>,
-    last_receipt_at: Option<i64>,
-    receipts: i64,
-    misses: i64,
-    paged: i64,
-    down_since: Option<i64>,
-    updated_at: i64,
+varsel_sql::row! {
+    struct RawLine {
+        participant: String,
+        state: String,
+        next_at: i64,
+        heartbeat_id: Option<String>,
+        sent_at: Option<i64>,
+        receipt_due: Option<i64>,
+        last_receipt_at: Option<i64>,
+        receipts: i64,
+        misses: i64,
+        paged: i64,
+        down_since: Option<i64>,
+        updated_at: i64,
+    }
 }
 
 impl RawLine {

@@ -77,14 +77,15 @@ pub enum Inserted {
     Exists { digest: Vec<u8> },
 }
 
-#[derive(sqlx::FromRow)]
-struct RawMessage {
-    id: String,
-    kind: String,
-    sender: String,
-    digest: Vec<u8>,
-    received_at: i64,
-    raw: Vec<u8>,
+varsel_sql::row! {
+    struct RawMessage {
+        id: String,
+        kind: String,
+        sender: String,
+        digest: Vec<u8>,
+        received_at: i64,
+        raw: Vec<u8>,
+    }
 }
 
 impl RawMessage {

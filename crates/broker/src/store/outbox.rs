@@ -213,25 +213,26 @@ pub enum OutboxOutcome {
     Failed { at: DateTime<Utc>, error: String },
 }
 
-#[derive(sqlx::FromRow)]
-struct RawOutbox {
-    id: i64,
-    channel: String,
-    destination: String,
-    payload: Vec<u8>,
-    delivery_id: Option<String>,
-    alert_id: Option<String>,
-    state: String,
-    attempts: i64,
-    next_attempt_at: i64,
-    claimed_by: Option<String>,
-    claimed_until: Option<i64>,
-    last_error: Option<String>,
-    created_at: i64,
-    sent_at: Option<i64>,
-    urgent: i64,
-    message_kind: Option<String>,
-    message_id: Option<String>,
+varsel_sql::row! {
+    struct RawOutbox {
+        id: i64,
+        channel: String,
+        destination: String,
+        payload: Vec<u8>,
+        delivery_id: Option<String>,
+        alert_id: Option<String>,
+        state: String,
+        attempts: i64,
+        next_attempt_at: i64,
+        claimed_by: Option<String>,
+        claimed_until: Option<i64>,
+        last_error: Option<String>,
+        created_at: i64,
+        sent_at: Option<i64>,
+        urgent: i64,
+        message_kind: Option<String>,
+        message_id: Option<String>,
+    }
 }
 
 impl RawOutbox {

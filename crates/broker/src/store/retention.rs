@@ -76,10 +76,11 @@ pub enum Reclaim {
     Postgres,
 }
 
-#[derive(sqlx::FromRow)]
-struct Sum {
-    n: i64,
-    bytes: i64,
+varsel_sql::row! {
+    struct Sum {
+        n: i64,
+        bytes: i64,
+    }
 }
 
 impl Store {

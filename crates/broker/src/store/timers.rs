@@ -51,18 +51,19 @@ pub struct TimerRow {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct RawTimer {
-    id: i64,
-    alert_id: String,
-    delivery_id: Option<String>,
-    action: String,
-    due_at: i64,
-    state: String,
-    claimed_by: Option<String>,
-    claimed_until: Option<i64>,
-    fired_at: Option<i64>,
-    created_at: i64,
+varsel_sql::row! {
+    struct RawTimer {
+        id: i64,
+        alert_id: String,
+        delivery_id: Option<String>,
+        action: String,
+        due_at: i64,
+        state: String,
+        claimed_by: Option<String>,
+        claimed_until: Option<i64>,
+        fired_at: Option<i64>,
+        created_at: i64,
+    }
 }
 
 impl RawTimer {

@@ -13,16 +13,17 @@ const LOG_LOCK_KEY: i64 = 0x7661_7273_656c_2d64;
 
 const COLUMNS: &str = "seq, at, actor, action, delivery, detail, prev_hash, hash";
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    seq: i64,
-    at: i64,
-    actor: String,
-    action: String,
-    delivery: Option<String>,
-    detail: String,
-    prev_hash: Vec<u8>,
-    hash: Vec<u8>,
+varsel_sql::row! {
+    struct Row {
+        seq: i64,
+        at: i64,
+        actor: String,
+        action: String,
+        delivery: Option<String>,
+        detail: String,
+        prev_hash: Vec<u8>,
+        hash: Vec<u8>,
+    }
 }
 
 impl Row {

@@ -39,19 +39,20 @@ pub struct NewAccount<'a> {
 const COLUMNS: &str = "id, username, display_name, participant, role, password_hash, \
     totp_sealed, totp_last_step, failed_attempts, locked_until, disabled_at";
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
-    username: String,
-    display_name: String,
-    participant: String,
-    role: String,
-    password_hash: String,
-    totp_sealed: Vec<u8>,
-    totp_last_step: Option<i64>,
-    failed_attempts: i64,
-    locked_until: Option<i64>,
-    disabled_at: Option<i64>,
+varsel_sql::row! {
+    struct Row {
+        id: i64,
+        username: String,
+        display_name: String,
+        participant: String,
+        role: String,
+        password_hash: String,
+        totp_sealed: Vec<u8>,
+        totp_last_step: Option<i64>,
+        failed_attempts: i64,
+        locked_until: Option<i64>,
+        disabled_at: Option<i64>,
+    }
 }
 
 /// What a TOTP secret is sealed to: its account's user name, so that a sealed secret copied to

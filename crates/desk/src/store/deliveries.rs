@@ -38,26 +38,27 @@ fn ms(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<i64> {
     t.map(|t| t.timestamp_millis())
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    delivery: String,
-    participant: String,
-    alert: String,
-    kind: String,
-    school: String,
-    municipality: String,
-    category: String,
-    urgency: String,
-    status: String,
-    role: String,
-    planned_departure: Option<i64>,
-    ack_due: Option<i64>,
-    received_at: i64,
-    ack_state: Option<String>,
-    acked_at: Option<i64>,
-    outcome: Option<String>,
-    acked_by_name: Option<String>,
-    raw: Vec<u8>,
+varsel_sql::row! {
+    struct Row {
+        delivery: String,
+        participant: String,
+        alert: String,
+        kind: String,
+        school: String,
+        municipality: String,
+        category: String,
+        urgency: String,
+        status: String,
+        role: String,
+        planned_departure: Option<i64>,
+        ack_due: Option<i64>,
+        received_at: i64,
+        ack_state: Option<String>,
+        acked_at: Option<i64>,
+        outcome: Option<String>,
+        acked_by_name: Option<String>,
+        raw: Vec<u8>,
+    }
 }
 
 impl Row {

@@ -11,7 +11,7 @@
 //! - queries: a file here with an `impl Store` block; one SQL text for both backends, built with
 //!   varsel-sql's [`Q`] (`$1, $2, …` placeholders) and run on [`Store::conn`] (one statement) or
 //!   in a [`Store::begin`] transaction (several that must hold together); rows decode into tuples
-//!   or `#[derive(sqlx::FromRow)]` structs of `i64`, `String`, `Vec<u8>` and their `Option`s;
+//!   or `varsel_sql::row!` structs of `i64`, `String`, `Vec<u8>` and their `Option`s;
 //!   `RETURNING` instead of a last insert id.
 //!
 //! Concurrency: a write transaction takes SQLite's write lock at its start (`BEGIN IMMEDIATE`), so
@@ -36,12 +36,16 @@ pub use varsel_sql::Backend;
 use crate::config::{Config, StoreAt};
 use crate::secrets::{self, Key};
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+/// The schema, embedded (a test holds this list equal to the migrations directories).
+static MIGRATIONS: varsel_sql::migrations::Migrations = varsel_sql::migrations![
+    "0001_desk.sql",
+    "0002_sent.sql",
+    "0003_sealed_secrets.sql",
+    "0004_follow_ups.sql",
+];
 
 static SETTINGS: Settings = Settings {
-    sqlite_migrations: &SQLITE_MIGRATIONS,
-    postgres_migrations: &POSTGRES_MIGRATIONS,
+    migrations: MIGRATIONS,
     sqlite_connections: 4,
     postgres_connections: 8,
 };
@@ -252,5 +256,15 @@ pub(crate) mod testing {
         })
         .await;
         store.close().await;
+    }
+}
+
+#[cfg(test)]
+mod migration_files {
+    #[test]
+    fn every_migration_file_is_embedded_as_it_is() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let problems = varsel_sql::migrations::unembedded(&root, &super::MIGRATIONS);
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }
