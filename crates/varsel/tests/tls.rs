@@ -279,8 +279,9 @@ async fn mutual_tls_least_privilege_and_attacks() {
     );
     assert!(stdout.contains("mutual TLS, EXTERNAL"), "{stdout}");
     assert!(
-        stdout.contains(": acknowledged (departure_imminent"),
-        "the demo's alert should end acknowledged:\n{stdout}"
+        stdout.contains("Polisen kvitterar utreseförbudet")
+            && stdout.contains(": closed (departure_imminent"),
+        "the demo's case should end closed, after the police acknowledged the travel ban:\n{stdout}"
     );
 
     // --- A world of our own: demo participants plus a second school, amqp_user set for all.
