@@ -1,6 +1,7 @@
 //! `varsel demo --stay`: after the story the broker that stays runs on real time, so a real
 //! `varsel send` made afterwards is accepted instead of refused as stale (the story's clock runs
-//! many times faster than real time, and it used to keep running so).
+//! many times faster than real time, and it used to keep running so). The school then closes
+//! that alert's case with `varsel send --note case_closed`.
 //!
 //! It runs on a virtual host of its own on the plain local RabbitMQ, and runs the demo binary as
 //! a child process, bounded and killed at the end.
@@ -55,6 +56,45 @@ async fn after_the_story_the_demo_broker_runs_on_real_time() {
         .filter(|e| e.action == "message_refused" && e.detail["reason"] == "stale")
         .count();
     assert_eq!(refused_stale, 0, "{}", demo.output());
+
+    // The school closes that case from the command line: `varsel send --note case_closed`, under
+    // the header the client remembered when it sent the alert. Without an outcome the client
+    // refuses it and sends nothing.
+    let close = |body: &str| {
+        let file = dir.join("closing.json");
+        std::fs::write(&file, body).unwrap();
+        output_within(
+            Command::new(env!("CARGO_BIN_EXE_varsel"))
+                .current_dir(&dir)
+                .args(["send", "--config", "norrkoping-ektorpsskolan.client.toml"])
+                .args(["--note", "case_closed", "--alert", &id.to_string()])
+                .arg(&file),
+            Duration::from_secs(60),
+        )
+        .unwrap()
+    };
+    let bare = close(r#"{"text": "Klart."}"#);
+    let said = String::from_utf8_lossy(&bare.stderr);
+    assert!(
+        !bare.status.success() && said.contains("outcome: missing"),
+        "{said}"
+    );
+    let out = close(r#"{"text": "Hana är tillbaka i skolan.", "outcome": "returned"}"#);
+    assert!(
+        out.status.success(),
+        "varsel send --note: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the case closed from the command line",
+        || async {
+            store.alert(id).await.is_ok_and(|a| {
+                a.is_some_and(|a| a.state == varsel_broker::store::AlertState::Closed)
+            })
+        },
+    )
+    .await;
     store.close().await;
 
     // Ctrl-C stops it cleanly.
