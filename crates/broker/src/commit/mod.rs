@@ -11,6 +11,7 @@
 //! escalation policy's say in a new delivery arrives as plain [`Deadlines`], worked out by the
 //! caller (see `escalation::Policy::deadlines`), so nothing here reaches back into routing or escalation.
 
+mod end;
 mod feedback;
 mod hand_over;
 mod page;
@@ -25,6 +26,7 @@ use varsel_protocol::envelope::{self, KeySet};
 use varsel_protocol::message::{ParticipantId, Payload};
 use varsel_protocol::refusal::Refusal;
 
+pub use end::Ending;
 pub use hand_over::{Deadlines, HandOver};
 
 /// Why writing what a message causes failed without a verdict (the input stays unacknowledged

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Intake, World};
-use crate::commit::{self, Committed, Error, HandOver};
+use crate::commit::{self, Committed, Ending, Error, HandOver};
 use crate::lifecycle;
 use crate::store::{self, NewAudit, NewMessage};
 use varsel_protocol::message::{Kind, ParticipantId, Payload, RecipientRole, Sealed, SectionLabel};
@@ -102,25 +102,9 @@ impl Intake {
         })
         .await?;
         if kind == Kind::Cancel {
-            let stopped = tx.cancel_timers(*alert_id, None).await?;
-            let (from, to) = lifecycle::delivery::on_cancel();
-            for d in &existing {
-                if d.kind == Kind::Alert {
-                    tx.transition_delivery(d.id, from, to, now, None, None)
-                        .await?;
-                }
-            }
-            let (from, to) = lifecycle::alert::on_cancel();
-            tx.set_alert_state(*alert_id, from, to, now).await?;
-            tx.audit(&NewAudit {
-                at: now,
-                actor: self.writer.broker().to_string(),
-                action: "timers_stopped".into(),
-                alert: Some(*alert_id),
-                delivery: None,
-                detail: json!({ "timers": stopped }),
-            })
-            .await?;
+            self.writer
+                .end_case(tx, *alert_id, &existing, Ending::Cancel, now)
+                .await?;
         }
         let mut count = 0;
         for (recipient, (role, sections)) in &recipients {

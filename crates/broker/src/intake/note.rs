@@ -14,11 +14,11 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Intake, World};
-use crate::commit::{self, Committed, Error, HandOver};
+use crate::commit::{self, Committed, Ending, Error, HandOver};
 use crate::escalation;
 use crate::lifecycle;
 use crate::routing::Member;
-use crate::store::{self, AlertRow, DeliveryRow, NewAudit, NewMessage};
+use crate::store::{self, AlertRow, NewAudit, NewMessage};
 use varsel_protocol::message::{Kind, Note, NoteKind, ParticipantId, Payload, RecipientRole};
 use varsel_protocol::note;
 use varsel_protocol::refusal::{Reason, Refusal};
@@ -169,7 +169,9 @@ impl Intake {
         })
         .await?;
         if closing {
-            close(tx, &existing, &alert, self.writer.broker(), now).await?;
+            self.writer
+                .end_case(tx, alert.id, &existing, Ending::Close, now)
+                .await?;
         }
         for (recipient, role) in &recipients {
             let deadlines = policy
@@ -201,37 +203,6 @@ impl Intake {
             timing: None,
         })
     }
-}
-
-/// Closes the case: its timers stop, what its deliveries were still waited for ends (as on a
-/// cancel; an informed delivery already received stays received), and the alert becomes
-/// `closed`, each recorded in the audit chain.
-async fn close(
-    tx: &mut store::Tx,
-    deliveries: &[DeliveryRow],
-    alert: &AlertRow,
-    broker: &ParticipantId,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let stopped = tx.cancel_timers(alert.id, None).await?;
-    for d in deliveries {
-        if let Some((from, to)) = lifecycle::delivery::on_close(d.role, d.state) {
-            tx.transition_delivery(d.id, from, to, now, None, None)
-                .await?;
-        }
-    }
-    let (from, to) = lifecycle::alert::on_close();
-    tx.set_alert_state(alert.id, from, to, now).await?;
-    tx.audit(&NewAudit {
-        at: now,
-        actor: broker.to_string(),
-        action: "timers_stopped".into(),
-        alert: Some(alert.id),
-        delivery: None,
-        detail: json!({ "timers": stopped, "case_closed": true }),
-    })
-    .await?;
-    Ok(())
 }
 
 /// What a member of the case is, as note lines name it: the alert's school, or an agency by its

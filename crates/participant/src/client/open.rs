@@ -189,10 +189,8 @@ impl Client {
                 };
                 // A note's body under its kind; an alert's, update's or cancel's by section.
                 let body = match note_kind {
-                    Some(kind) => match parts.iter().find(|(l, _)| *l == note::SECTION) {
-                        Some((_, bytes)) => serde_json::json!({
-                            kind.code(): note::Body::from_section(bytes).map_err(schema)?
-                        }),
+                    Some(kind) => match opened_note(kind, &parts)?.body {
+                        Some(b) => serde_json::json!({ kind.code(): b }),
                         None => serde_json::json!({}),
                     },
                     None => serde_json::to_value(

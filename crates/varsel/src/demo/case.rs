@@ -4,7 +4,7 @@
 //! stop.
 
 use std::collections::BTreeMap;
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
@@ -28,20 +28,19 @@ const STEP: StdDuration = StdDuration::from_secs(20);
 
 /// The next delivery of message `message` in `c`'s inbox, within [`STEP`].
 async fn delivery_of(c: &Client, message: Uuid) -> anyhow::Result<OpenedDelivery> {
-    let deadline = Instant::now() + STEP;
-    loop {
-        for item in read_inbox(c).await? {
-            if let Item::Delivery(d) = item {
-                if d.message == message {
-                    return Ok(*d);
-                }
-            }
+    let what = format!("{} to get message {message}", c.me());
+    // A failed read ends the wait at once with its error; no delivery yet polls again.
+    let found = wait::poll(STEP, POLL, &what, || async {
+        match read_inbox(c).await {
+            Err(e) => Some(Err(e)),
+            Ok(items) => items.into_iter().find_map(|i| match i {
+                Item::Delivery(d) if d.message == message => Some(Ok(*d)),
+                _ => None,
+            }),
         }
-        if Instant::now() > deadline {
-            bail!("{} did not get message {message} within {STEP:?}", c.me());
-        }
-        tokio::time::sleep(POLL).await;
-    }
+    })
+    .await?;
+    found
 }
 
 /// Runs the case's story for `alert`, which social services (`social`) have taken.
