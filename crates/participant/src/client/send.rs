@@ -55,7 +55,9 @@ impl Client {
         if to.is_empty() {
             return Err(Error::Invalid("  to: name at least one recipient".into()));
         }
-        doc.validate().map_err(|problems| {
+        // As of `now`, the time the message is sent with (the client's clock), not the wall
+        // clock: a document is checked against the same time it is stamped with.
+        doc.validate_at(now).map_err(|problems| {
             Error::Invalid(
                 problems
                     .iter()
