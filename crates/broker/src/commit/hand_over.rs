@@ -87,7 +87,10 @@ impl Writer {
             policy: h.deadlines.as_ref().map(|d| d.policy.clone()),
             recipient: h.recipient.clone(),
             role: h.role,
-            sections: grant.clone(),
+            // The route's grant, not only the part this message carries: an update or cancel is
+            // handed over by the alert's deliveries' grants, and may carry a section the alert
+            // did not (a school's actions written after the alert was sent).
+            sections: h.sections.to_vec(),
             state,
             created_at: now,
             receipt_due,

@@ -38,6 +38,8 @@ pub struct NewDelivery {
     pub policy: Option<String>,
     pub recipient: ParticipantId,
     pub role: RecipientRole,
+    /// The sections the route grants the recipient (those of them a message carries are
+    /// re-wrapped for it).
     pub sections: Vec<SectionLabel>,
     /// Usually [`DeliveryState::Pending`].
     pub state: DeliveryState,
@@ -59,6 +61,8 @@ pub struct DeliveryRow {
     pub policy: Option<String>,
     pub recipient: ParticipantId,
     pub role: RecipientRole,
+    /// The sections the route grants the recipient (those of them a message carries are
+    /// re-wrapped for it).
     pub sections: Vec<SectionLabel>,
     pub state: DeliveryState,
     pub created_at: DateTime<Utc>,
