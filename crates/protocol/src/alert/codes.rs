@@ -28,6 +28,10 @@ code_enum!(
         HomeVisit = "home_visit",
         /// The schools of the pupil's siblings were asked whether the siblings are present.
         SiblingsSchoolsChecked = "siblings_schools_checked",
+        /// The school told the police (for example of a departure about to happen).
+        PoliceContacted = "police_contacted",
+        /// The school asked Skatteverket (for example whether the family is registered as moved).
+        SkatteverketContacted = "skatteverket_contacted",
         Other = "other",
     }
 );
