@@ -42,6 +42,8 @@ pub enum Action {
     Acknowledging,
     /// The acknowledgement of an [`Acknowledging`](Action::Acknowledging) entry was not sent.
     AckFailed,
+    /// A person wrote in a case's journal; the detail holds the alert, the entry and its item.
+    JournalWritten,
 }
 
 impl Action {
@@ -55,6 +57,7 @@ impl Action {
             Action::SendFailed => "send_failed",
             Action::Acknowledging => "acknowledging",
             Action::AckFailed => "ack_failed",
+            Action::JournalWritten => "journal_written",
         }
     }
 }

@@ -18,6 +18,15 @@
 //! officer's page lists the update and the cancel in order and the inbox marks the alert
 //! cancelled. A counsellor closes another alert's case with its outcome: the broker stops its
 //! timers, the page marks it closed with no forms left, and the officer's page marks it too.
+//!
+//! A counsellor keeps a case's journal: a home visit written and shared at once, a call to the
+//! guardians kept in the journal and shared later with its button (each as one sealed update that
+//! socialtjänsten's officer opens, the entry's markup shown as text), refusals (unknown item, note
+//! without text, overlong text, a time in the future, a replayed form, a second share, an unknown
+//! entry or alert, no CSRF token) that keep and send nothing, the texts sealed in the desk's store
+//! and shown only when the page is opened (logged). Socialtjänsten decides a travel ban: the
+//! school's page lists it and opens it with who sent it. Closed, the journal takes no more
+//! entries, and the officer opens the closing note with its outcome in words.
 
 mod common;
 
@@ -28,7 +37,9 @@ use serde_json::json;
 
 use varsel_desk::accounts::Enrolment;
 use varsel_desk::role::Role;
-use varsel_protocol::message::{Outcome, ParticipantId};
+use varsel_participant::client::Item;
+use varsel_protocol::message::{NoteKind, Outcome, ParticipantId};
+use varsel_protocol::note;
 use varsel_testkit::browser::Chromedriver;
 use varsel_testkit::harness::{office_morning, wait_until, Harness};
 use varsel_transport::clock::Clock;
@@ -76,6 +87,18 @@ fn local(days: i64) -> String {
         .with_timezone(&chrono_tz::Europe::Stockholm)
         .format("%Y-%m-%dT%H:%M")
         .to_string()
+}
+
+/// The one-time token of the alert page's form that posts to `…/{action}`.
+async fn form_token(c: &fantoccini::Client, action: &str) -> String {
+    let css = format!("form[action$='/{action}'] input[name='form']");
+    c.find(Locator::Css(&css))
+        .await
+        .unwrap_or_else(|e| panic!("no form posting to {action}: {e}"))
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
 }
 
 /// The text of the element `css` finds, or "" when there is none.
@@ -627,7 +650,7 @@ async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
     // An update from the page; the same form posted again is refused and not sent.
     c.goto(&url).await.unwrap();
     let page = c.source().await.unwrap();
-    let update_form = hidden(&page, "form");
+    let update_form = form_token(&c, "update").await;
     h.clock.advance(chrono::Duration::minutes(1));
     type_into(
         &c,
@@ -668,7 +691,7 @@ async fn a_counsellor_follows_an_alert_updates_and_cancels_it_from_its_page() {
     let stale = format!(
         "csrf={}&form={}&note=sent+after+the+cancel",
         csrf_of(&page),
-        hidden(&page, "form")
+        form_token(&c, "update").await
     );
     h.clock.advance(chrono::Duration::minutes(1));
     type_into(&c, "cancel-note", "Eleven är i skolan; resan är inställd.").await;
@@ -882,6 +905,375 @@ async fn a_counsellor_closes_a_case_with_its_outcome_and_its_timers_stop() {
     let list = text_of(&c, Locator::Id("follow-ups")).await;
     assert!(list.contains("Ärendet avslutat"), "{list}");
 
+    c.close().await.unwrap();
+    drop(driver);
+    desk.stop().await;
+    h.stop().await;
+}
+
+/// `t` as a `datetime-local` value, in Stockholm time.
+fn local_at(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono_tz::Europe::Stockholm)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counsellor_keeps_the_case_journal_and_shares_what_the_agencies_need() {
+    let h = Harness::start_with("desk-journal", Clock::manual(office_morning()), None).await;
+    let Followed {
+        desk,
+        enrolments,
+        addr,
+        school_base,
+        agency_base,
+        driver,
+        c,
+        cookie,
+        alert,
+        delivery,
+    } = counsellor_sends_an_alert(&h).await;
+    let school: ParticipantId = SCHOOL.parse().unwrap();
+    let url = format!("{school_base}/alerts/{alert}");
+    let journal = || async { desk.store.journal(&school, alert).await.unwrap() };
+    let updates = || async {
+        let kinds: Vec<String> = desk
+            .store
+            .follow_ups(alert)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.kind)
+            .collect();
+        kinds
+    };
+
+    // Nothing done yet: every item of the routine is open.
+    c.goto(&url).await.unwrap();
+    assert!(c.find(Locator::Id("journal-empty")).await.is_ok());
+    for item in [
+        "guardians_contacted",
+        "home_visit",
+        "siblings_schools_checked",
+    ] {
+        let row = format!("#checklist tr[data-item='{item}'][data-done='false']");
+        assert!(text_at(&c, &row).await.contains("Inte gjort"), "{item}");
+    }
+
+    // The home visit, two hours ago, written and shared in one go. Its text holds markup, which
+    // must reach every page as text.
+    let visit =
+        "Ingen öppnade. Grannen säger att familjen reste i går. <script>window.hacked=1</script>";
+    let two_hours_ago = h.clock.now() - chrono::Duration::hours(2);
+    c.find(Locator::Css("#journal-item option[value='home_visit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    set_value(&c, "journal-done", &local_at(two_hours_ago)).await;
+    type_into(&c, "journal-text", visit).await;
+    choose(&c, "#journal-share").await;
+    click(&c, Locator::Id("write-journal")).await;
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        format!("/alerts/{alert}"),
+        "{}",
+        text_at(&c, "#error").await
+    );
+    let row = text_at(
+        &c,
+        "#checklist tr[data-item='home_visit'][data-done='true']",
+    )
+    .await;
+    assert!(
+        row.contains("Karin Berg") && row.contains("delat med mottagarna"),
+        "{row}"
+    );
+    assert!(
+        row.contains(&local_at(two_hours_ago).replace('T', " ")),
+        "{row}"
+    );
+    assert_eq!(updates().await, ["update"], "shared as one update");
+    let kept = journal().await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].item, "home_visit");
+    assert_eq!(
+        kept[0].shared,
+        Some(desk.store.follow_ups(alert).await.unwrap()[0].id)
+    );
+    // Sealed: the text shows only once the page is opened.
+    assert!(!c.source().await.unwrap().contains("Grannen säger"));
+
+    // Guardians called, kept in the journal only; shared later with its button.
+    c.find(Locator::Css(
+        "#journal-item option[value='guardians_contacted']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    type_into(&c, "journal-text", "Mamman svarar inte i telefon.").await;
+    click(&c, Locator::Id("write-journal")).await;
+    assert_eq!(updates().await, ["update"], "not shared: nothing sent");
+    let called = journal().await[1].clone();
+    assert_eq!(
+        (called.item.as_str(), called.shared),
+        ("guardians_contacted", None)
+    );
+    let entry = format!("#journal li[data-entry='{}']", called.id);
+    assert!(text_at(&c, &entry)
+        .await
+        .contains("Vårdnadshavarna kontaktade"));
+    axe(&c, "the alert page with its journal").await;
+    click(&c, Locator::Css(&format!("{entry} button.share"))).await;
+    assert_eq!(updates().await, ["update", "update"]);
+    assert!(journal().await[1].shared.is_some());
+    assert!(c
+        .find(Locator::Css(&format!("{entry} button.share")))
+        .await
+        .is_err());
+
+    // Refused, each with its reason, and nothing kept or sent: an unknown item, a note without
+    // text, an overlong text, a time in the future, a replayed form, a second share, an entry
+    // or alert that is not there, a form without its CSRF token.
+    let page = c.source().await.unwrap();
+    let csrf = csrf_of(&page);
+    let token = form_token(&c, "journal").await;
+    let future = local_at(h.clock.now() + chrono::Duration::hours(3));
+    let long = "å".repeat(10_001);
+    let refusals = [
+        (
+            format!("csrf={csrf}&form={token}&item=sudo&text=x"),
+            422,
+            "Välj vad som gjordes",
+        ),
+        (
+            format!("csrf={csrf}&form={token}&item=note&text=+"),
+            422,
+            "Skriv vad som är nytt",
+        ),
+        (
+            format!("csrf={csrf}&form={token}&item=note&text={long}"),
+            422,
+            "Texten godtogs inte",
+        ),
+        (
+            format!("csrf={csrf}&form={token}&item=home_visit&done_at={future}"),
+            422,
+            "ligger i framtiden",
+        ),
+        (format!("form={token}&item=note&text=x"), 403, ""),
+    ];
+    for (form, status, says) in &refusals {
+        let (got, body) = post(&addr, &format!("/alerts/{alert}/journal"), &cookie, form).await;
+        assert_eq!(got, *status, "{form:.80}: {body}");
+        assert!(body.contains(says), "{form:.80}: {body}");
+    }
+    let first = format!("csrf={csrf}&form={token}&item=note&text=Rektor+informerad.");
+    let (got, body) = post(&addr, &format!("/alerts/{alert}/journal"), &cookie, &first).await;
+    assert_eq!(got, 303, "{body}");
+    let (got, body) = post(&addr, &format!("/alerts/{alert}/journal"), &cookie, &first).await;
+    assert_eq!(got, 409, "the same form again: {body}");
+    assert!(body.contains("redan skickat"), "{body}");
+    let share = format!("csrf={csrf}");
+    let again = format!("/alerts/{alert}/journal/{}/share", called.id);
+    let (got, body) = post(&addr, &again, &cookie, &share).await;
+    assert_eq!(got, 409, "{body}");
+    assert!(body.contains("redan delad"), "{body}");
+    let unknown = format!("/alerts/{alert}/journal/{}/share", uuid::Uuid::now_v7());
+    assert_eq!(post(&addr, &unknown, &cookie, &share).await.0, 404);
+    let elsewhere = format!("/alerts/{}/journal", uuid::Uuid::now_v7());
+    let (got, _) = post(
+        &addr,
+        &elsewhere,
+        &cookie,
+        &first.replace(&token, &"e".repeat(43)),
+    )
+    .await;
+    assert_eq!(got, 404, "an alert that is not the school's");
+    assert_eq!(
+        journal().await.len(),
+        3,
+        "only the note posted once was kept"
+    );
+    assert_eq!(updates().await, ["update", "update"]);
+
+    // Socialtjänsten decides a temporary travel ban; the school is told, and its page lists it.
+    let social = h.client(SOCIAL);
+    let raw = desk.store.delivery(delivery).await.unwrap().unwrap().raw;
+    let Ok(Item::Delivery(received)) = social.open(&raw, h.clock.now()) else {
+        panic!("socialtjänsten's delivery does not open");
+    };
+    let ban = note::Body {
+        text: "Tillfälligt utreseförbud beslutat av nämndens ordförande (31 d § LVU).".into(),
+        decided_at: Some(h.clock.now()),
+        reference: Some("SN 2026/0417".into()),
+        ..note::Body::default()
+    };
+    let (payload, compact) = social
+        .seal_note(
+            NoteKind::TravelBanDecided,
+            alert,
+            &received.header,
+            &ban,
+            h.clock.now(),
+        )
+        .unwrap();
+    let (conn, publisher) = social.connect().await.unwrap();
+    social
+        .publish(&publisher, &payload, &compact)
+        .await
+        .unwrap();
+    let _ = conn.close(200, "sent".into()).await;
+    let told = shown(
+        &c,
+        &url,
+        "#received li[data-kind='travel_ban_decided']",
+        "the school's page to list the travel ban",
+    )
+    .await;
+    assert!(told.contains("Utreseförbud beslutat"), "{told}");
+
+    // Opened (and logged), the texts read as text: the markup is shown, not run; the travel ban
+    // says who decided it and its reference.
+    c.goto(&url).await.unwrap();
+    click(&c, Locator::Id("open")).await;
+    let ban = text_at(&c, "section[data-kind='travel_ban_decided']").await;
+    assert!(
+        ban.contains("Från: ") && ban.contains("SN 2026/0417") && ban.contains("31 d § LVU"),
+        "{ban}"
+    );
+    let listed = text_at(&c, "#journal").await;
+    assert!(
+        listed.contains("Grannen säger") && listed.contains("<script>"),
+        "{listed}"
+    );
+    let hacked = c
+        .execute("return window.hacked === undefined;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(hacked, json!(true), "the entry's markup did not run");
+    let log = desk.store.access_log().await.unwrap();
+    let written = log
+        .iter()
+        .filter(|l| l.entry.action == "journal_written")
+        .count();
+    assert_eq!(written, 3);
+    let opened = log
+        .iter()
+        .rev()
+        .find(|l| l.entry.action == "opened")
+        .unwrap();
+    assert_eq!(opened.entry.detail["journal"].as_array().unwrap().len(), 3);
+    assert_eq!(opened.entry.detail["received"].as_array().unwrap().len(), 1);
+    // Not in the desk's store file in the clear.
+    let db = h.path().join("desk.sqlite");
+    for file in [db.clone(), db.with_extension("sqlite-wal")] {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let found = bytes.windows(13).any(|w| w == "Grannen säger".as_bytes());
+        assert!(
+            !found,
+            "{} holds a journal text in the clear",
+            file.display()
+        );
+    }
+
+    // Socialtjänsten's officer opens the shared home visit as an update: the item in words, when
+    // it was done, and the text, as text.
+    wait_until(
+        Duration::from_secs(30),
+        "socialtjänsten to get both updates",
+        || async {
+            desk.store
+                .delivered_follow_ups(SOCIAL, alert)
+                .await
+                .unwrap()
+                .len()
+                == 2
+        },
+    )
+    .await;
+    let (first_update, _, _) = desk
+        .store
+        .delivered_follow_ups(SOCIAL, alert)
+        .await
+        .unwrap()[0]
+        .clone();
+    sign_in_at(
+        &c,
+        &agency_base,
+        "handlaggare",
+        &enrolments[1],
+        h.clock.now(),
+    )
+    .await;
+    c.goto(&format!("{agency_base}/alert/{first_update}"))
+        .await
+        .unwrap();
+    click(&c, Locator::Id("open")).await;
+    let section = text_at(&c, "#section-school_actions").await;
+    assert!(
+        section.contains("Hembesök")
+            && section.contains("Grannen säger")
+            && section.contains("<script>"),
+        "{section}: {}",
+        text_at(&c, "main").await
+    );
+    let hacked = c
+        .execute("return window.hacked === undefined;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(hacked, json!(true));
+
+    // Closed, the journal takes no more entries and shares nothing (the counsellor is still
+    // signed in on the school's host name).
+    c.goto(&url).await.unwrap();
+    choose(&c, "#outcome-returned").await;
+    click(&c, Locator::Id("send-close")).await;
+    assert!(c.find(Locator::Id("write-journal")).await.is_err());
+    let page = c.source().await.unwrap();
+    let late = format!(
+        "csrf={}&form={}&item=note&text=sent",
+        csrf_of(&page),
+        "z".repeat(43)
+    );
+    let (got, body) = post(&addr, &format!("/alerts/{alert}/journal"), &cookie, &late).await;
+    assert_eq!(got, 409, "{body}");
+    assert!(body.contains("avslutat"), "{body}");
+    assert_eq!(journal().await.len(), 3);
+
+    // The officer opens the closing, a note: its outcome in words.
+    wait_until(
+        Duration::from_secs(30),
+        "socialtjänsten to get the closing",
+        || async {
+            desk.store
+                .delivered_follow_ups(SOCIAL, alert)
+                .await
+                .unwrap()
+                .iter()
+                .any(|(_, kind, _)| kind == "case_closed")
+        },
+    )
+    .await;
+    let (closing, _, _) = desk
+        .store
+        .delivered_follow_ups(SOCIAL, alert)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(_, kind, _)| kind == "case_closed")
+        .unwrap();
+    c.goto(&format!("{agency_base}/alert/{closing}"))
+        .await
+        .unwrap();
+    click(&c, Locator::Id("open")).await;
+    let outcome = text_at(&c, "#section-note").await;
+    assert!(outcome.contains("Eleven är tillbaka"), "{outcome}");
+
+    screenshot(&c, "desk-journal-closed.png").await;
     c.close().await.unwrap();
     drop(driver);
     desk.stop().await;

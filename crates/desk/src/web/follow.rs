@@ -8,11 +8,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use varsel_participant::client::{Client, Item};
@@ -23,12 +22,10 @@ use varsel_protocol::message::{
 };
 use varsel_protocol::note;
 
-use super::follow_pages::{self, Opened, Refused, Thread};
+use super::follow_pages::{self, Refused, Thread};
 use super::follow_send::Sending;
 use super::school_pages::Report;
-use super::signin::CsrfForm;
 use super::{csrf_refused, internal, lang_of, pages, staff, Desk, Shared};
-use crate::access_log::Action;
 use crate::session;
 use crate::store::accounts::Account;
 use crate::store::sessions::Session;
@@ -46,7 +43,7 @@ pub(super) struct FollowUpForm {
     outcome: String,
 }
 
-fn at(ms: i64) -> DateTime<Utc> {
+pub(super) fn at(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
@@ -127,7 +124,7 @@ fn kept_header(client: &Client, raw: &[u8], sent_at: i64) -> Option<Header> {
 
 /// Everything the page shows about one of the school's alerts; the answer instead when it is
 /// not one of theirs.
-async fn thread(
+pub(super) async fn thread(
     desk: &Desk,
     client: &Client,
     a: &Account,
@@ -153,9 +150,14 @@ async fn thread(
             desk.store.follow_ups(id).await?,
             desk.store.feedback(&a.participant).await?,
             desk.store.kept_of_kind(&a.participant, "error").await?,
+            desk.store.journal(&a.participant, id).await?,
+            desk.store
+                .delivered_follow_ups(a.participant.as_str(), id)
+                .await?,
         ))
     };
-    let (follow_ups, feedback, errors) = loaded.await.map_err(|e| internal(lang, &e))?;
+    let (follow_ups, feedback, errors, journal, received) =
+        loaded.await.map_err(|e| internal(lang, &e))?;
     let (recipients, escalations) = reports(client, &opened_feedback(client, feedback), id);
     // The kind of each message of this thread, to say which one a refusal concerns.
     let mut ours: BTreeMap<Uuid, String> = BTreeMap::from([(id, "alert".to_owned())]);
@@ -194,7 +196,31 @@ async fn thread(
         opened: None,
         raw,
         form_tokens: (session::token(), session::token(), session::token()),
+        journal,
+        journal_texts: None,
+        received,
+        journal_token: session::token(),
     })
+}
+
+/// A form posted by a member of a school's staff about one of the school's alerts: the session,
+/// the account, its participant's client and the alert's thread, with the session's CSRF token
+/// checked (and the form's one-time token's length, for a form that has one); or the answer to
+/// give instead (403 without the token, 404 for an alert that is not the school's).
+pub(super) async fn posted<'a>(
+    desk: &'a Desk,
+    headers: &HeaderMap,
+    id: Uuid,
+    csrf: Option<&str>,
+    one_time: Option<&str>,
+) -> Result<(Session, Account, &'a Client, Thread), Response> {
+    let lang = lang_of(headers);
+    let (s, a, client) = staff(desk, headers).await?;
+    if !session::csrf_matches(&s.csrf, csrf) || one_time.is_some_and(|t| t.len() < 32) {
+        return Err(csrf_refused(lang));
+    }
+    let t = thread(desk, client, &a, &s, id, lang).await?;
+    Ok((s, a, client, t))
 }
 
 /// GET /alerts/{alert}
@@ -212,74 +238,6 @@ pub(super) async fn page(
         Ok(t) => follow_pages::alert(lang, StatusCode::OK, (&a, &s.csrf), &t, None),
         Err(r) => r,
     }
-}
-
-/// POST /alerts/{alert}/open: opens the alert and its updates and cancels for the signed-in
-/// member of staff, written to the access log before it is shown.
-pub(super) async fn open(
-    State(desk): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
-    Form(f): Form<CsrfForm>,
-) -> Response {
-    let lang = lang_of(&headers);
-    let (s, a, client) = match staff(&desk, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    if !session::csrf_matches(&s.csrf, f.csrf.as_deref()) {
-        return csrf_refused(lang);
-    }
-    let mut t = match thread(&desk, client, &a, &s, id, lang).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let mut messages = vec![("alert".to_owned(), id, t.alert.sent_at, t.raw.clone())];
-    messages.extend(
-        t.follow_ups
-            .iter()
-            .map(|f| (f.kind.clone(), f.id, f.sent_at, f.raw.clone())),
-    );
-    let opened: Vec<Opened> = messages
-        .into_iter()
-        .map(|(kind, message, sent_at, raw)| Opened {
-            kind,
-            sent_at,
-            // Verified as of when it was sent: the keys that signed it were valid then.
-            body: client
-                .open_offline(&raw, at(sent_at))
-                .map(|v| v["body"].clone())
-                .map_err(|r| r.reason.code().to_owned()),
-            message,
-        })
-        .collect();
-    let ids: Vec<String> = opened
-        .iter()
-        .filter(|o| o.body.is_ok())
-        .map(|o| o.message.to_string())
-        .collect();
-    if let Err(e) = desk
-        .store
-        .log_access(
-            &a.username,
-            Action::Opened,
-            None,
-            json!({ "alert": id.to_string(), "messages": ids }),
-            desk.now(),
-        )
-        .await
-    {
-        return internal(lang, &e);
-    }
-    tracing::info!(account = a.id, alert = %id, "a sent alert opened");
-    t.opened = Some(opened);
-    follow_pages::alert(
-        lang,
-        StatusCode::OK,
-        (&a, &s.csrf),
-        &t,
-        Some(follow_pages::Notice::Opened),
-    )
 }
 
 /// POST /alerts/{alert}/update
@@ -330,15 +288,9 @@ async fn follow_up(
     kind: Kind,
 ) -> Response {
     let lang = lang_of(headers);
-    let (s, a, client) = match staff(desk, headers).await {
+    let (s, a, client, t) = match posted(desk, headers, id, f.csrf.as_deref(), Some(&f.form)).await
+    {
         Ok(x) => x,
-        Err(r) => return r,
-    };
-    if !session::csrf_matches(&s.csrf, f.csrf.as_deref()) || f.form.len() < 32 {
-        return csrf_refused(lang);
-    }
-    let t = match thread(desk, client, &a, &s, id, lang).await {
-        Ok(t) => t,
         Err(r) => return r,
     };
     let refuse = |status: StatusCode, notice: follow_pages::Notice| {
@@ -414,9 +366,16 @@ async fn follow_up(
         },
         lang,
     };
-    sent.send(|| match prepared {
-        Prepared::Document(doc) => client.seal_for_self_too(&doc, now),
-        Prepared::Closing(body) => client.seal_note(NoteKind::CaseClosed, id, &header, &body, now),
-    })
-    .await
+    let sent = sent
+        .send(|| match prepared {
+            Prepared::Document(doc) => client.seal_for_self_too(&doc, now),
+            Prepared::Closing(body) => {
+                client.seal_note(NoteKind::CaseClosed, id, &header, &body, now)
+            }
+        })
+        .await;
+    match sent {
+        Ok(_) => Redirect::to(&format!("/alerts/{id}")).into_response(),
+        Err(r) => r,
+    }
 }

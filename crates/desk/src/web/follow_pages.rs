@@ -3,6 +3,8 @@
 //! the updates and cancels sent in order, and the forms for another update, a cancel or the
 //! case's closing with its outcome.
 
+use std::collections::BTreeMap;
+
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -18,6 +20,7 @@ use super::text::{code, Lang};
 use super::{reading, reasons};
 use crate::store::accounts::Account;
 use crate::store::follow_ups::FollowUp;
+use crate::store::journal::Entry;
 use crate::store::sent::Sent;
 
 /// A refusal from the broker about a message of this alert.
@@ -35,6 +38,8 @@ pub(crate) struct Refused {
 /// One message of the thread as opened: its body by section, or why it did not open.
 pub(crate) struct Opened {
     pub kind: String,
+    /// Who sent it, for a note the school received from another member of the case.
+    pub from: Option<String>,
     pub message: Uuid,
     pub sent_at: i64,
     pub body: Result<Value, String>,
@@ -58,6 +63,15 @@ pub(crate) struct Thread {
     pub raw: Vec<u8>,
     /// Fresh one-time tokens for the update, the cancel and the closing form.
     pub form_tokens: (String, String, String),
+    /// The school's journal of the case, in the order it was written.
+    pub journal: Vec<Entry>,
+    /// What each entry says, once opened (None for one that did not open).
+    pub journal_texts: Option<BTreeMap<Uuid, Option<String>>>,
+    /// A fresh one-time token for the journal's form.
+    pub journal_token: String,
+    /// The notes other members of the case sent the school, in arrival order (delivery, note
+    /// kind, received at).
+    pub received: Vec<(Uuid, String, i64)>,
 }
 
 /// What the page says above everything else.
@@ -69,6 +83,12 @@ pub(crate) enum Notice {
     AlreadySent,
     SendFailed,
     OutcomeMissing,
+    JournalItemMissing,
+    JournalWhen,
+    JournalClosed,
+    JournalEntryUnknown,
+    AlreadyShared,
+    NotShareable,
 }
 
 impl Notice {
@@ -79,12 +99,18 @@ impl Notice {
             Notice::TextRefused => (l(lang, "Texten godtogs inte: den är för lång (högst 10 000 tecken) eller innehåller otillåtna tecken. Inget skickades.", "The text was not accepted: it is too long (at most 10,000 characters) or holds characters that are not allowed. Nothing was sent."), true),
             Notice::AlreadySent => (l(lang, "Det här formuläret är redan skickat. Det skickades inte en gång till.", "This form was sent already. It was not sent again."), true),
             Notice::OutcomeMissing => (l(lang, "Välj hur ärendet slutade innan du avslutar det.", "Choose how the case ended before closing it."), true),
+            Notice::JournalItemMissing => (l(lang, "Välj vad som gjordes (en punkt på checklistan eller en anteckning). Inget sparades.", "Choose what was done (an item of the checklist or a note). Nothing was saved."), true),
+            Notice::JournalWhen => (l(lang, "Tiden gick inte att läsa eller ligger i framtiden. Skriv när det gjordes, till exempel 2026-12-01 14:30. Inget sparades.", "The time could not be read or is in the future. Write when it was done, for example 2026-12-01 14:30. Nothing was saved."), true),
+            Notice::JournalClosed => (l(lang, "Ärendet är avslutat; journalen tar inte emot fler anteckningar.", "The case is closed; the journal takes no more entries."), true),
+            Notice::JournalEntryUnknown => (l(lang, "Den anteckningen finns inte i ärendets journal.", "That entry is not in the case's journal."), true),
+            Notice::AlreadyShared => (l(lang, "Anteckningen är redan delad med mottagarna. Den skickades inte en gång till.", "The entry is already shared with the recipients. It was not sent again."), true),
+            Notice::NotShareable => (l(lang, "Ärendet är återkallat eller avslutat, så inget mer kan delas med mottagarna.", "The alert is cancelled or its case closed, so nothing more can be shared with the recipients."), true),
             Notice::SendFailed => (l(lang, "Meddelandet kunde inte skickas just nu (ingen kontakt med meddelandeservern). Inget skickades; försök igen.", "The message could not be sent just now (no contact with the message server). Nothing was sent; try again."), true),
         }
     }
 }
 
-fn time(ms: i64) -> String {
+pub(super) fn time(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .map(stockholm)
         .unwrap_or_default()
@@ -183,6 +209,14 @@ fn thread_list(lang: Lang, t: &Thread) -> Markup {
                 }
             }
         }
+        @if !t.received.is_empty() {
+            h2 { (l(lang, "Från myndigheterna i ärendet", "From the agencies in the case")) }
+            ol id="received" {
+                @for (delivery, kind, at) in &t.received {
+                    li data-kind=(kind) data-delivery=(delivery) { (time(*at)) " – " (code(lang, kind)) }
+                }
+            }
+        }
         @if !t.refused.is_empty() {
             h2 { (l(lang, "Avvisat av förmedlingen", "Refused by the broker")) }
             ul id="refused" {
@@ -206,6 +240,7 @@ fn opened(lang: Lang, csrf: &str, t: &Thread) -> Markup {
                 @for m in messages {
                     section class="sealed" data-kind=(m.kind) id={ "opened-" (m.message) } {
                         h2 { (code(lang, &m.kind)) ", " (time(m.sent_at)) }
+                        @if let Some(from) = &m.from { p class="from" { (l(lang, "Från", "From")) ": " (from) } }
                         @match &m.body {
                             Ok(Value::Object(sections)) => {
                                 @for (label, content) in sections {
@@ -273,6 +308,7 @@ pub(crate) fn alert(
             (opened(lang, csrf, t))
             (recipients(lang, t))
             (thread_list(lang, t))
+            (super::journal_pages::journal(lang, csrf, t))
             @if !t.cancelled && !t.closed {
                 (follow_up_form(lang, csrf, t, "update", &t.form_tokens.0))
                 (follow_up_form(lang, csrf, t, "cancel", &t.form_tokens.1))

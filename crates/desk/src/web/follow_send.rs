@@ -3,7 +3,7 @@
 //! for the page.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -34,10 +34,12 @@ pub(super) struct Sending<'a> {
 }
 
 impl Sending<'_> {
+    /// The message's id once RabbitMQ confirmed it and it is kept; the page to answer with
+    /// when it was not sent or not recorded.
     pub(super) async fn send(
         self,
         seal: impl FnOnce() -> Result<(Payload, String), ClientError>,
-    ) -> Response {
+    ) -> Result<Uuid, Response> {
         let Sending {
             desk,
             client,
@@ -53,10 +55,13 @@ impl Sending<'_> {
         };
         let now = desk.clock.now();
         match desk.store.claim_form(form, now.timestamp_millis()).await {
-            Err(e) => return internal(lang, &e),
+            Err(e) => return Err(internal(lang, &e)),
             Ok(false) => {
                 tracing::warn!(account = a.id, alert = %id, reason = "form_replayed", "an update, cancel or closing form sent before was refused");
-                return refuse(StatusCode::CONFLICT, follow_pages::Notice::AlreadySent);
+                return Err(refuse(
+                    StatusCode::CONFLICT,
+                    follow_pages::Notice::AlreadySent,
+                ));
             }
             Ok(true) => {}
         }
@@ -69,12 +74,12 @@ impl Sending<'_> {
             Ok(x) => x,
             Err(e) => {
                 if let Err(e) = release(&e).await {
-                    return internal(lang, &e);
+                    return Err(internal(lang, &e));
                 }
-                return refuse(
+                return Err(refuse(
                     StatusCode::SERVICE_UNAVAILABLE,
                     follow_pages::Notice::SendFailed,
-                );
+                ));
             }
         };
         let detail =
@@ -93,15 +98,15 @@ impl Sending<'_> {
                 NotSent::Unconfirmed(e) => e,
             };
             if let Err(e) = release(e).await {
-                return internal(lang, &e);
+                return Err(internal(lang, &e));
             }
-            return match not_sent {
+            return Err(match not_sent {
                 NotSent::Unlogged(e) => log_failed(lang, &e, Some((a, &s.csrf))),
                 NotSent::Unconfirmed(_) => refuse(
                     StatusCode::SERVICE_UNAVAILABLE,
                     follow_pages::Notice::SendFailed,
                 ),
-            };
+            });
         }
         let kept = async {
             desk.store
@@ -121,9 +126,9 @@ impl Sending<'_> {
         };
         if let Err(e) = kept.await {
             let text = lang.t().sent_unrecorded;
-            return unrecorded(lang, text, payload.id, &e, Some((a, &s.csrf)));
+            return Err(unrecorded(lang, text, payload.id, &e, Some((a, &s.csrf))));
         }
         tracing::info!(account = a.id, alert = %id, message = %payload.id, kind, "update, cancel or closing sent");
-        Redirect::to(&format!("/alerts/{id}")).into_response()
+        Ok(payload.id)
     }
 }

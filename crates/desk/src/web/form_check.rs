@@ -273,7 +273,7 @@ impl Origin {
 
 /// A date and time as typed in a browser's `datetime-local` (or by hand, with a space), or a
 /// date alone (midnight), in Stockholm time; as UTC.
-fn local_time(text: &str) -> Option<DateTime<Utc>> {
+pub(super) fn local_time(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))

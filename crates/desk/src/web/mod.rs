@@ -4,7 +4,8 @@
 //! `signin` takes the two factors, `agency` the officer's inbox, alert page and
 //! acknowledgement, `school` the school's New alert form (`form`, checked by `form_check`) and
 //! My alerts, `follow` the school's alert page with its updates and cancels (`follow_pages`,
-//! refusals in words from `reasons`); `pages`, `form_page`, `follow_pages` and `school_pages`
+//! refusals in words from `reasons`) and `journal` the case's journal and checklist on it
+//! (`journal_pages`), opened by `follow_open`; `pages`, `form_page`, `follow_pages` and `school_pages`
 //! render, and `reading` shows an alert's content, in the language of [`text`]; `live` keeps
 //! an open inbox page up to date with server-sent events and its script file.
 //!
@@ -12,11 +13,14 @@
 
 mod agency;
 mod follow;
+mod follow_open;
 mod follow_pages;
 mod follow_send;
 mod form;
 mod form_check;
 mod form_page;
+mod journal;
+mod journal_pages;
 mod live;
 mod outgoing;
 mod pages;
@@ -192,10 +196,15 @@ fn router(desk: Shared) -> Router {
         .route("/alerts", get(school::mine))
         .route("/alerts/new", get(school::new_form).post(school::send))
         .route("/alerts/{alert}", get(follow::page))
-        .route("/alerts/{alert}/open", post(follow::open))
+        .route("/alerts/{alert}/open", post(follow_open::open))
         .route("/alerts/{alert}/update", post(follow::update))
         .route("/alerts/{alert}/cancel", post(follow::cancel))
         .route("/alerts/{alert}/close", post(follow::close))
+        .route("/alerts/{alert}/journal", post(journal::write))
+        .route(
+            "/alerts/{alert}/journal/{entry}/share",
+            post(journal::share),
+        )
         .route("/alert/{delivery}", get(agency::alert))
         .route("/alert/{delivery}/open", post(agency::open))
         .route("/alert/{delivery}/ack", post(agency::acknowledge))

@@ -364,6 +364,12 @@ const CODES: &[(&str, &str, &str)] = &[
         "Syskonens skolor kontrollerade",
         "Siblings' schools checked",
     ),
+    ("police_contacted", "Polisen kontaktad", "Police contacted"),
+    (
+        "skatteverket_contacted",
+        "Skatteverket kontaktat",
+        "Skatteverket contacted",
+    ),
 ];
 
 /// The words for a protocol code, or the code itself when there are none.
