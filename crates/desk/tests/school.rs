@@ -1279,3 +1279,149 @@ async fn a_counsellor_keeps_the_case_journal_and_shares_what_the_agencies_need()
     desk.stop().await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_posts_a_decided_travel_ban_to_the_case_and_the_school_sees_it() {
+    let h = Harness::start_with("desk-note", Clock::manual(office_morning()), None).await;
+    let Followed {
+        desk,
+        enrolments,
+        addr,
+        school_base,
+        agency_base,
+        driver,
+        c,
+        alert,
+        delivery,
+        ..
+    } = counsellor_sends_an_alert(&h).await;
+    sign_in_at(
+        &c,
+        &agency_base,
+        "handlaggare",
+        &enrolments[1],
+        h.clock.now(),
+    )
+    .await;
+    let page_url = format!("{agency_base}/alert/{delivery}");
+    c.goto(&page_url).await.unwrap();
+    let officer = format!("varsel_desk={}", session_cookie(&c).await);
+    // Socialtjänsten may post every kind of note but the school's closing.
+    let mut offered = Vec::new();
+    for option in c.find_all(Locator::Css("#note-kind option")).await.unwrap() {
+        offered.push(option.attr("value").await.unwrap().unwrap_or_default());
+    }
+    assert!(
+        offered.iter().any(|k| k == "travel_ban_decided"),
+        "{offered:?}"
+    );
+    assert!(!offered.iter().any(|k| k == "case_closed"), "{offered:?}");
+    axe(&c, "the officer's alert page with the note form").await;
+
+    // Refused before sending: a decided ban without its reference (422), a kind the agency may not
+    // post (403), a form without the CSRF token (403).
+    let page = c.source().await.unwrap();
+    let (csrf, token) = (csrf_of(&page), form_token(&c, "note").await);
+    let decided = local_at(h.clock.now() - chrono::Duration::minutes(30));
+    let path = format!("/alert/{delivery}/note");
+    let refusals = [
+        (
+            format!(
+                "csrf={csrf}&form={token}&kind=travel_ban_decided&text=Beslut&decided_at={decided}"
+            ),
+            422,
+            "diarienummer",
+        ),
+        (
+            format!("csrf={csrf}&form={token}&kind=case_closed&text=Klart"),
+            403,
+            "får inte",
+        ),
+        (format!("form={token}&kind=case_taken&text=x"), 403, ""),
+    ];
+    for (form, status, says) in &refusals {
+        let (got, body) = post(&addr, &path, &officer, form).await;
+        assert_eq!(got, *status, "{form}: {body}");
+        assert!(body.contains(says), "{form}: {body}");
+    }
+    assert!(desk
+        .store
+        .sent_notes(SOCIAL, alert)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Posted from the page: the police must act on it, the school is told.
+    c.find(Locator::Css(
+        "#note-kind option[value='travel_ban_decided']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    type_into(
+        &c,
+        "note-text",
+        "Tillfälligt utreseförbud beslutat av nämndens ordförande (31 d § LVU).",
+    )
+    .await;
+    set_value(&c, "note-decided", &decided).await;
+    type_into(&c, "note-reference", "SN 2026/0417").await;
+    click(&c, Locator::Id("post-note")).await;
+    assert_eq!(
+        c.current_url().await.unwrap().as_str(),
+        page_url,
+        "{}",
+        text_at(&c, "#error").await
+    );
+    let posted = text_at(&c, "#posted li[data-kind='travel_ban_decided']").await;
+    assert!(
+        posted.contains("Utreseförbud beslutat") && posted.contains("Handläggare Ett"),
+        "{posted}"
+    );
+    let (got, body) = post(
+        &addr,
+        &path,
+        &officer,
+        &format!("csrf={csrf}&form={token}&kind=case_taken&text=Vi+leder+%C3%A4rendet."),
+    )
+    .await;
+    assert_eq!(got, 409, "the same form again: {body}");
+    assert_eq!(desk.store.sent_notes(SOCIAL, alert).await.unwrap().len(), 1);
+    let store = h.store();
+    wait_until(
+        Duration::from_secs(30),
+        "the police's required delivery of the ban",
+        || async {
+            store.deliveries_of(alert).await.unwrap().iter().any(|d| {
+                d.kind == varsel_protocol::message::Kind::Note
+                    && d.recipient.as_str() == "polisen-region-ost"
+                    && d.role == varsel_protocol::message::RecipientRole::Required
+            })
+        },
+    )
+    .await;
+
+    // The school's page lists it and, opened, says who decided what.
+    let url = format!("{school_base}/alerts/{alert}");
+    let told = shown(
+        &c,
+        &url,
+        "#received li[data-kind='travel_ban_decided']",
+        "the school's page to list the travel ban",
+    )
+    .await;
+    assert!(told.contains("Utreseförbud beslutat"), "{told}");
+    click(&c, Locator::Id("open")).await;
+    let ban = text_at(&c, "section[data-kind='travel_ban_decided']").await;
+    assert!(
+        ban.contains("SN 2026/0417") && ban.contains("Från: "),
+        "{ban}"
+    );
+
+    c.close().await.unwrap();
+    drop(driver);
+    desk.stop().await;
+    h.stop().await;
+}

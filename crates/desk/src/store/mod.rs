@@ -1,9 +1,9 @@
 //! The desk's own store, on SQLite (one file, WAL: the default, one desk process) or PostgreSQL
 //! (several desk processes may share it), its schema brought up to date by the embedded
-//! migrations. [`accounts`], [`sessions`], [`deliveries`], [`sent`], [`follow_ups`], [`journal`] and
-//! [`access`] add the queries of each table; [`streams`] what the live inbox asks. No column holds
-//! a pupil's personal data: deliveries are kept sealed, and the TOTP secrets and the journal's
-//! texts are sealed with the desk's [`secrets`](crate::secrets) key.
+//! migrations. [`accounts`], [`sessions`], [`deliveries`], [`sent`], [`follow_ups`],
+//! [`journal`], [`notes`] and [`access`] add the queries of each table; [`streams`] what the live
+//! inbox asks. No column holds a pupil's personal data: deliveries are kept sealed, and the TOTP
+//! secrets and the journal's texts are sealed with the desk's [`secrets`](crate::secrets) key.
 //!
 //! How to add to it:
 //! - a table: a migration in both `migrations/sqlite/` and `migrations/postgres/` under the same
@@ -25,6 +25,7 @@ pub mod accounts;
 pub mod deliveries;
 pub mod follow_ups;
 pub mod journal;
+pub mod notes;
 pub mod sent;
 pub mod sessions;
 pub mod streams;
@@ -45,6 +46,7 @@ static MIGRATIONS: varsel_sql::migrations::Migrations = varsel_sql::migrations![
     "0003_sealed_secrets.sql",
     "0004_follow_ups.sql",
     "0005_journal.sql",
+    "0006_sent_notes.sql",
 ];
 
 static SETTINGS: Settings = Settings {

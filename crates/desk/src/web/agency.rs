@@ -12,7 +12,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use varsel_participant::client::{Client, Item};
-use varsel_protocol::message::Outcome;
+use varsel_protocol::message::{NoteKind, Outcome};
+use varsel_protocol::note;
 
 use super::outgoing::{self, Entries, Logged, NotSent};
 use super::pages::{self, AlertView};
@@ -66,7 +67,7 @@ async fn officer_and(
 }
 
 /// Like [`officer_and`] for a form posted about a delivery: its CSRF token checked too.
-async fn officer_form(
+pub(super) async fn officer_form(
     desk: &Desk,
     headers: &HeaderMap,
     id: Uuid,
@@ -119,16 +120,42 @@ pub(super) async fn inbox(State(desk): State<Shared>, headers: HeaderMap) -> Res
     }
 }
 
-/// The updates and cancels delivered for the same alert as `d`, in arrival order.
-async fn follow_ups_of(
+/// The note kinds the client's participant may post from the desk (the closing is the school's).
+pub(super) fn note_kinds(client: &Client) -> Vec<NoteKind> {
+    let Some(me) = client.registry.participant(client.me()) else {
+        return Vec::new();
+    };
+    NoteKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| *k != NoteKind::CaseClosed && note::may_post(me, *k))
+        .collect()
+}
+
+/// The rest of the case of `d` as this agency knows it: the updates and cancels delivered for the
+/// same alert (in arrival order), the notes it posted, and the note kinds it may post.
+pub(super) async fn case_view(
     desk: &Desk,
+    a: &Account,
     d: &Delivery,
     lang: super::text::Lang,
-) -> Result<Vec<(Uuid, String, i64)>, Response> {
-    desk.store
-        .delivered_follow_ups(&d.participant, d.alert)
-        .await
-        .map_err(|e| internal(lang, &e))
+) -> Result<AlertView<'static>, Response> {
+    let loaded = async {
+        Ok::<_, crate::store::Error>((
+            desk.store
+                .delivered_follow_ups(&d.participant, d.alert)
+                .await?,
+            desk.store.sent_notes(&d.participant, d.alert).await?,
+        ))
+    };
+    let (follow_ups, posted) = loaded.await.map_err(|e| internal(lang, &e))?;
+    Ok(AlertView {
+        follow_ups,
+        posted,
+        note_kinds: note_kinds(client(desk, a)),
+        note_token: session::token(),
+        ..AlertView::default()
+    })
 }
 
 /// GET /alert/{delivery}: the header, and the updates and cancels of the same alert; the content
@@ -143,13 +170,9 @@ pub(super) async fn alert(
         Ok((s, a, d)) => (s, a, d.expect("asked for")),
         Err(r) => return r,
     };
-    let follow_ups = match follow_ups_of(&desk, &d, lang).await {
-        Ok(f) => f,
+    let view = match case_view(&desk, &a, &d, lang).await {
+        Ok(v) => v,
         Err(r) => return r,
-    };
-    let view = AlertView {
-        follow_ups,
-        ..AlertView::default()
     };
     pages::alert(lang, StatusCode::OK, (&a, &s.csrf), &d, desk.now(), view)
 }
@@ -207,15 +230,13 @@ pub(super) async fn open(
         .iter()
         .map(|l| l.code().to_owned())
         .collect();
-    let follow_ups = match follow_ups_of(&desk, &d, lang).await {
-        Ok(f) => f,
+    let view = match case_view(&desk, &a, &d, lang).await {
+        Ok(v) => AlertView {
+            opened: Some((body, not_granted)),
+            notice: Some(lang.t().opened_logged),
+            ..v
+        },
         Err(r) => return r,
-    };
-    let view = AlertView {
-        opened: Some((body, not_granted)),
-        notice: Some(lang.t().opened_logged),
-        error: None,
-        follow_ups,
     };
     pages::alert(lang, StatusCode::OK, (&a, &s.csrf), &d, now, view)
 }
@@ -234,15 +255,14 @@ pub(super) async fn acknowledge(
         Err(r) => return r,
     };
     let now = desk.now();
-    let follow_ups = match follow_ups_of(&desk, &d, lang).await {
-        Ok(f) => f,
+    let base = match case_view(&desk, &a, &d, lang).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let refuse = |status: StatusCode, error: &str| {
         let view = AlertView {
             error: Some(error),
-            follow_ups: follow_ups.clone(),
-            ..AlertView::default()
+            ..base.clone()
         };
         pages::alert(lang, status, (&a, &s.csrf), &d, now, view)
     };

@@ -22,7 +22,8 @@ use varsel_protocol::message::{
 };
 use varsel_protocol::note;
 
-use super::follow_pages::{self, Refused, Thread};
+use super::case::{Refused, Thread};
+use super::follow_pages;
 use super::follow_send::Sending;
 use super::school_pages::Report;
 use super::{csrf_refused, internal, lang_of, pages, staff, Desk, Shared};

@@ -14,8 +14,9 @@ use uuid::Uuid;
 
 use varsel_participant::client::{Client, Item};
 
+use super::case::{Opened, Thread};
 use super::follow::{at, posted};
-use super::follow_pages::{self, Opened, Thread};
+use super::follow_pages;
 use super::signin::CsrfForm;
 use super::{internal, lang_of, Desk, Shared};
 use crate::access_log::Action;

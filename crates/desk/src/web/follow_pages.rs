@@ -3,76 +3,19 @@
 //! the updates and cancels sent in order, and the forms for another update, a cancel or the
 //! case's closing with its outcome.
 
-use std::collections::BTreeMap;
-
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 use serde_json::Value;
-use uuid::Uuid;
 
-use varsel_protocol::message::{CaseOutcome, Feedback, Header};
+use varsel_protocol::message::CaseOutcome;
 
+use super::case::Thread;
 use super::pages::page;
-use super::school_pages::{escalations_list, l, recipients_table, Report};
+use super::school_pages::{self, escalations_list, l, recipients_table, time_ms as time};
 use super::text::{code, Lang};
 use super::{reading, reasons};
 use crate::store::accounts::Account;
-use crate::store::follow_ups::FollowUp;
-use crate::store::journal::Entry;
-use crate::store::sent::Sent;
-
-/// A refusal from the broker about a message of this alert.
-pub(crate) struct Refused {
-    pub at: i64,
-    /// The refused message's id.
-    pub message: Uuid,
-    /// alert, update or cancel.
-    pub kind: String,
-    pub reason: String,
-    /// The broker's detail, bounded and escaped of control characters.
-    pub detail: String,
-}
-
-/// One message of the thread as opened: its body by section, or why it did not open.
-pub(crate) struct Opened {
-    pub kind: String,
-    /// Who sent it, for a note the school received from another member of the case.
-    pub from: Option<String>,
-    pub message: Uuid,
-    pub sent_at: i64,
-    pub body: Result<Value, String>,
-}
-
-/// Everything the page shows.
-pub(crate) struct Thread {
-    pub alert: Sent,
-    pub header: Option<Header>,
-    pub follow_ups: Vec<FollowUp>,
-    /// Each delivery's latest report, the alert's first.
-    pub recipients: Vec<Report>,
-    /// The escalation reports in order (recipient's name, report).
-    pub escalations: Vec<(String, Feedback)>,
-    pub refused: Vec<Refused>,
-    pub opened: Option<Vec<Opened>>,
-    pub cancelled: bool,
-    /// The school closed the case (its outcome is sealed in the closing).
-    pub closed: bool,
-    /// The alert as sent, sealed.
-    pub raw: Vec<u8>,
-    /// Fresh one-time tokens for the update, the cancel and the closing form.
-    pub form_tokens: (String, String, String),
-    /// The school's journal of the case, in the order it was written.
-    pub journal: Vec<Entry>,
-    /// What each entry says, once opened (None for one that did not open).
-    pub journal_texts: Option<BTreeMap<Uuid, Option<String>>>,
-    /// A fresh one-time token for the journal's form.
-    pub journal_token: String,
-    /// The notes other members of the case sent the school, in arrival order (delivery, note
-    /// kind, received at).
-    pub received: Vec<(Uuid, String, i64)>,
-}
 
 /// What the page says above everything else.
 #[derive(Debug, Clone, Copy)]
@@ -108,18 +51,6 @@ impl Notice {
             Notice::SendFailed => (l(lang, "Meddelandet kunde inte skickas just nu (ingen kontakt med meddelandeservern). Inget skickades; försök igen.", "The message could not be sent just now (no contact with the message server). Nothing was sent; try again."), true),
         }
     }
-}
-
-pub(super) fn time(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .map(stockholm)
-        .unwrap_or_default()
-}
-
-fn stockholm(t: DateTime<Utc>) -> String {
-    t.with_timezone(&chrono_tz::Europe::Stockholm)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
 }
 
 fn follow_up_form(lang: Lang, csrf: &str, t: &Thread, kind: &'static str, token: &str) -> Markup {
@@ -296,7 +227,7 @@ pub(crate) fn alert(
                 dt { (tr.urgency) } dd { (code(lang, &t.alert.urgency)) }
                 dt { (l(lang, "Skarpt eller övning", "Real or exercise")) } dd { (code(lang, &t.alert.status)) }
                 @if let Some(p) = t.header.as_ref().and_then(|h| h.planned_departure) {
-                    dt { (tr.planned_departure) } dd { (stockholm(p)) }
+                    dt { (tr.planned_departure) } dd { (school_pages::time(p)) }
                 }
                 @if t.cancelled {
                     dt { (tr.state) } dd id="cancelled" class="overdue-flag" { (l(lang, "ÅTERKALLAT", "CANCELLED")) }

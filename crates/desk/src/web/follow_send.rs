@@ -10,7 +10,8 @@ use uuid::Uuid;
 use varsel_participant::client::{Client, Error as ClientError};
 use varsel_protocol::message::Payload;
 
-use super::follow_pages::{self, Thread};
+use super::case::Thread;
+use super::follow_pages;
 use super::outgoing::{self, Logged, NotSent, SENDING};
 use super::{internal, log_failed, unrecorded, Desk};
 use crate::access_log::Action;

@@ -17,8 +17,9 @@ use varsel_participant::client::Client;
 use varsel_protocol::alert::{Action as Checklist, ActionTaken, Body, Document, SchoolActions};
 use varsel_protocol::message::Kind;
 
+use super::case::Thread;
 use super::follow::{posted, thread};
-use super::follow_pages::{self, Notice, Thread};
+use super::follow_pages::{self, Notice};
 use super::follow_send::Sending;
 use super::form_check::local_time;
 use super::{internal, lang_of, Desk, Shared};
@@ -51,11 +52,6 @@ pub(super) struct EntryForm {
 #[derive(Debug, Deserialize)]
 pub(super) struct ShareForm {
     csrf: Option<String>,
-}
-
-/// Whether the case still takes updates: not cancelled, not closed.
-pub(super) fn shareable(t: &Thread) -> bool {
-    !t.cancelled && !t.closed
 }
 
 /// Whether a journal text may be kept: bounded like an update's text, and no control character
@@ -114,7 +110,7 @@ pub(super) async fn write(
         }
     };
     let share = f.share.is_some();
-    if share && !shareable(&t) {
+    if share && !t.shareable() {
         return refuse(StatusCode::CONFLICT, Notice::NotShareable);
     }
     match desk.store.claim_form(&f.form, now.timestamp_millis()).await {
@@ -189,7 +185,7 @@ pub(super) async fn share(
     if kept.shared.is_some() {
         return refuse(StatusCode::CONFLICT, Notice::AlreadyShared);
     }
-    if !shareable(&t) {
+    if !t.shareable() {
         return refuse(StatusCode::CONFLICT, Notice::NotShareable);
     }
     let text = match desk.store.entry_text(kept) {

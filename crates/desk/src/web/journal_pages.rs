@@ -6,9 +6,8 @@ use maud::{html, Markup};
 
 use varsel_protocol::alert::Action as Checklist;
 
-use super::follow_pages::{time, Thread};
-use super::journal::shareable;
-use super::school_pages::l;
+use super::case::Thread;
+use super::school_pages::{l, time_ms as time};
 use super::text::{code, Lang};
 use crate::store::journal::{Entry, NOTE};
 
@@ -68,7 +67,7 @@ fn entries(lang: Lang, csrf: &str, t: &Thread) -> Markup {
                             Some(_) => { p class="error" { (l(lang, "Texten kan inte öppnas här.", "The text cannot be opened here.")) } }
                             None => {}
                         }
-                        @if e.shared.is_none() && shareable(t) {
+                        @if e.shared.is_none() && t.shareable() {
                             form method="post" action={ "/alerts/" (t.alert.id) "/journal/" (e.id) "/share" } class="inline" {
                                 input type="hidden" name="csrf" value=(csrf);
                                 button type="submit" class="share" aria-label={ (l(lang, "Dela med mottagarna", "Share with the recipients")) ": " (item(lang, e)) ", " (time(e.done_at)) } {
@@ -101,7 +100,7 @@ fn write_form(lang: Lang, csrf: &str, t: &Thread) -> Markup {
                 label for="journal-text" { (l(lang, "Text", "Text")) }
                 p id="journal-hint" { (l(lang, "Vad gjordes och vad kom fram (till exempel vad hembesöket visade, eller hur det gick med syskonens skolor). Texten sparas förseglad.", "What was done and what came of it (for example what the home visit found, or what the siblings' schools said). The text is kept sealed.")) }
                 textarea id="journal-text" name="text" rows="3" aria-describedby="journal-hint" {}
-                @if shareable(t) {
+                @if t.shareable() {
                     div {
                         input type="checkbox" id="journal-share" name="share" value="on";
                         " "

@@ -2,7 +2,7 @@
 //! a strict Content-Security-Policy (no inline script or style: the one style sheet is a file,
 //! and scripts, which only enhance a page, are files too).
 //! `signin` takes the two factors, `agency` the officer's inbox, alert page and
-//! acknowledgement, `school` the school's New alert form (`form`, checked by `form_check`) and
+//! acknowledgement (`agency_note` the notes an officer posts to a case), `school` the school's New alert form (`form`, checked by `form_check`) and
 //! My alerts, `follow` the school's alert page with its updates and cancels (`follow_pages`,
 //! refusals in words from `reasons`) and `journal` the case's journal and checklist on it
 //! (`journal_pages`), opened by `follow_open`; `pages`, `form_page`, `follow_pages` and `school_pages`
@@ -12,6 +12,8 @@
 //! [`start`] takes its listener and shutdown signals from the caller, so a test can bind port 0.
 
 mod agency;
+mod agency_note;
+mod case;
 mod follow;
 mod follow_open;
 mod follow_pages;
@@ -208,6 +210,7 @@ fn router(desk: Shared) -> Router {
         .route("/alert/{delivery}", get(agency::alert))
         .route("/alert/{delivery}/open", post(agency::open))
         .route("/alert/{delivery}/ack", post(agency::acknowledge))
+        .route("/alert/{delivery}/note", post(agency_note::post))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(desk)

@@ -11,9 +11,12 @@ use serde_json::Value;
 use std::collections::HashSet;
 use uuid::Uuid;
 
+use varsel_protocol::message::NoteKind;
+
 use super::text::{code, Lang};
 use crate::store::accounts::Account;
 use crate::store::deliveries::Delivery;
+use crate::store::notes::SentNote;
 
 /// The signed-in person and the session's CSRF token, for the header's sign-out form.
 pub(crate) type Who<'a> = Option<(&'a Account, &'a str)>;
@@ -227,8 +230,9 @@ pub(crate) fn inbox_row(lang: Lang, d: &Delivery, cancelled: bool, now: i64) -> 
     }
 }
 
-/// What the alert page shows besides the header: the opened content, a notice, an error.
-#[derive(Default)]
+/// What the alert page shows besides the header: the opened content, a notice, an error, and
+/// the rest of the case as this agency knows it.
+#[derive(Default, Clone)]
 pub(crate) struct AlertView<'a> {
     /// The opened body (JSON by section) and the sections not granted.
     pub opened: Option<(Value, Vec<String>)>,
@@ -237,6 +241,50 @@ pub(crate) struct AlertView<'a> {
     /// The updates and cancels delivered for the same alert, in arrival order (delivery, kind,
     /// received at).
     pub follow_ups: Vec<(Uuid, String, i64)>,
+    /// The notes this agency posted to the case, in the order sent.
+    pub posted: Vec<SentNote>,
+    /// The note kinds this agency may post (none: no form).
+    pub note_kinds: Vec<NoteKind>,
+    /// A fresh one-time token for the note form.
+    pub note_token: String,
+}
+
+impl AlertView<'_> {
+    /// Whether the case still takes notes: its school has neither cancelled nor closed it.
+    pub(crate) fn open_case(&self) -> bool {
+        !self
+            .follow_ups
+            .iter()
+            .any(|(_, k, _)| k == "cancel" || k == "case_closed")
+    }
+}
+
+/// The note form: the kinds this agency may post, the text, and a decided travel ban's decision
+/// time and reference.
+fn note_form(lang: Lang, csrf: &str, d: &Delivery, view: &AlertView<'_>) -> Markup {
+    let sv = lang == Lang::Sv;
+    html! {
+        form method="post" action={ "/alert/" (d.delivery) "/note" } {
+            fieldset {
+                legend { (if sv { "Skriv i ärendet" } else { "Post to the case" }) }
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="form" value=(view.note_token);
+                p id="note-hint" { (if sv { "Anteckningen förseglas och går till ärendets övriga parter enligt förmedlingstabellen." } else { "The note is sealed and goes to the case's other members as the routing table says." }) }
+                label for="note-kind" { (if sv { "Vad" } else { "What" }) }
+                select id="note-kind" name="kind" required aria-describedby="note-hint" {
+                    option value="" { (if sv { "Välj" } else { "Choose" }) }
+                    @for k in &view.note_kinds { option value=(k.code()) { (code(lang, k.code())) } }
+                }
+                label for="note-text" { "Text" }
+                textarea id="note-text" name="text" rows="3" {}
+                label for="note-decided" { (if sv { "Beslutat (utreseförbud)" } else { "Decided (travel ban)" }) }
+                input type="datetime-local" id="note-decided" name="decided_at";
+                label for="note-reference" { (if sv { "Diarienummer (utreseförbud)" } else { "Reference (travel ban)" }) }
+                input type="text" id="note-reference" name="reference" maxlength="200";
+                div { button type="submit" id="post-note" { (if sv { "Skicka anteckningen" } else { "Send the note" }) } }
+            }
+        }
+    }
 }
 
 pub(crate) fn alert(
@@ -300,6 +348,17 @@ pub(crate) fn alert(
                         }
                     }
                 }
+            }
+            @if !view.posted.is_empty() {
+                h2 { (if lang == Lang::Sv { "Anteckningar ni skickat" } else { "Notes you posted" }) }
+                ol id="posted" {
+                    @for n in &view.posted {
+                        li data-kind=(n.kind) data-message=(n.id) { (time(n.sent_at)) " – " (code(lang, &n.kind)) " – " (n.by) }
+                    }
+                }
+            }
+            @if d.kind == "alert" && !view.note_kinds.is_empty() && view.open_case() {
+                (note_form(lang, csrf, d, &view))
             }
             @if d.ack_state.is_none() {
                 h2 { (t.acknowledge) }

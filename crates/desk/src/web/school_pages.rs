@@ -43,10 +43,18 @@ pub(crate) struct Row {
     pub escalations: Vec<(String, Feedback)>,
 }
 
-fn time(t: DateTime<Utc>) -> String {
+/// An instant in Stockholm time, to the minute.
+pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.with_timezone(&chrono_tz::Europe::Stockholm)
         .format("%Y-%m-%d %H:%M")
         .to_string()
+}
+
+/// An instant given in milliseconds since the epoch (as the store keeps it), as [`time`].
+pub(crate) fn time_ms(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(time)
+        .unwrap_or_default()
 }
 
 /// One delivery's latest report, with the recipient's name.

@@ -1,0 +1,251 @@
+//! An officer posts a note to a case from the alert's page: a decided temporary travel ban
+//! (31 d § LVU) with its decision time and reference, an application for one, the case taken, a
+//! child located, or a request for or reply with information. The kinds offered are those the
+//! registry lets the officer's agency post; the note is sealed to the broker (and the agency
+//! itself) under the case's routing header, sent once per form (a one-time token claimed before
+//! sending), written to the access log as an intent before RabbitMQ sees it, and kept sealed for
+//! the page's list.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use varsel_participant::client::Item;
+use varsel_protocol::message::NoteKind;
+use varsel_protocol::note;
+
+use super::agency::{case_view, client, officer_form};
+use super::form_check::local_time;
+use super::outgoing::{self, Logged, NotSent, SENDING};
+use super::pages::{self, AlertView};
+use super::text::Lang;
+use super::{csrf_refused, internal, lang_of, log_failed, unrecorded, Shared};
+use crate::access_log::Action;
+use crate::store::follow_ups::NewFollowUp;
+
+/// What the note form posts.
+#[derive(Debug, Deserialize)]
+pub(super) struct NoteForm {
+    csrf: Option<String>,
+    /// The form's one-time token.
+    #[serde(default)]
+    form: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    text: String,
+    /// A `datetime-local` in Stockholm time; a decided travel ban needs it.
+    #[serde(default)]
+    decided_at: String,
+    #[serde(default)]
+    reference: String,
+}
+
+/// What the page says when the note's body is refused before sending: the first problem, in
+/// words (the problems name fields, never quote what was typed).
+fn refused_words(lang: Lang, problems: &[String]) -> &'static str {
+    let sv = lang == Lang::Sv;
+    let first = problems.first().map(String::as_str).unwrap_or_default();
+    if first.starts_with("decided_at") {
+        if sv {
+            "Ett beslutat utreseförbud anger när det beslutades."
+        } else {
+            "A decided travel ban says when it was decided."
+        }
+    } else if first.starts_with("reference: missing") {
+        if sv {
+            "Ett beslutat utreseförbud anger beslutets diarienummer."
+        } else {
+            "A decided travel ban gives the decision's reference."
+        }
+    } else if first.starts_with("reference") {
+        if sv {
+            "Diarienumret är för långt (högst 200 tecken)."
+        } else {
+            "The reference is too long (at most 200 characters)."
+        }
+    } else if first.starts_with("text: missing") {
+        if sv {
+            "Skriv vad anteckningen gäller."
+        } else {
+            "Write what the note is about."
+        }
+    } else if sv {
+        "Texten godtogs inte: den är för lång (högst 10 000 tecken). Inget skickades."
+    } else {
+        "The text was not accepted: it is too long (at most 10,000 characters). Nothing was sent."
+    }
+}
+
+/// POST /alert/{delivery}/note
+pub(super) async fn post(
+    State(desk): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Form(f): Form<NoteForm>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let sv = lang == Lang::Sv;
+    let (s, a, d) = match officer_form(&desk, &headers, id, f.csrf.as_deref()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if f.form.len() < 32 {
+        return csrf_refused(lang);
+    }
+    let base = match case_view(&desk, &a, &d, lang).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let now = desk.clock.now();
+    let refuse = |status: StatusCode, error: &str| {
+        let view = AlertView {
+            error: Some(error),
+            ..base.clone()
+        };
+        pages::alert(
+            lang,
+            status,
+            (&a, &s.csrf),
+            &d,
+            now.timestamp_millis(),
+            view,
+        )
+    };
+    let Some(kind) = f
+        .kind
+        .parse::<NoteKind>()
+        .ok()
+        .filter(|k| base.note_kinds.contains(k))
+    else {
+        tracing::warn!(account = a.id, delivery = %id, reason = "note_kind_not_permitted", "a note of a kind the agency may not post was refused");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            if sv {
+                "Er myndighet får inte skicka den sortens anteckning. Inget skickades."
+            } else {
+                "Your agency may not send that kind of note. Nothing was sent."
+            },
+        );
+    };
+    if !base.open_case() {
+        return refuse(
+            StatusCode::CONFLICT,
+            if sv {
+                "Skolan har återkallat varslet eller avslutat ärendet; inget mer kan skickas i det."
+            } else {
+                "The school cancelled the alert or closed the case; nothing more can be sent in it."
+            },
+        );
+    }
+    let decided_at = match f.decided_at.trim() {
+        "" => None,
+        typed => match local_time(typed) {
+            Some(t) if t <= now + chrono::Duration::minutes(1) => Some(t),
+            _ => {
+                return refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    if sv {
+                        "Beslutstiden gick inte att läsa eller ligger i framtiden. Inget skickades."
+                    } else {
+                        "The decision time could not be read or is in the future. Nothing was sent."
+                    },
+                )
+            }
+        },
+    };
+    let reference = f.reference.trim();
+    let body = note::Body {
+        text: f.text.trim().to_owned().into(),
+        decided_at,
+        reference: (!reference.is_empty()).then(|| reference.to_owned().into()),
+        outcome: None,
+    };
+    let problems = body.problems(kind);
+    if !problems.is_empty() {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            refused_words(lang, &problems),
+        );
+    }
+    let c = client(&desk, &a);
+    // The case's routing header as the agency received it, verified as of its arrival.
+    let received = chrono::DateTime::from_timestamp_millis(d.received_at).unwrap_or_default();
+    let header = match c.open(&d.raw, received) {
+        Ok(Item::Delivery(o)) => o.header,
+        _ => return internal(lang, &"a kept delivery no longer opens"),
+    };
+    let at = now.timestamp_millis();
+    match desk.store.claim_form(&f.form, at).await {
+        Err(e) => return internal(lang, &e),
+        Ok(false) => {
+            tracing::warn!(account = a.id, delivery = %id, reason = "form_replayed", "a note form sent before was refused");
+            return refuse(
+                StatusCode::CONFLICT,
+                if sv {
+                    "Det här formuläret är redan skickat. Det skickades inte en gång till."
+                } else {
+                    "This form was sent already. It was not sent again."
+                },
+            );
+        }
+        Ok(true) => {}
+    }
+    let failed = if sv {
+        "Anteckningen kunde inte skickas just nu (ingen kontakt med meddelandeservern). Inget skickades; försök igen."
+    } else {
+        "The note could not be sent just now (no contact with the message server). Nothing was sent; try again."
+    };
+    let (payload, compact) = match c.seal_note(kind, d.alert, &header, &body, now) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(account = a.id, delivery = %id, error = %e, "a note could not be sealed");
+            if let Err(e) = desk.store.release_form(&f.form).await {
+                return internal(lang, &e);
+            }
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, failed);
+        }
+    };
+    let detail = json!({ "message": payload.id.to_string(), "kind": kind.code(), "alert": d.alert.to_string() });
+    let log = Logged {
+        account: &a,
+        delivery: Some(id),
+        detail: &detail,
+        at,
+    };
+    if let Err(not_sent) = outgoing::publish(&desk, c, SENDING, log, &payload, &compact).await {
+        if let Err(e) = desk.store.release_form(&f.form).await {
+            return internal(lang, &e);
+        }
+        return match not_sent {
+            NotSent::Unlogged(e) => log_failed(lang, &e, Some((&a, &s.csrf))),
+            NotSent::Unconfirmed(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, failed),
+        };
+    }
+    let kept = async {
+        desk.store
+            .keep_sent_note(NewFollowUp {
+                id: payload.id,
+                alert: d.alert,
+                participant: &a.participant,
+                account: a.id,
+                kind: kind.code(),
+                raw: compact.as_bytes(),
+                at,
+            })
+            .await?;
+        desk.store
+            .log_access(&a.username, Action::Sent, Some(id), detail, at)
+            .await
+    };
+    if let Err(e) = kept.await {
+        let text = lang.t().sent_unrecorded;
+        return unrecorded(lang, text, payload.id, &e, Some((&a, &s.csrf)));
+    }
+    tracing::info!(account = a.id, delivery = %id, message = %payload.id, kind = kind.code(), "a note was posted to the case");
+    Redirect::to(&format!("/alert/{id}")).into_response()
+}
