@@ -16,9 +16,13 @@ pub(super) struct Proc {
 }
 
 impl Proc {
+    /// Starts `cmd` as the leader of a process group of its own, so that stopping it stops what
+    /// it started too: a `--broker-wrapper` (strace, time) runs the broker as its child.
     pub(super) fn spawn(mut cmd: Command, log: &Path) -> anyhow::Result<Proc> {
+        use std::os::unix::process::CommandExt;
         let log = std::fs::File::create(log)?;
         let child = cmd
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -47,21 +51,57 @@ impl Proc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// SIGTERM, then a grace period, then SIGKILL.
-    pub(super) async fn stop(mut self) {
+    /// Sends `signal` to the child's whole process group.
+    fn signal_group(&self, signal: &str) {
         let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
+            .arg(format!("-{signal}"))
+            .arg("--")
+            .arg(format!("-{}", self.pid()))
+            .stderr(Stdio::null())
             .status();
+    }
+
+    /// SIGTERM to the process group, then a grace period of 15 s for the group's leader, then
+    /// SIGKILL to the group.
+    pub(super) async fn stop(mut self) {
+        self.signal_group("TERM");
         for _ in 0..150 {
             if !self.alive() {
-                return;
+                // A wrapper may end before the broker it started: the group gets its grace too.
+                for _ in 0..50 {
+                    if !group_alive(self.pid()) {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let _ = self.child.kill();
+        self.signal_group("KILL");
         let _ = self.child.wait();
     }
+}
+
+impl Drop for Proc {
+    /// A run that ends early (an error on the way) leaves no process of its group behind.
+    fn drop(&mut self) {
+        if self.alive() || group_alive(self.pid()) {
+            self.signal_group("KILL");
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Whether any process is left in the process group `pgid` (`kill -0` to the group).
+fn group_alive(pgid: u32) -> bool {
+    Command::new("kill")
+        .arg("-0")
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 pub(super) fn clock_ticks() -> f64 {
@@ -132,6 +172,40 @@ pub(super) fn sample_rss(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn stopping_a_wrapper_stops_the_process_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("grandchild.pid");
+        // A wrapper (sh) that starts a long-running child and waits for it, as strace does.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(format!(
+            "sleep 300 & echo $! > {}; wait",
+            pid_file.display()
+        ));
+        let proc = Proc::spawn(cmd, &dir.path().join("log")).unwrap();
+        let mut grandchild = None;
+        for _ in 0..100 {
+            grandchild = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok());
+            if grandchild.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let grandchild = grandchild.expect("the wrapper wrote its child's pid within 5 s");
+        let leader = proc.pid();
+        assert!(group_alive(leader));
+        proc.stop().await;
+        assert!(!group_alive(leader), "a process of the group is left");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{grandchild}")).exists()
+                || std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+                    .is_ok_and(|s| s.contains(") Z ")),
+            "the wrapper's child {grandchild} still runs"
+        );
+    }
 
     #[test]
     fn proc_figures_are_read_for_this_process() {
