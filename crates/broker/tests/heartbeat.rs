@@ -117,13 +117,13 @@ async fn receipt(
             delivery: heartbeat,
         }),
     );
-    let message = NewMessage {
-        id: payload.id,
-        kind: Kind::Receipt,
-        sender: pid(participant),
-        received_at: now,
-        raw: b"a signed receipt".to_vec(),
-    };
+    let message = NewMessage::new(
+        payload.id,
+        Kind::Receipt,
+        pid(participant),
+        now,
+        b"a signed receipt".to_vec(),
+    );
     let mut tx = store.begin().await.unwrap();
     let done = acknowledgement::apply(writer, &mut tx, registry, &message, &payload, now)
         .await

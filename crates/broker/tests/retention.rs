@@ -109,13 +109,13 @@ async fn write_shaped(
     shape: Shape,
 ) {
     let text = |n: u8| jws(&sized_ciphertext(id, n, shape.blocks));
-    tx.insert_message(&NewMessage {
+    tx.insert_message(&NewMessage::new(
         id,
-        kind: Kind::Alert,
-        sender: participant("skola-a"),
-        received_at: t(0),
-        raw: text(0),
-    })
+        Kind::Alert,
+        participant("skola-a"),
+        t(0),
+        text(0),
+    ))
     .await
     .expect("alert message");
     tx.insert_alert(&NewAlert {
@@ -164,13 +164,13 @@ async fn write_shaped(
         ))
         .await
         .expect("outbox");
-        tx.insert_message(&NewMessage {
-            id: ack,
-            kind: Kind::Ack,
-            sender: participant(&format!("myndighet-{r}")),
-            received_at: t(1),
-            raw: jws(&sized_ciphertext(id, 100 + r, 2)),
-        })
+        tx.insert_message(&NewMessage::new(
+            ack,
+            Kind::Ack,
+            participant(&format!("myndighet-{r}")),
+            t(1),
+            jws(&sized_ciphertext(id, 100 + r, 2)),
+        ))
         .await
         .expect("ack message");
         audit.push(("delivery_acknowledged", ack));
@@ -444,13 +444,13 @@ async fn a_follow_up_after_erasure_is_erased_again_later(ctx: Ctx) {
     // The school updates the acknowledged alert after its content was erased.
     let update = Uuid::now_v7();
     let mut tx = store.begin().await.expect("begin");
-    tx.insert_message(&NewMessage {
-        id: update,
-        kind: Kind::Update,
-        sender: participant("skola-a"),
-        received_at: t(40 * DAY_MS),
-        raw: jws(&ciphertext(update, 0)),
-    })
+    tx.insert_message(&NewMessage::new(
+        update,
+        Kind::Update,
+        participant("skola-a"),
+        t(40 * DAY_MS),
+        jws(&ciphertext(update, 0)),
+    ))
     .await
     .expect("update message");
     tx.touch_alert(ids[0], update, None, t(40 * DAY_MS))

@@ -40,13 +40,7 @@ on_both!(
 );
 
 fn message(id: Uuid, raw: &[u8]) -> NewMessage {
-    NewMessage {
-        id,
-        kind: Kind::Alert,
-        sender: participant("skola-a"),
-        received_at: t(0),
-        raw: raw.to_vec(),
-    }
+    NewMessage::new(id, Kind::Alert, participant("skola-a"), t(0), raw.to_vec())
 }
 
 fn new_alert(id: Uuid, category: Category, status: Status, at: DateTime<Utc>) -> NewAlert {

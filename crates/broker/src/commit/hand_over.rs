@@ -24,6 +24,8 @@ pub struct HandOver<'a> {
     /// The id of the school's message being handed over (the alert itself, an update or a cancel).
     pub message: Uuid,
     pub compact: &'a str,
+    /// SHA-256 of `compact` (the key cache's key: one message's keys are opened once).
+    pub digest: &'a [u8; 32],
     pub sealed: &'a Sealed,
     pub recipient: &'a ParticipantId,
     pub role: RecipientRole,
@@ -178,13 +180,12 @@ impl Writer {
         grant: &[SectionLabel],
         key: &SealingKey,
     ) -> Result<Option<KeyBlock>, Refusal> {
-        let digest = envelope::sha256(h.compact.as_bytes());
         let mut cache = self.unwrapped.lock().unwrap_or_else(|e| e.into_inner());
-        if !matches!(&*cache, Some((d, _)) if *d == digest) {
+        if !matches!(&*cache, Some((d, _)) if d == h.digest) {
             *cache = None;
         }
         let (_, unwrapped) =
-            cache.get_or_insert_with(|| (digest, envelope::Unwrapped::new(h.message)));
+            cache.get_or_insert_with(|| (*h.digest, envelope::Unwrapped::new(h.message)));
         unwrapped.rewrap(
             h.sealed.key_view(),
             &self.broker,

@@ -136,8 +136,7 @@ pub async fn insert_message(
     match tx.insert_message(message).await? {
         store::Inserted::New => Ok(None),
         store::Inserted::Exists { digest } => {
-            let ours = store::digest(&message.raw);
-            Ok(Some(Seen::classify(message.id, &digest, &ours)))
+            Ok(Some(Seen::classify(message.id, &digest, &message.digest)))
         }
     }
 }

@@ -318,6 +318,7 @@ impl Scheduler {
                                 alert: t.alert,
                                 message: t.alert,
                                 compact: &compact,
+                                digest: &varsel_protocol::envelope::sha256(compact.as_bytes()),
                                 sealed,
                                 recipient: participant,
                                 role: *role,

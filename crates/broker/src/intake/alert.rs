@@ -144,6 +144,7 @@ impl Intake {
                         alert: payload.id,
                         message: payload.id,
                         compact,
+                        digest: &message.digest,
                         sealed,
                         recipient: &r.participant,
                         role: r.role,

@@ -122,6 +122,7 @@ impl Intake {
                         alert: *alert_id,
                         message: payload.id,
                         compact,
+                        digest: &message.digest,
                         sealed,
                         recipient,
                         role,

@@ -295,6 +295,7 @@ impl Intake {
             sender: signer.clone(),
             received_at: now,
             raw: input.body.to_vec(),
+            digest: verified.digest,
         };
         let result = match &payload.content {
             Content::Alert(sealed) => {

@@ -185,6 +185,7 @@ impl Intake {
                         alert: alert.id,
                         message: payload.id,
                         compact,
+                        digest: &message.digest,
                         sealed: &sealed,
                         recipient,
                         role: *role,

@@ -28,8 +28,31 @@ pub struct NewMessage {
     pub kind: Kind,
     pub sender: ParticipantId,
     pub received_at: DateTime<Utc>,
-    /// The JWS exactly as received; its SHA-256 is computed by the store.
+    /// The JWS exactly as received.
     pub raw: Vec<u8>,
+    /// SHA-256 of `raw`: intake has it from verifying the signature, so it is not hashed again.
+    pub digest: [u8; 32],
+}
+
+impl NewMessage {
+    /// A message to keep, its digest computed here (for a caller that has not hashed it).
+    pub fn new(
+        id: Uuid,
+        kind: Kind,
+        sender: ParticipantId,
+        received_at: DateTime<Utc>,
+        raw: Vec<u8>,
+    ) -> NewMessage {
+        let digest = varsel_protocol::envelope::sha256(&raw);
+        NewMessage {
+            id,
+            kind,
+            sender,
+            received_at,
+            raw,
+            digest,
+        }
+    }
 }
 
 impl fmt::Debug for NewMessage {
@@ -136,7 +159,7 @@ impl Tx {
         .text(m.id.to_string())
         .text(m.kind.code())
         .text(m.sender.as_str())
-        .bytes(digest(&m.raw))
+        .bytes(m.digest.to_vec())
         .i64(ms(m.received_at))
         .bytes(m.raw.clone());
         if self.conn().execute(q).await? == 1 {

@@ -83,6 +83,8 @@ pub(super) async fn measure(world: &World, o: &Options, alerts: u64) -> anyhow::
             // As the broker picks each recipient's key: the suite the school sealed to it with.
             let preferred = sealed.key_view().suite_for(&broker);
             let grant: Vec<SectionLabel> = sealed.sections.iter().map(|s| s.label).collect();
+            // As intake has it from verifying the alert.
+            let digest = v.digest;
             let mut deliveries = Vec::new();
             for (r, (delivery, _)) in recipients.iter().zip(&case.receipts) {
                 let key = registry
@@ -92,6 +94,7 @@ pub(super) async fn measure(world: &World, o: &Options, alerts: u64) -> anyhow::
                     alert: v.payload.id,
                     message: v.payload.id,
                     compact: &v.compact,
+                    digest: &digest,
                     sealed,
                     recipient: r,
                     role: RecipientRole::Required,
