@@ -102,6 +102,11 @@ impl Db {
                 .auto_vacuum(SqliteAutoVacuum::Incremental)
                 // Erased content is overwritten with zeros, not left in the page's free space.
                 .pragma("secure_delete", "ON")
+                // Temporary files in memory: above all the journal of each savepoint (intake
+                // takes one per message of a batch), which SQLite otherwise spills to a file past
+                // 64 KiB and writes page by page. It only serves rolling back to a savepoint;
+                // crash recovery is the WAL's.
+                .pragma("temp_store", "MEMORY")
                 .journal_mode(SqliteJournalMode::Wal)
                 // FULL: what was committed is acted on at once (an AMQP ack, a page's answer),
                 // so a commit must survive power loss.
@@ -255,6 +260,35 @@ impl Tx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sqlite_connections_are_durable_and_keep_temporary_files_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            migrations: crate::migrations::Migrations {
+                sqlite: &[],
+                postgres: &[],
+            },
+            sqlite_connections: 2,
+            postgres_connections: 1,
+        };
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = Db::connect(&url, &settings).await.unwrap();
+        // Both connections of the pool, held at once.
+        let (mut a, mut b) = (db.acquire().await.unwrap(), db.acquire().await.unwrap());
+        for c in [&mut a, &mut b] {
+            let pragma = |name: &str| crate::Q::new(format!("PRAGMA {name}"));
+            // 2 = MEMORY, 2 = FULL, 1 = ON.
+            let (temp_store,): (i64,) = c.conn().fetch_one(pragma("temp_store")).await.unwrap();
+            let (synchronous,): (i64,) = c.conn().fetch_one(pragma("synchronous")).await.unwrap();
+            let (secure,): (i64,) = c.conn().fetch_one(pragma("secure_delete")).await.unwrap();
+            let (mode,): (String,) = c.conn().fetch_one(pragma("journal_mode")).await.unwrap();
+            assert_eq!(
+                (temp_store, synchronous, secure, mode.as_str()),
+                (2, 2, 1, "wal")
+            );
+        }
+    }
 
     #[tokio::test]
     async fn unknown_url_schemes_are_refused() {
