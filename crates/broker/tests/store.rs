@@ -31,6 +31,7 @@ on_both!(
     delivery_transitions_are_idempotent_and_race_safe,
     outbox_and_timer_claims_never_overlap,
     audit_chain_detects_tampering,
+    a_large_commit_chains_its_entries_in_order,
     stats_and_overdue_count_what_is_there,
     savepoints_undo_only_their_part_audit_included,
     intake_batch_commits_exactly_the_right_rows,
@@ -900,6 +901,34 @@ async fn outbox_and_timer_claims_never_overlap(ctx: Ctx) {
         1
     );
     second.close().await;
+}
+
+/// A transaction's entries are written several rows per INSERT (100 at most): 250 entries in one
+/// commit, then 3 in the next, chain in the order they were added, without a gap.
+async fn a_large_commit_chains_its_entries_in_order(ctx: Ctx) {
+    let store = ctx.store;
+    let alert = Uuid::now_v7();
+    for (count, base) in [(250, 0), (3, 1000)] {
+        let mut tx = store.begin().await.expect("begin");
+        for n in 0..count {
+            tx.audit(&entry(alert, "delivery.sent", base + n))
+                .await
+                .expect("audit");
+        }
+        tx.commit().await.expect("commit");
+    }
+    let chain = store.audit_entries(None).await.expect("read");
+    assert_eq!(audit::verify(&chain), Ok(253));
+    assert_eq!(
+        chain.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=253).collect::<Vec<_>>()
+    );
+    let added: Vec<i64> = chain
+        .iter()
+        .map(|e| e.detail["n"].as_i64().expect("n"))
+        .collect();
+    let expected: Vec<i64> = (0..250).chain(1000..1003).collect();
+    assert_eq!(added, expected);
 }
 
 async fn audit_chain_detects_tampering(ctx: Ctx) {
