@@ -365,6 +365,7 @@ async fn follow_up(
             Kind::Note => NoteKind::CaseClosed.code(),
             other => other.code(),
         },
+        failed: follow_pages::Notice::SendFailed,
         lang,
     };
     let sent = sent

@@ -32,6 +32,7 @@ pub(crate) enum Notice {
     JournalEntryUnknown,
     AlreadyShared,
     NotShareable,
+    NotShared,
 }
 
 impl Notice {
@@ -48,6 +49,7 @@ impl Notice {
             Notice::JournalEntryUnknown => (l(lang, "Den anteckningen finns inte i ärendets journal.", "That entry is not in the case's journal."), true),
             Notice::AlreadyShared => (l(lang, "Anteckningen är redan delad med mottagarna. Den skickades inte en gång till.", "The entry is already shared with the recipients. It was not sent again."), true),
             Notice::NotShareable => (l(lang, "Ärendet är återkallat eller avslutat, så inget mer kan delas med mottagarna.", "The alert is cancelled or its case closed, so nothing more can be shared with the recipients."), true),
+            Notice::NotShared => (l(lang, "Anteckningen finns i journalen men kunde inte delas just nu (ingen kontakt med meddelandeservern). Inget skickades; dela den med knappen Dela med mottagarna.", "The entry is in the journal but could not be shared just now (no contact with the message server). Nothing was sent; share it with its button Share with the recipients."), true),
             Notice::SendFailed => (l(lang, "Meddelandet kunde inte skickas just nu (ingen kontakt med meddelandeservern). Inget skickades; försök igen.", "The message could not be sent just now (no contact with the message server). Nothing was sent; try again."), true),
         }
     }

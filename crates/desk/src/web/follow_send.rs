@@ -31,6 +31,8 @@ pub(super) struct Sending<'a> {
     pub(super) form: &'a str,
     /// `update`, `cancel` or `case_closed`.
     pub(super) kind: &'static str,
+    /// What the page says when RabbitMQ did not take the message.
+    pub(super) failed: follow_pages::Notice,
     pub(super) lang: super::text::Lang,
 }
 
@@ -49,6 +51,7 @@ impl Sending<'_> {
             alert: id,
             form,
             kind,
+            failed,
             lang,
         } = self;
         let refuse = |status: StatusCode, notice: follow_pages::Notice| {
@@ -77,10 +80,7 @@ impl Sending<'_> {
                 if let Err(e) = release(&e).await {
                     return Err(internal(lang, &e));
                 }
-                return Err(refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    follow_pages::Notice::SendFailed,
-                ));
+                return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, failed));
             }
         };
         let detail =
@@ -103,10 +103,7 @@ impl Sending<'_> {
             }
             return Err(match not_sent {
                 NotSent::Unlogged(e) => log_failed(lang, &e, Some((a, &s.csrf))),
-                NotSent::Unconfirmed(_) => refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    follow_pages::Notice::SendFailed,
-                ),
+                NotSent::Unconfirmed(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, failed),
             });
         }
         let kept = async {

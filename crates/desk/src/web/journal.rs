@@ -250,6 +250,7 @@ async fn share_entry(
         alert: id,
         form: &form,
         kind: Kind::Update.code(),
+        failed: Notice::NotShared,
         lang,
     };
     let update = match sending.send(|| client.seal_for_self_too(&doc, now)).await {
