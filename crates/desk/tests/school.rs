@@ -170,6 +170,21 @@ async fn a_counsellor_sends_an_alert_from_the_form_and_sees_it_acknowledged() {
     // A number not yet complete is not flagged while typing.
     type_into(&c, "guardian0_personnummer", "198001").await;
     assert_eq!(text_at(&c, "#guardian0_personnummer-live").await, "");
+    // Serial 000 and a birth in the future, each with a check digit that matches, are flagged
+    // too (then cleared: the server's refusals are checked below).
+    for (field, number, says) in [
+        ("guardian1_personnummer", "20110509-0003", "Löpnumret 000"),
+        ("sibling1_personnummer", "20990101-1230", "i framtiden"),
+    ] {
+        type_into(&c, field, number).await;
+        let live = format!("#{field}-live");
+        wait_until(Duration::from_secs(10), says, || {
+            let (c, live) = (c.clone(), live.clone());
+            async move { text_at(&c, &live).await.contains(says) }
+        })
+        .await;
+        retype(&c, field, "").await;
+    }
 
     choose(&c, "#category option[value='departure_imminent']").await;
     choose(&c, "#urgency option[value='immediate']").await;

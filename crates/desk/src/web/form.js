@@ -1,5 +1,6 @@
 // The New alert form's check-as-you-type: a personnummer or samordningsnummer field says at once
-// when its format, date or check digit is wrong, in the page's language (the words come from the
+// when its format, date, serial number or check digit is wrong, or its date of birth is in the
+// future, in the page's language (the words come from the
 // field's data-pnr-* attributes, written by the server). It only helps: the form works without
 // it, and the server checks every number again.
 "use strict";
@@ -31,7 +32,12 @@
     var year = m[1] ? Number(m[1] + m[2]) : 2000 + Number(m[2]);
     var date = new Date(Date.UTC(year, month - 1, day));
     if (month < 1 || month > 12 || day < 1 || date.getUTCDate() !== day) return "pnrDate";
+    // Serial numbers run 001 to 999.
+    if (m[5].slice(0, 3) === "000") return "pnrSerial";
     if (!luhn(m[2] + m[3] + m[4] + m[5])) return "pnrCheck";
+    // With the century written out, a birth after today is refused; the short form's century
+    // is the server's to choose (always a past date).
+    if (m[1] && date.getTime() > Date.now()) return "pnrFuture";
     return "";
   }
 

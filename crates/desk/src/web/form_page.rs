@@ -62,7 +62,9 @@ fn pnr_input(lang: Lang, name: &str, value: &str, errors: &Errors) -> Markup {
             placeholder="ÅÅÅÅMMDD-NNNN" aria-invalid=[invalid.then_some("true")] aria-describedby=(ids)
             data-pnr-format=(l(lang, "Skriv numret som ÅÅÅÅMMDD-NNNN (eller ÅÅMMDD-NNNN).", "Write the number as YYYYMMDD-NNNN (or YYMMDD-NNNN)."))
             data-pnr-date=(l(lang, "Datumet i numret finns inte.", "The date in the number does not exist."))
-            data-pnr-check=(l(lang, "Kontrollsiffran stämmer inte: kontrollera numret.", "The check digit does not match: check the number."));
+            data-pnr-check=(l(lang, "Kontrollsiffran stämmer inte: kontrollera numret.", "The check digit does not match: check the number."))
+            data-pnr-serial=(l(lang, "Löpnumret 000 finns inte: kontrollera numret.", "The serial number 000 does not exist: check the number."))
+            data-pnr-future=(l(lang, "Födelsedatumet i numret ligger i framtiden.", "The date of birth in the number is in the future."));
         p class="error live" id={ (name) "-live" } aria-live="polite" {}
     }
 }
