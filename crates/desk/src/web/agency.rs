@@ -217,14 +217,7 @@ pub(super) async fn open(
         return internal(lang, &e);
     }
     tracing::info!(account = a.id, delivery = %id, "sealed sections opened");
-    let body = match &opened.note {
-        // A note to the case: what it says, under its own heading.
-        Some(note) => match &note.body {
-            Some(b) => json!({ "note": b }),
-            None => json!({}),
-        },
-        None => serde_json::to_value(&opened.body).unwrap_or_default(),
-    };
+    let body = super::reading::delivered(&opened).unwrap_or_else(|| json!({}));
     let not_granted = opened
         .not_granted
         .iter()

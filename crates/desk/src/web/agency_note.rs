@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use varsel_participant::client::Item;
@@ -19,13 +18,11 @@ use varsel_protocol::message::NoteKind;
 use varsel_protocol::note;
 
 use super::agency::{case_view, client, officer_form};
-use super::form_check::local_time;
-use super::outgoing::{self, Logged, NotSent, SENDING};
+use super::form_check::local_time_by;
 use super::pages::{self, AlertView};
+use super::send_once::{Keep, Sending, Unsent};
 use super::text::Lang;
-use super::{csrf_refused, internal, lang_of, log_failed, unrecorded, Shared};
-use crate::access_log::Action;
-use crate::store::follow_ups::NewFollowUp;
+use super::{csrf_refused, internal, lang_of, Shared};
 
 /// What the note form posts.
 #[derive(Debug, Deserialize)]
@@ -144,9 +141,9 @@ pub(super) async fn post(
     }
     let decided_at = match f.decided_at.trim() {
         "" => None,
-        typed => match local_time(typed) {
-            Some(t) if t <= now + chrono::Duration::minutes(1) => Some(t),
-            _ => {
+        typed => match local_time_by(typed, now) {
+            Some(t) => Some(t),
+            None => {
                 return refuse(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     if sv {
@@ -179,73 +176,35 @@ pub(super) async fn post(
         Ok(Item::Delivery(o)) => o.header,
         _ => return internal(lang, &"a kept delivery no longer opens"),
     };
-    let at = now.timestamp_millis();
-    match desk.store.claim_form(&f.form, at).await {
-        Err(e) => return internal(lang, &e),
-        Ok(false) => {
-            tracing::warn!(account = a.id, delivery = %id, reason = "form_replayed", "a note form sent before was refused");
-            return refuse(
-                StatusCode::CONFLICT,
-                if sv {
-                    "Det här formuläret är redan skickat. Det skickades inte en gång till."
-                } else {
-                    "This form was sent already. It was not sent again."
-                },
-            );
-        }
-        Ok(true) => {}
-    }
-    let failed = if sv {
-        "Anteckningen kunde inte skickas just nu (ingen kontakt med meddelandeservern). Inget skickades; försök igen."
-    } else {
-        "The note could not be sent just now (no contact with the message server). Nothing was sent; try again."
-    };
-    let (payload, compact) = match c.seal_note(kind, d.alert, &header, &body, now) {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::warn!(account = a.id, delivery = %id, error = %e, "a note could not be sealed");
-            if let Err(e) = desk.store.release_form(&f.form).await {
-                return internal(lang, &e);
-            }
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, failed);
-        }
-    };
-    let detail = json!({ "message": payload.id.to_string(), "kind": kind.code(), "alert": d.alert.to_string() });
-    let log = Logged {
-        account: &a,
+    let sending = Sending {
+        desk: &desk,
+        client: c,
+        who: (&s, &a),
+        alert: d.alert,
         delivery: Some(id),
-        detail: &detail,
-        at,
+        form: &f.form,
+        kind: kind.code(),
+        keep: Keep::Note,
+        lang,
     };
-    if let Err(not_sent) = outgoing::publish(&desk, c, SENDING, log, &payload, &compact).await {
-        if let Err(e) = desk.store.release_form(&f.form).await {
-            return internal(lang, &e);
-        }
-        return match not_sent {
-            NotSent::Unlogged(e) => log_failed(lang, &e, Some((&a, &s.csrf))),
-            NotSent::Unconfirmed(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, failed),
-        };
-    }
-    let kept = async {
-        desk.store
-            .keep_sent_note(NewFollowUp {
-                id: payload.id,
-                alert: d.alert,
-                participant: &a.participant,
-                account: a.id,
-                kind: kind.code(),
-                raw: compact.as_bytes(),
-                at,
-            })
-            .await?;
-        desk.store
-            .log_access(&a.username, Action::Sent, Some(id), detail, at)
-            .await
+    let sent = sending.send(
+        || c.seal_note(kind, d.alert, &header, &body, now),
+        |status, unsent| {
+            refuse(
+                status,
+                match (unsent, sv) {
+                    (Unsent::Replayed, true) => "Det här formuläret är redan skickat. Det skickades inte en gång till.",
+                    (Unsent::Replayed, false) => "This form was sent already. It was not sent again.",
+                    (Unsent::NotTaken, true) => "Anteckningen kunde inte skickas just nu (ingen kontakt med meddelandeservern). Inget skickades; försök igen.",
+                    (Unsent::NotTaken, false) => "The note could not be sent just now (no contact with the message server). Nothing was sent; try again.",
+                },
+            )
+        },
+    );
+    let message = match sent.await {
+        Ok(m) => m,
+        Err(r) => return r,
     };
-    if let Err(e) = kept.await {
-        let text = lang.t().sent_unrecorded;
-        return unrecorded(lang, text, payload.id, &e, Some((&a, &s.csrf)));
-    }
-    tracing::info!(account = a.id, delivery = %id, message = %payload.id, kind = kind.code(), "a note was posted to the case");
+    tracing::info!(account = a.id, delivery = %id, %message, kind = kind.code(), "a note was posted to the case");
     Redirect::to(&format!("/alert/{id}")).into_response()
 }

@@ -24,8 +24,8 @@ use varsel_protocol::note;
 
 use super::case::{Refused, Thread};
 use super::follow_pages;
-use super::follow_send::Sending;
 use super::school_pages::Report;
+use super::send_once::{Keep, Sending, Unsent};
 use super::{csrf_refused, internal, lang_of, pages, staff, Desk, Shared};
 use crate::session;
 use crate::store::accounts::Account;
@@ -358,22 +358,27 @@ async fn follow_up(
         desk,
         client,
         who: (&s, &a),
-        thread: &t,
         alert: id,
+        delivery: None,
         form: &f.form,
         kind: match kind {
             Kind::Note => NoteKind::CaseClosed.code(),
             other => other.code(),
         },
-        failed: follow_pages::Notice::SendFailed,
+        keep: Keep::FollowUp,
         lang,
     };
+    let seal = || match prepared {
+        Prepared::Document(doc) => client.seal_for_self_too(&doc, now),
+        Prepared::Closing(body) => client.seal_note(NoteKind::CaseClosed, id, &header, &body, now),
+    };
     let sent = sent
-        .send(|| match prepared {
-            Prepared::Document(doc) => client.seal_for_self_too(&doc, now),
-            Prepared::Closing(body) => {
-                client.seal_note(NoteKind::CaseClosed, id, &header, &body, now)
-            }
+        .send(seal, |status, unsent| {
+            let notice = match unsent {
+                Unsent::Replayed => follow_pages::Notice::AlreadySent,
+                Unsent::NotTaken => follow_pages::Notice::SendFailed,
+            };
+            refuse(status, notice)
         })
         .await;
     match sent {

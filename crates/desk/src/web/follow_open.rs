@@ -128,18 +128,10 @@ async fn received_notes(
             continue;
         };
         let (from, body) = match client.open(&d.raw, at(*received_at)) {
-            Ok(Item::Delivery(o)) => match o.note {
-                Some(note) => (
-                    Some(o.school_name),
-                    note.body
-                        .map(|b| json!({ "note": b }))
-                        .ok_or_else(|| "not_granted".to_owned()),
-                ),
-                None => (
-                    Some(o.school_name),
-                    Ok(serde_json::to_value(&o.body).unwrap_or_default()),
-                ),
-            },
+            Ok(Item::Delivery(o)) => (
+                Some(o.school_name.clone()),
+                super::reading::delivered(&o).ok_or_else(|| "not_granted".to_owned()),
+            ),
             Ok(_) => (None, Err("schema".to_owned())),
             Err(r) => (None, Err(r.reason.code().to_owned())),
         };

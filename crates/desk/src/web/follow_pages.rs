@@ -12,7 +12,8 @@ use varsel_protocol::message::CaseOutcome;
 
 use super::case::Thread;
 use super::pages::page;
-use super::school_pages::{self, escalations_list, l, recipients_table, time_ms as time};
+use super::reading::{time as stockholm, time_ms as time};
+use super::school_pages::{escalations_list, l, recipients_table};
 use super::text::{code, Lang};
 use super::{reading, reasons};
 use crate::store::accounts::Account;
@@ -229,7 +230,7 @@ pub(crate) fn alert(
                 dt { (tr.urgency) } dd { (code(lang, &t.alert.urgency)) }
                 dt { (l(lang, "Skarpt eller övning", "Real or exercise")) } dd { (code(lang, &t.alert.status)) }
                 @if let Some(p) = t.header.as_ref().and_then(|h| h.planned_departure) {
-                    dt { (tr.planned_departure) } dd { (school_pages::time(p)) }
+                    dt { (tr.planned_departure) } dd { (stockholm(p)) }
                 }
                 @if t.cancelled {
                     dt { (tr.state) } dd id="cancelled" class="overdue-flag" { (l(lang, "ÅTERKALLAT", "CANCELLED")) }

@@ -271,9 +271,16 @@ impl Origin {
     }
 }
 
+/// A time typed as for [`local_time`] that has already come, with a minute's grace for a server
+/// clock behind the browser's; None when it does not read or is in the future (a home visit
+/// made, a travel ban decided).
+pub(super) fn local_time_by(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    local_time(text).filter(|t| *t <= now + chrono::Duration::minutes(1))
+}
+
 /// A date and time as typed in a browser's `datetime-local` (or by hand, with a space), or a
 /// date alone (midnight), in Stockholm time; as UTC.
-pub(super) fn local_time(text: &str) -> Option<DateTime<Utc>> {
+fn local_time(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))

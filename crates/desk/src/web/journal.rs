@@ -20,8 +20,8 @@ use varsel_protocol::message::Kind;
 use super::case::Thread;
 use super::follow::{posted, thread};
 use super::follow_pages::{self, Notice};
-use super::follow_send::Sending;
-use super::form_check::local_time;
+use super::form_check::local_time_by;
+use super::send_once::{Keep, Sending, Unsent};
 use super::{internal, lang_of, Desk, Shared};
 use crate::access_log::Action;
 use crate::store::accounts::Account;
@@ -103,10 +103,9 @@ pub(super) async fn write(
     let done_at = if f.done_at.trim().is_empty() {
         now
     } else {
-        match local_time(&f.done_at) {
-            // Done by now (a minute's grace for a clock that runs ahead of the browser's).
-            Some(at) if at <= now + chrono::Duration::minutes(1) => at,
-            _ => return refuse(StatusCode::UNPROCESSABLE_ENTITY, Notice::JournalWhen),
+        match local_time_by(&f.done_at, now) {
+            Some(at) => at,
+            None => return refuse(StatusCode::UNPROCESSABLE_ENTITY, Notice::JournalWhen),
         }
     };
     let share = f.share.is_some();
@@ -246,14 +245,24 @@ async fn share_entry(
         desk,
         client,
         who: (s, a),
-        thread: t,
         alert: id,
+        delivery: None,
         form: &form,
         kind: Kind::Update.code(),
-        failed: Notice::NotShared,
+        keep: Keep::FollowUp,
         lang,
     };
-    let update = match sending.send(|| client.seal_for_self_too(&doc, now)).await {
+    let sent = sending.send(
+        || client.seal_for_self_too(&doc, now),
+        |status, unsent| {
+            let notice = match unsent {
+                Unsent::Replayed => Notice::AlreadySent,
+                Unsent::NotTaken => Notice::NotShared,
+            };
+            refuse(status, notice)
+        },
+    );
+    let update = match sent.await {
         Ok(update) => update,
         Err(r) => return r,
     };

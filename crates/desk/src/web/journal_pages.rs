@@ -7,7 +7,8 @@ use maud::{html, Markup};
 use varsel_protocol::alert::Action as Checklist;
 
 use super::case::Thread;
-use super::school_pages::{l, time_ms as time};
+use super::reading::time_ms as time;
+use super::school_pages::l;
 use super::text::{code, Lang};
 use crate::store::journal::{Entry, NOTE};
 

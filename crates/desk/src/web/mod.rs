@@ -1,13 +1,14 @@
 //! The desk's web server: server-rendered pages that work without JavaScript, each answered with
 //! a strict Content-Security-Policy (no inline script or style: the one style sheet is a file,
 //! and scripts, which only enhance a page, are files too).
-//! `signin` takes the two factors, `agency` the officer's inbox, alert page and
-//! acknowledgement (`agency_note` the notes an officer posts to a case), `school` the school's New alert form (`form`, checked by `form_check`) and
-//! My alerts, `follow` the school's alert page with its updates and cancels (`follow_pages`,
-//! refusals in words from `reasons`) and `journal` the case's journal and checklist on it
-//! (`journal_pages`), opened by `follow_open`; `pages`, `form_page`, `follow_pages` and `school_pages`
-//! render, and `reading` shows an alert's content, in the language of [`text`]; `live` keeps
-//! an open inbox page up to date with server-sent events and its script file.
+//! `signin` takes the two factors, `agency` the officer's inbox, alert page and acknowledgement
+//! (`agency_note` the notes an officer posts to a case), `school` the school's New alert form
+//! (`form`, checked by `form_check`) and My alerts, `follow` the school's alert page with its
+//! updates and cancels (`follow_pages`, refusals in words from `reasons`) and `journal` the
+//! case's journal and checklist on it (`journal_pages`), opened by `follow_open`; `send_once`
+//! sends what these pages post, once per form. `pages`, `form_page`, `follow_pages` and
+//! `school_pages` render, and `reading` shows an alert's content, in the language of [`text`];
+//! `live` keeps an open inbox page up to date with server-sent events and its script file.
 //!
 //! [`start`] takes its listener and shutdown signals from the caller, so a test can bind port 0.
 
@@ -17,7 +18,6 @@ mod case;
 mod follow;
 mod follow_open;
 mod follow_pages;
-mod follow_send;
 mod form;
 mod form_check;
 mod form_page;
@@ -30,6 +30,7 @@ mod reading;
 mod reasons;
 mod school;
 mod school_pages;
+mod send_once;
 mod signin;
 pub mod text;
 

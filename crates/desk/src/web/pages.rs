@@ -5,7 +5,6 @@
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -13,6 +12,7 @@ use uuid::Uuid;
 
 use varsel_protocol::message::NoteKind;
 
+use super::reading::time_ms as time;
 use super::text::{code, Lang};
 use crate::store::accounts::Account;
 use crate::store::deliveries::Delivery;
@@ -128,16 +128,6 @@ pub(crate) fn code_form(
             }
         },
     )
-}
-
-fn time(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono_tz::Europe::Stockholm)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
 }
 
 fn span(ms: i64) -> String {

@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use varsel_participant::client::OpenedDelivery;
 
 use super::text::{code, label, Lang};
 
@@ -13,6 +15,15 @@ use super::text::{code, label, Lang};
 const CODED: &[&str] = &["relation", "action", "indicators", "outcome"];
 /// Fields whose values are times, shown in Stockholm time.
 const TIMES: &[&str] = &["planned_departure", "at", "decided_at"];
+
+/// What an opened delivery shows, by section: an alert's (or update's) opened sections, or a
+/// note's body under `note`; None for a note whose body was not sealed to this member.
+pub(crate) fn delivered(o: &OpenedDelivery) -> Option<Value> {
+    match &o.note {
+        Some(note) => note.body.as_ref().map(|b| json!({ "note": b })),
+        None => Some(serde_json::to_value(&o.body).unwrap_or_default()),
+    }
+}
 
 /// The sections of an opened body (section label → JSON), each under its heading.
 pub(crate) fn sections(lang: Lang, body: &Value) -> Markup {
@@ -33,6 +44,13 @@ pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.with_timezone(&chrono_tz::Europe::Stockholm)
         .format("%Y-%m-%d %H:%M")
         .to_string()
+}
+
+/// A time the store keeps (milliseconds since the epoch), as [`time`].
+pub(crate) fn time_ms(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(time)
+        .unwrap_or_default()
 }
 
 /// A value under the field `key`, as nested definition lists.

@@ -9,6 +9,7 @@ use maud::{html, Markup};
 use varsel_protocol::message::Feedback;
 
 use super::pages::{page, Who};
+use super::reading::{time, time_ms};
 use super::text::{code, Lang};
 use crate::store::sent::Sent;
 
@@ -41,20 +42,6 @@ pub(crate) struct Row {
     pub recipients: Vec<Report>,
     /// The escalation reports in order (recipient's name, report).
     pub escalations: Vec<(String, Feedback)>,
-}
-
-/// An instant in Stockholm time, to the minute.
-pub(crate) fn time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&chrono_tz::Europe::Stockholm)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
-/// An instant given in milliseconds since the epoch (as the store keeps it), as [`time`].
-pub(crate) fn time_ms(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .map(time)
-        .unwrap_or_default()
 }
 
 /// One delivery's latest report, with the recipient's name.
@@ -145,7 +132,7 @@ pub(crate) fn my_alerts(lang: Lang, who: Who<'_>, rows: &[Row]) -> Response {
                         (code(lang, &r.alert.category)) ", " (code(lang, &r.alert.urgency).to_lowercase())
                         @if r.alert.status != "actual" { " " span class="exercise" { (code(lang, &r.alert.status).to_uppercase()) } }
                     } }
-                    p { (t.sent_at) " " (DateTime::from_timestamp_millis(r.alert.sent_at).map(time).unwrap_or_default()) }
+                    p { (t.sent_at) " " (time_ms(r.alert.sent_at)) }
                     (recipients_table(lang, &r.recipients))
                     @if !r.escalations.is_empty() { (escalations_list(lang, &r.escalations)) }
                 }

@@ -1,6 +1,7 @@
-//! Sending what the school's alert page posts (an update, a cancel, the case's closing) once per
-//! form: the one-time token claimed, the message sealed, logged as an intent, published and kept
-//! for the page.
+//! Sending what a page of the desk posts about a case (a school's update, cancel or closing, a
+//! shared journal entry, an officer's note) once per form: the one-time token claimed, the
+//! message sealed, logged as an intent, published and kept for the page. A failure before the
+//! broker has it releases the token so the form can be sent again.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -10,8 +11,6 @@ use uuid::Uuid;
 use varsel_participant::client::{Client, Error as ClientError};
 use varsel_protocol::message::Payload;
 
-use super::case::Thread;
-use super::follow_pages;
 use super::outgoing::{self, Logged, NotSent, SENDING};
 use super::{internal, log_failed, unrecorded, Desk};
 use crate::access_log::Action;
@@ -19,59 +18,70 @@ use crate::store::accounts::Account;
 use crate::store::follow_ups::NewFollowUp;
 use crate::store::sessions::Session;
 
-/// One update, cancel or closing on its way: the form's one-time token is claimed, the message
-/// sealed, logged and published, and kept for the alert's page; a failure before the broker has
-/// it releases the token so the form can be sent again.
+/// Why a message was not sent, for the page that answers.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Unsent {
+    /// The form's one-time token was claimed before (409).
+    Replayed,
+    /// It could not be sealed, or RabbitMQ did not take it (503).
+    NotTaken,
+}
+
+/// Where the desk keeps a sent message for its page.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Keep {
+    /// A school's update, cancel or closing (`sent_follow_ups`).
+    FollowUp,
+    /// An agency's note to the case (`sent_notes`).
+    Note,
+}
+
+/// One message on its way.
 pub(super) struct Sending<'a> {
     pub(super) desk: &'a Desk,
     pub(super) client: &'a Client,
     pub(super) who: (&'a Session, &'a Account),
-    pub(super) thread: &'a Thread,
     pub(super) alert: Uuid,
+    /// The delivery whose page posted it (an officer's), named in the access log.
+    pub(super) delivery: Option<Uuid>,
     pub(super) form: &'a str,
-    /// `update`, `cancel` or `case_closed`.
+    /// `update`, `cancel`, `case_closed` or another note kind.
     pub(super) kind: &'static str,
-    /// What the page says when RabbitMQ did not take the message.
-    pub(super) failed: follow_pages::Notice,
+    pub(super) keep: Keep,
     pub(super) lang: super::text::Lang,
 }
 
 impl Sending<'_> {
-    /// The message's id once RabbitMQ confirmed it and it is kept; the page to answer with
-    /// when it was not sent or not recorded.
+    /// The message's id once RabbitMQ confirmed it and it is kept; otherwise the page to answer
+    /// with: `refuse`'s for a replayed form or a message not taken, or an error page.
     pub(super) async fn send(
         self,
         seal: impl FnOnce() -> Result<(Payload, String), ClientError>,
+        refuse: impl Fn(StatusCode, Unsent) -> Response,
     ) -> Result<Uuid, Response> {
         let Sending {
             desk,
             client,
             who: (s, a),
-            thread: t,
             alert: id,
+            delivery,
             form,
             kind,
-            failed,
+            keep,
             lang,
         } = self;
-        let refuse = |status: StatusCode, notice: follow_pages::Notice| {
-            follow_pages::alert(lang, status, (a, &s.csrf), t, Some(notice))
-        };
         let now = desk.clock.now();
         match desk.store.claim_form(form, now.timestamp_millis()).await {
             Err(e) => return Err(internal(lang, &e)),
             Ok(false) => {
-                tracing::warn!(account = a.id, alert = %id, reason = "form_replayed", "an update, cancel or closing form sent before was refused");
-                return Err(refuse(
-                    StatusCode::CONFLICT,
-                    follow_pages::Notice::AlreadySent,
-                ));
+                tracing::warn!(account = a.id, alert = %id, kind, reason = "form_replayed", "a form sent before was refused");
+                return Err(refuse(StatusCode::CONFLICT, Unsent::Replayed));
             }
             Ok(true) => {}
         }
         let at = now.timestamp_millis();
         let release = |e: &dyn std::fmt::Display| {
-            tracing::warn!(account = a.id, alert = %id, error = %e, "an update, cancel or closing could not be sent");
+            tracing::warn!(account = a.id, alert = %id, kind, error = %e, "a message could not be sent");
             desk.store.release_form(form)
         };
         let (payload, compact) = match seal() {
@@ -80,14 +90,14 @@ impl Sending<'_> {
                 if let Err(e) = release(&e).await {
                     return Err(internal(lang, &e));
                 }
-                return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, failed));
+                return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, Unsent::NotTaken));
             }
         };
         let detail =
             json!({ "message": payload.id.to_string(), "kind": kind, "alert": id.to_string() });
         let log = Logged {
             account: a,
-            delivery: None,
+            delivery,
             detail: &detail,
             at,
         };
@@ -103,30 +113,34 @@ impl Sending<'_> {
             }
             return Err(match not_sent {
                 NotSent::Unlogged(e) => log_failed(lang, &e, Some((a, &s.csrf))),
-                NotSent::Unconfirmed(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, failed),
+                NotSent::Unconfirmed(_) => {
+                    refuse(StatusCode::SERVICE_UNAVAILABLE, Unsent::NotTaken)
+                }
             });
         }
         let kept = async {
+            let sent = NewFollowUp {
+                id: payload.id,
+                alert: id,
+                participant: &a.participant,
+                account: a.id,
+                kind,
+                raw: compact.as_bytes(),
+                at,
+            };
+            match keep {
+                Keep::FollowUp => desk.store.keep_follow_up(sent).await?,
+                Keep::Note => desk.store.keep_sent_note(sent).await?,
+            }
             desk.store
-                .keep_follow_up(NewFollowUp {
-                    id: payload.id,
-                    alert: id,
-                    participant: &a.participant,
-                    account: a.id,
-                    kind,
-                    raw: compact.as_bytes(),
-                    at,
-                })
-                .await?;
-            desk.store
-                .log_access(&a.username, Action::Sent, None, detail, at)
+                .log_access(&a.username, Action::Sent, delivery, detail, at)
                 .await
         };
         if let Err(e) = kept.await {
             let text = lang.t().sent_unrecorded;
             return Err(unrecorded(lang, text, payload.id, &e, Some((a, &s.csrf))));
         }
-        tracing::info!(account = a.id, alert = %id, message = %payload.id, kind, "update, cancel or closing sent");
+        tracing::info!(account = a.id, alert = %id, message = %payload.id, kind, "a message was sent");
         Ok(payload.id)
     }
 }
